@@ -1,0 +1,133 @@
+"""The :class:`StructuredMatrix` contract shared by every parameter-efficient matrix."""
+
+from __future__ import annotations
+
+import abc
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from interfuse._validation import check_positive_int, resolve_choice
+from interfuse.functional.structured import Inputs, as_tensor_input
+
+__all__ = ["StructuredMatrix"]
+
+_MODES = ("auto", "factored", "dense")
+
+
+class StructuredMatrix(nn.Module, abc.ABC):
+    r"""A learnable ``out_features × in_features`` matrix ``W`` stored in factored form.
+
+    Applied as ``x @ Wᵀ`` (the :class:`torch.nn.Linear` layout), in factored form unless the
+    dense product is cheaper. ``mode='auto'`` compares the flops of the factored kernel with
+    building ``W`` and one GEMM (plus a fixed per-GEMM launch cost, :attr:`launch_flops`); in
+    training at large sizes the factored path always wins, so ``W`` is never allocated.
+
+    Subclasses are final: they own their factors, initialize them in :meth:`reset_parameters`
+    and implement :meth:`forward_factored`, :meth:`materialize`, :meth:`count_parameters` and
+    :meth:`factored_flops`.
+    """
+
+    #: Flops charged per extra GEMM launch when choosing between factored and dense products.
+    launch_flops: ClassVar[int] = 200_000
+    #: Constructor arguments (beyond in/out features) shown by ``extra_repr`` and configs.
+    config_keys: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, in_features: int, out_features: int, mode: str = "auto") -> None:
+        super().__init__()
+        self.in_features = check_positive_int("in_features", in_features)
+        self.out_features = check_positive_int("out_features", out_features)
+        self.mode = resolve_choice("mode", mode, _MODES)
+
+    # -- the contract -----------------------------------------------------------------------
+    @abc.abstractmethod
+    def forward_factored(self, x: Inputs, bias: Tensor | None = None) -> Tensor:
+        """``x @ Wᵀ (+ bias)`` without building ``W``."""
+
+    @abc.abstractmethod
+    def materialize(self) -> Tensor:
+        """Build ``W`` of shape ``(out_features, in_features)``."""
+
+    @classmethod
+    @abc.abstractmethod
+    def count_parameters(cls, in_features: int, out_features: int, **kwargs: Any) -> int:
+        """Trainable scalars of a matrix built with these arguments (no instance needed)."""
+
+    @abc.abstractmethod
+    def factored_flops(self, rows: int) -> int:
+        """Multiply-adds of :meth:`forward_factored` on ``rows`` input rows."""
+
+    @abc.abstractmethod
+    def reset_parameters(self) -> None:
+        """Re-initialize the trainable factors."""
+
+    def reset_to_identity(self) -> None:
+        """Set ``W`` to the (rectangular) identity, if this structure can represent it."""
+        raise ValueError(
+            f"{type(self).__name__} cannot represent the identity matrix; use DenseMatrix or "
+            "a square structure with enough rank"
+        )
+
+    # -- shared behaviour ---------------------------------------------------------------------
+    @property
+    def num_parameters(self) -> int:
+        """Trainable scalars (frozen random buffers excluded)."""
+        return sum(p.numel() for p in self.parameters())
+
+    @property
+    def shape(self) -> torch.Size:
+        """``(out_features, in_features)``."""
+        return torch.Size((self.out_features, self.in_features))
+
+    def dense_flops(self, rows: int) -> int:
+        """Multiply-adds to build ``W`` and apply it with one GEMM."""
+        return self.build_flops() + rows * self.in_features * self.out_features
+
+    def build_flops(self) -> int:
+        """Multiply-adds of :meth:`materialize` (default: one per entry of ``W``)."""
+        return self.in_features * self.out_features
+
+    def use_factored(self, rows: int) -> bool:
+        """Whether :meth:`forward` takes the factored path for ``rows`` input rows."""
+        if self.mode != "auto":
+            return self.mode == "factored"
+        return self.factored_flops(rows) + self.launch_flops <= self.dense_flops(rows)
+
+    def forward(self, x: Inputs, bias: Tensor | None = None) -> Tensor:
+        """Apply ``W`` to ``x`` (a tensor ``(..., in_features)`` or a list of pieces).
+
+        Shape:
+            - x: ``(..., in_features)``, or pieces ``(..., n_i)`` with ``Σ n_i = in_features``
+            - output: ``(..., out_features)``
+        """
+        first = x if isinstance(x, Tensor) else x[0]
+        width = x.shape[-1] if isinstance(x, Tensor) else sum(t.shape[-1] for t in x)
+        if width != self.in_features:
+            raise ValueError(
+                f"x has width {width} but {type(self).__name__} expects in_features="
+                f"{self.in_features} (input shape {tuple(first.shape)})"
+            )
+        rows = first.numel() // max(first.shape[-1], 1)
+        if self.use_factored(rows):
+            return self.forward_factored(x, bias)
+        return F.linear(as_tensor_input(x), self.materialize(), bias)
+
+    def extra_repr(self) -> str:
+        parts = [f"in_features={self.in_features}", f"out_features={self.out_features}"]
+        parts += [f"{k}={getattr(self, k)!r}" for k in self.config_keys]
+        if self.mode != "auto":
+            parts.append(f"mode={self.mode!r}")
+        return ", ".join(parts)
+
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments, JSON-safe (``device``/``dtype`` excluded)."""
+        cfg: dict[str, Any] = {"in_features": self.in_features, "out_features": self.out_features}
+        cfg.update({k: getattr(self, k) for k in self.config_keys})
+        cfg["mode"] = self.mode
+        return cfg
+
+    @staticmethod
+    def _factory(device: torch.device | str | None, dtype: torch.dtype | None) -> dict[str, Any]:
+        return {"device": device, "dtype": dtype}

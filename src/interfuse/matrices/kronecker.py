@@ -1,0 +1,361 @@
+r"""Kronecker-structured matrices ("hypercomplex multiplication" in the RPN 2 paper).
+
+``W = A ⊗ B`` with ``A ∈ R^{p×q}`` and ``B ∈ R^{s×t}``, ``out = p·s``, ``in = q·t``. This is the
+true Kronecker product (``torch.kron``), whose rank is ``rank(A)·rank(B)``; tinyBIG 0.2.1 ships
+a reshaped outer product instead (see ``interfuse.tinybig``). The product is applied as
+``A X Bᵀ`` on the input viewed as ``(q, t)`` blocks, never forming ``W``.
+
+| class | A | B | parameters |
+|---|---|---|---|
+| :class:`KroneckerMatrix` | dense ``p×q`` | dense ``s×t`` | ``pq + st`` |
+| :class:`LowRankKroneckerMatrix` | dense ``p×q`` | ``S T``, rank ``r`` | ``pq + r(s + t)`` |
+| :class:`DualLowRankKroneckerMatrix` | ``P Q``, rank ``r`` | ``S T``, rank ``r`` | ``r(p + q + s + t)`` |
+
+Leaving ``p`` and ``q`` as ``None`` picks the divisors of ``out`` and ``in`` that minimize the
+parameter count (``pq ≈ √(in·out)`` for the plain Kronecker matrix).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from interfuse._validation import check_divides, check_positive_int
+from interfuse.functional.structured import (
+    Inputs,
+    dual_lowrank_kron_linear,
+    dual_lowrank_kron_matrix,
+    kron_linear,
+    kron_matrix,
+    lowrank_kron_linear,
+    lowrank_kron_matrix,
+)
+from interfuse.matrices.base import StructuredMatrix
+
+__all__ = [
+    "DualLowRankKroneckerMatrix",
+    "KroneckerMatrix",
+    "LowRankKroneckerMatrix",
+    "choose_kronecker_factors",
+]
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def choose_kronecker_factors(
+    in_features: int, out_features: int, cost: Callable[[int, int, int, int], int] | None = None
+) -> tuple[int, int]:
+    """The ``(p, q)`` (``p | out``, ``q | in``) minimizing ``cost(p, q, s, t)``.
+
+    The default cost is the parameter count ``pq + st`` of :class:`KroneckerMatrix`; ties go
+    to the most balanced split.
+    """
+    cost = cost or (lambda p, q, s, t: p * q + s * t)
+    best: tuple[int, float, int, int] | None = None
+    for p in _divisors(out_features):
+        for q in _divisors(in_features):
+            s, t = out_features // p, in_features // q
+            key = (cost(p, q, s, t), abs(math.log(max(p * q, 1) / max(s * t, 1))), p, q)
+            if best is None or key < best:
+                best = key
+    if best is None:  # pragma: no cover - 1 always divides
+        raise ValueError("no Kronecker factors found")
+    return best[2], best[3]
+
+
+class _KroneckerBase(StructuredMatrix):
+    """Shared shape bookkeeping: ``p | out``, ``q | in``, ``s = out/p``, ``t = in/q``."""
+
+    config_keys: tuple[str, ...] = ("p", "q")
+
+    def __init__(self, in_features: int, out_features: int, p: int, q: int, mode: str) -> None:
+        super().__init__(in_features, out_features, mode)
+        self.p = check_positive_int("p", p)
+        self.q = check_positive_int("q", q)
+        self.s = check_divides("p", p, "out_features", out_features)
+        self.t = check_divides("q", q, "in_features", in_features)
+
+    def _kron_flops(self, rows: int, b_cost: int) -> int:
+        # rows·q blocks through B, then A mixes q blocks into p for each of s columns.
+        return rows * (self.q * b_cost + self.p * self.q * self.s)
+
+    def _square_identity_check(self, rank: int | None = None) -> None:
+        if self.in_features != self.out_features or self.p != self.q:
+            raise ValueError(
+                f"{type(self).__name__} can start as the identity only when square with p == q; "
+                f"got in_features={self.in_features}, out_features={self.out_features}, "
+                f"p={self.p}, q={self.q}"
+            )
+        if rank is not None and rank < self.s:
+            raise ValueError(
+                f"{type(self).__name__} with rank={rank} cannot represent the identity "
+                f"(needs rank >= {self.s})"
+            )
+
+
+class KroneckerMatrix(_KroneckerBase):
+    r"""``W = A ⊗ B``, ``A ∈ R^{p×q}``, ``B ∈ R^{(out/p)×(in/q)}``: ``l = pq + (out/p)(in/q)``.
+
+    Args:
+        in_features: width of the input (``q`` must divide it).
+        out_features: width of the output (``p`` must divide it).
+        p: rows of ``A``; ``None`` (with ``q=None``) picks the parameter-minimizing factors.
+        q: columns of ``A``; defaults to ``p`` when only ``p`` is given.
+        mode: ``'auto'``, ``'factored'`` or ``'dense'``.
+        device: device of the parameters.
+        dtype: dtype of the parameters.
+
+    Shape:
+        - Input: ``(..., in_features)`` (a list of pieces is concatenated first).
+        - Output: ``(..., out_features)``.
+
+    Example:
+        >>> m = KroneckerMatrix(4096, 1024, p=32, q=64)
+        >>> m.num_parameters  # 32·64 + 32·64
+        4096
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        p: int | None = None,
+        q: int | None = None,
+        mode: str = "auto",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        p, q = _resolve_pq(in_features, out_features, p, q, None)
+        super().__init__(in_features, out_features, p, q, mode)
+        kw = self._factory(device, dtype)
+        self.a = nn.Parameter(torch.empty(self.p, self.q, **kw))
+        self.b = nn.Parameter(torch.empty(self.s, self.t, **kw))
+        self.reset_parameters()
+
+    @classmethod
+    def count_parameters(cls, in_features: int, out_features: int, **kwargs: Any) -> int:
+        p, q = _resolve_pq(in_features, out_features, kwargs.get("p"), kwargs.get("q"), None)
+        return p * q + (out_features // p) * (in_features // q)
+
+    def reset_parameters(self) -> None:
+        # Var(W) = Var(A)·Var(B) = (1/q)·(1/(3t)) = 1/(3·in), as for nn.Linear.
+        bound_a = math.sqrt(3 / self.q)
+        nn.init.uniform_(self.a, -bound_a, bound_a)
+        nn.init.uniform_(self.b, -1 / math.sqrt(self.t), 1 / math.sqrt(self.t))
+
+    def reset_to_identity(self) -> None:
+        self._square_identity_check()
+        with torch.no_grad():
+            self.a.copy_(torch.eye(self.p))
+            self.b.copy_(torch.eye(self.s))
+
+    def forward_factored(self, x: Inputs, bias: Tensor | None = None) -> Tensor:
+        return kron_linear(x, self.a, self.b, bias)
+
+    def materialize(self) -> Tensor:
+        return kron_matrix(self.a, self.b)
+
+    def factored_flops(self, rows: int) -> int:
+        return self._kron_flops(rows, self.t * self.s)
+
+
+class LowRankKroneckerMatrix(_KroneckerBase):
+    r"""``W = A ⊗ (S T)``, ``A ∈ R^{p×q}``, ``S ∈ R^{s×r}``, ``T ∈ R^{r×t}`` (LPHM).
+
+    Parameters: ``l = pq + r·(out/p + in/q)``.
+
+    Args:
+        in_features: width of the input (``q`` must divide it).
+        out_features: width of the output (``p`` must divide it).
+        rank: rank ``r`` of the second factor.
+        p: rows of ``A``; ``None`` picks the parameter-minimizing factors.
+        q: columns of ``A``; defaults to ``p`` when only ``p`` is given.
+        mode: ``'auto'``, ``'factored'`` or ``'dense'``.
+        device: device of the parameters.
+        dtype: dtype of the parameters.
+
+    Shape:
+        - Input: ``(..., in_features)``.
+        - Output: ``(..., out_features)``.
+
+    Example:
+        >>> LowRankKroneckerMatrix(8, 4, rank=1, p=2, q=2).num_parameters  # 4 + 1·(2 + 4)
+        10
+    """
+
+    config_keys = ("rank", "p", "q")
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        rank: int = 2,
+        p: int | None = None,
+        q: int | None = None,
+        mode: str = "auto",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        self_rank = check_positive_int("rank", rank)
+        p, q = _resolve_pq(
+            in_features, out_features, p, q, lambda p_, q_, s, t: p_ * q_ + self_rank * (s + t)
+        )
+        super().__init__(in_features, out_features, p, q, mode)
+        self.rank = self_rank
+        kw = self._factory(device, dtype)
+        self.a = nn.Parameter(torch.empty(self.p, self.q, **kw))
+        self.b_left = nn.Parameter(torch.empty(self.s, rank, **kw))
+        self.b_right = nn.Parameter(torch.empty(rank, self.t, **kw))
+        self.reset_parameters()
+
+    @classmethod
+    def count_parameters(cls, in_features: int, out_features: int, **kwargs: Any) -> int:
+        rank = check_positive_int("rank", kwargs.get("rank", 2))
+        p, q = _resolve_pq(
+            in_features,
+            out_features,
+            kwargs.get("p"),
+            kwargs.get("q"),
+            lambda p_, q_, s, t: p_ * q_ + rank * (s + t),
+        )
+        return p * q + rank * (out_features // p + in_features // q)
+
+    def reset_parameters(self) -> None:
+        bound_a = math.sqrt(3 / self.q)
+        nn.init.uniform_(self.a, -bound_a, bound_a)
+        nn.init.uniform_(self.b_left, -1 / math.sqrt(self.rank), 1 / math.sqrt(self.rank))
+        bound_t = math.sqrt(3 / self.t)
+        nn.init.uniform_(self.b_right, -bound_t, bound_t)
+
+    def reset_to_identity(self) -> None:
+        self._square_identity_check(self.rank)
+        with torch.no_grad():
+            self.a.copy_(torch.eye(self.p))
+            self.b_left.copy_(torch.eye(self.s, self.rank))
+            self.b_right.copy_(torch.eye(self.rank, self.t))
+
+    def forward_factored(self, x: Inputs, bias: Tensor | None = None) -> Tensor:
+        return lowrank_kron_linear(x, self.a, self.b_left, self.b_right, bias)
+
+    def materialize(self) -> Tensor:
+        return lowrank_kron_matrix(self.a, self.b_left, self.b_right)
+
+    def factored_flops(self, rows: int) -> int:
+        return self._kron_flops(rows, self.rank * (self.s + self.t))
+
+
+class DualLowRankKroneckerMatrix(_KroneckerBase):
+    r"""``W = (P Q) ⊗ (S T)``, both Kronecker factors of rank ``r`` (dual LPHM).
+
+    Parameters: ``l = r·(p + q + out/p + in/q)``.
+
+    Args:
+        in_features: width of the input (``q`` must divide it).
+        out_features: width of the output (``p`` must divide it).
+        rank: rank ``r`` of both factors.
+        p: rows of the first factor; ``None`` picks the parameter-minimizing factors.
+        q: columns of the first factor; defaults to ``p`` when only ``p`` is given.
+        mode: ``'auto'``, ``'factored'`` or ``'dense'``.
+        device: device of the parameters.
+        dtype: dtype of the parameters.
+
+    Shape:
+        - Input: ``(..., in_features)``.
+        - Output: ``(..., out_features)``.
+
+    Example:
+        >>> DualLowRankKroneckerMatrix(8, 4, rank=1, p=2, q=2).num_parameters  # 1·(2+2+2+4)
+        10
+    """
+
+    config_keys = ("rank", "p", "q")
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        rank: int = 2,
+        p: int | None = None,
+        q: int | None = None,
+        mode: str = "auto",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        r = check_positive_int("rank", rank)
+        p, q = _resolve_pq(in_features, out_features, p, q, lambda p_, q_, s, t: r * (p_ + q_ + s + t))
+        super().__init__(in_features, out_features, p, q, mode)
+        self.rank = r
+        kw = self._factory(device, dtype)
+        self.a_left = nn.Parameter(torch.empty(self.p, r, **kw))
+        self.a_right = nn.Parameter(torch.empty(r, self.q, **kw))
+        self.b_left = nn.Parameter(torch.empty(self.s, r, **kw))
+        self.b_right = nn.Parameter(torch.empty(r, self.t, **kw))
+        self.reset_parameters()
+
+    @classmethod
+    def count_parameters(cls, in_features: int, out_features: int, **kwargs: Any) -> int:
+        r = check_positive_int("rank", kwargs.get("rank", 2))
+        p, q = _resolve_pq(
+            in_features,
+            out_features,
+            kwargs.get("p"),
+            kwargs.get("q"),
+            lambda p_, q_, s, t: r * (p_ + q_ + s + t),
+        )
+        return r * (p + q + out_features // p + in_features // q)
+
+    def reset_parameters(self) -> None:
+        # Var(PQ) = 1/q and Var(ST) = 1/(3t), so Var(W) = 1/(3·in).
+        inv_r = 1 / math.sqrt(self.rank)
+        nn.init.uniform_(self.a_left, -math.sqrt(3) * inv_r, math.sqrt(3) * inv_r)
+        bound_q = math.sqrt(3 / self.q)
+        nn.init.uniform_(self.a_right, -bound_q, bound_q)
+        nn.init.uniform_(self.b_left, -inv_r, inv_r)
+        bound_t = math.sqrt(3 / self.t)
+        nn.init.uniform_(self.b_right, -bound_t, bound_t)
+
+    def reset_to_identity(self) -> None:
+        self._square_identity_check(self.rank)
+        if self.rank < self.p:
+            raise ValueError(
+                f"DualLowRankKroneckerMatrix with rank={self.rank} cannot represent the identity "
+                f"(needs rank >= p={self.p})"
+            )
+        with torch.no_grad():
+            self.a_left.copy_(torch.eye(self.p, self.rank))
+            self.a_right.copy_(torch.eye(self.rank, self.q))
+            self.b_left.copy_(torch.eye(self.s, self.rank))
+            self.b_right.copy_(torch.eye(self.rank, self.t))
+
+    def forward_factored(self, x: Inputs, bias: Tensor | None = None) -> Tensor:
+        return dual_lowrank_kron_linear(
+            x, self.a_left, self.a_right, self.b_left, self.b_right, bias
+        )
+
+    def materialize(self) -> Tensor:
+        return dual_lowrank_kron_matrix(self.a_left, self.a_right, self.b_left, self.b_right)
+
+    def factored_flops(self, rows: int) -> int:
+        return self._kron_flops(rows, self.rank * (self.s + self.t)) + self.p * self.q * self.rank
+
+
+def _resolve_pq(
+    in_features: int,
+    out_features: int,
+    p: int | None,
+    q: int | None,
+    cost: Callable[[int, int, int, int], int] | None,
+) -> tuple[int, int]:
+    check_positive_int("in_features", in_features)
+    check_positive_int("out_features", out_features)
+    if p is None and q is None:
+        return choose_kronecker_factors(in_features, out_features, cost)
+    if p is None:
+        raise ValueError(f"p must be given when q is given (q={q}); pass both or neither")
+    return check_positive_int("p", p), check_positive_int("q", p if q is None else q)

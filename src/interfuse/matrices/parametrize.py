@@ -1,0 +1,44 @@
+"""Use a structured matrix as the weight of any module via :mod:`torch.nn.utils.parametrize`."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+from torch.nn.utils import parametrize
+
+from interfuse.matrices.base import StructuredMatrix
+
+__all__ = ["register_structured_weight"]
+
+
+class _Materialized(nn.Module):
+    """A parametrization whose value is the structured matrix; the original is ignored."""
+
+    def __init__(self, matrix: StructuredMatrix) -> None:
+        super().__init__()
+        self.matrix = matrix
+
+    def forward(self, original: Tensor) -> Tensor:
+        return self.matrix.materialize()
+
+
+def register_structured_weight(
+    module: nn.Module, matrix: StructuredMatrix, name: str = "weight"
+) -> nn.Module:
+    """Replace ``module.<name>`` (shape ``(out, in)``) by ``matrix``'s materialized ``W``.
+
+    The original tensor is kept by parametrize but no longer used; gradients flow to the
+    matrix's factors. Returns ``module``.
+
+    Example:
+        >>> lin = register_structured_weight(nn.Linear(64, 32), LowRankMatrix(64, 32, rank=4))
+        >>> lin(torch.randn(2, 64)).shape
+        torch.Size([2, 32])
+    """
+    current = getattr(module, name)
+    if tuple(current.shape) != tuple(matrix.shape):
+        raise ValueError(
+            f"{name} of {type(module).__name__} has shape {tuple(current.shape)} but the matrix "
+            f"has shape {tuple(matrix.shape)}"
+        )
+    parametrize.register_parametrization(module, name, _Materialized(matrix), unsafe=True)
+    return module

@@ -1,0 +1,115 @@
+"""Random-matrix adaption: frozen random factors, trainable diagonal scalings (VeRA-style)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from interfuse._validation import check_positive_int
+from interfuse.functional.structured import Inputs, random_adapted_linear, random_adapted_matrix
+from interfuse.matrices.base import StructuredMatrix
+
+__all__ = ["RandomAdaptedMatrix"]
+
+
+class RandomAdaptedMatrix(StructuredMatrix):
+    r"""``W = diag(λ_out) R_out diag(λ_r) R_inᵀ`` with frozen Gaussian ``R_out ∈ R^{out×r}``,
+    ``R_in ∈ R^{in×r}`` and trainable ``λ_out ∈ R^{out}``, ``λ_r ∈ R^r``: ``l = out + r``.
+
+    The random factors are drawn once from ``seed`` (on the CPU, so every device gets the same
+    numbers) or taken from ``random_factors``, and kept as registered buffers: saved in the
+    ``state_dict``, moved by ``.to()``, never re-drawn.
+
+    Args:
+        in_features: width of the input.
+        out_features: width of the output.
+        rank: the shared rank ``r``.
+        seed: seed of the random factors.
+        random_factors: ``(R_out, R_in)`` of shapes ``(out, r)`` and ``(in, r)`` to use instead.
+        mode: ``'auto'``, ``'factored'`` or ``'dense'``.
+        device: device of the parameters and buffers.
+        dtype: dtype of the parameters and buffers.
+
+    Shape:
+        - Input: ``(..., in_features)`` or a list of pieces whose widths add up to it.
+        - Output: ``(..., out_features)``.
+
+    Example:
+        >>> m = RandomAdaptedMatrix(4096, 1024, rank=8, seed=0)
+        >>> m.num_parameters  # 1024 + 8
+        1032
+    """
+
+    config_keys = ("rank", "seed")
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        rank: int = 8,
+        seed: int = 0,
+        random_factors: tuple[Tensor, Tensor] | None = None,
+        mode: str = "auto",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__(in_features, out_features, mode)
+        self.rank = check_positive_int("rank", rank)
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise TypeError(f"seed must be an int, got {seed!r}")
+        self.seed = seed
+        kw = self._factory(device, dtype)
+        r_out, r_in = self._draw(random_factors)
+        self.register_buffer("random_out", r_out.to(**kw))
+        self.register_buffer("random_in", r_in.to(**kw))
+        self.scale_out = nn.Parameter(torch.empty(out_features, **kw))
+        self.scale_rank = nn.Parameter(torch.empty(rank, **kw))
+        self.reset_parameters()
+
+    def _draw(self, given: tuple[Tensor, Tensor] | None) -> tuple[Tensor, Tensor]:
+        if given is None:
+            gen = torch.Generator().manual_seed(self.seed)
+            r_out = torch.randn(self.out_features, self.rank, generator=gen)
+            r_in = torch.randn(self.in_features, self.rank, generator=gen)
+            return r_out, r_in
+        if not isinstance(given, (tuple, list)) or len(given) != 2:
+            raise TypeError(f"random_factors must be a pair (R_out, R_in), got {given!r}")
+        r_out, r_in = (torch.as_tensor(f) for f in given)
+        want = ((self.out_features, self.rank), (self.in_features, self.rank))
+        if tuple(r_out.shape) != want[0] or tuple(r_in.shape) != want[1]:
+            raise ValueError(
+                f"random_factors must have shapes {want[0]} and {want[1]}, got "
+                f"{tuple(r_out.shape)} and {tuple(r_in.shape)}"
+            )
+        return r_out.detach().clone(), r_in.detach().clone()
+
+    random_out: Tensor
+    random_in: Tensor
+
+    @classmethod
+    def count_parameters(cls, in_features: int, out_features: int, **kwargs: Any) -> int:
+        return out_features + check_positive_int("rank", kwargs.get("rank", 8))
+
+    def reset_parameters(self) -> None:
+        # With unit Gaussian factors Var(W) = r·λ_r², matched to nn.Linear's 1/(3·in).
+        nn.init.ones_(self.scale_out)
+        nn.init.constant_(self.scale_rank, 1 / math.sqrt(3 * self.in_features * self.rank))
+
+    def forward_factored(self, x: Inputs, bias: Tensor | None = None) -> Tensor:
+        return random_adapted_linear(
+            x, self.random_out, self.random_in, self.scale_rank, self.scale_out, bias=bias
+        )
+
+    def materialize(self) -> Tensor:
+        return random_adapted_matrix(
+            self.random_out, self.random_in, self.scale_rank, self.scale_out
+        )
+
+    def factored_flops(self, rows: int) -> int:
+        return rows * self.rank * (self.in_features + self.out_features)
+
+    def build_flops(self) -> int:
+        return self.rank * self.in_features * self.out_features
