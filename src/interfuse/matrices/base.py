@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from interfuse._validation import check_positive_int, resolve_choice
+from interfuse.config import Configurable
 from interfuse.functional.structured import Inputs, as_tensor_input
 
 __all__ = ["StructuredMatrix"]
@@ -17,7 +18,7 @@ __all__ = ["StructuredMatrix"]
 _MODES = ("auto", "factored", "dense")
 
 
-class StructuredMatrix(nn.Module, abc.ABC):
+class StructuredMatrix(Configurable, nn.Module, abc.ABC):
     r"""A learnable ``out_features × in_features`` matrix ``W`` stored in factored form.
 
     Applied as ``x @ Wᵀ`` (the :class:`torch.nn.Linear` layout), in factored form unless the

@@ -1,0 +1,146 @@
+"""Configs of the modern API: ``to_config`` / ``from_config``, a registry by name, JSON, YAML.
+
+A config is ``{"class": "<registered name>", "params": {...}}`` where ``params`` are the
+constructor arguments (JSON- and YAML-safe; a nested module appears as its own config).
+Every concrete class deriving from :class:`Configurable` registers itself under its class
+name. ``device`` and ``dtype`` are not part of a config: pass them to :func:`from_config`.
+
+Example:
+    >>> m = LowRankMatrix(64, 32, rank=4)
+    >>> from_config(m.to_config()).shape
+    torch.Size([32, 64])
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from pathlib import Path
+from typing import Any, ClassVar
+
+from torch import nn
+
+__all__ = [
+    "REGISTRY",
+    "Configurable",
+    "dump_config",
+    "from_config",
+    "load_config",
+    "registered",
+]
+
+#: Registered name → class.
+REGISTRY: dict[str, type[Configurable]] = {}
+
+
+class Configurable:
+    """Mixin: ``to_config()`` from :meth:`get_config`, and registration by class name."""
+
+    #: Registered name; set automatically to the class name for public concrete classes.
+    config_name: ClassVar[str | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__name__.startswith("_") or inspect.isabstract(cls):
+            return
+        cls.config_name = cls.__name__
+        REGISTRY[cls.__name__] = cls
+
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments as JSON-safe values (nested modules as configs)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement get_config()")
+
+    def to_config(self) -> dict[str, Any]:
+        """``{"class": name, "params": get_config()}``, JSON- and YAML-safe."""
+        return {"class": type(self).__name__, "params": _encode(self.get_config())}
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, Configurable):
+        return value.to_config()
+    if isinstance(value, (list, tuple)):
+        return [_encode(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _encode(v) for k, v in value.items()}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"config value {value!r} of type {type(value).__name__} is not JSON-safe")
+
+
+def _is_config(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"class", "params"}
+
+
+def _decode(value: Any, factory: dict[str, Any]) -> Any:
+    if _is_config(value):
+        return from_config(value, **factory)
+    if isinstance(value, list):
+        return [_decode(v, factory) for v in value]
+    if isinstance(value, dict):
+        return {k: _decode(v, factory) for k, v in value.items()}
+    return value
+
+
+def registered() -> list[str]:
+    """Names :func:`from_config` accepts."""
+    return sorted(REGISTRY)
+
+
+def from_config(config: dict[str, Any], **factory: Any) -> nn.Module:
+    """Build a module from :meth:`Configurable.to_config` output.
+
+    Args:
+        config: ``{"class": name, "params": {...}}``.
+        **factory: ``device=`` / ``dtype=`` passed to every constructor that takes them.
+
+    Raises:
+        ValueError: unknown class (the message lists the registered names) or bad layout.
+        TypeError: a parameter the class does not take (the message lists those it takes).
+    """
+    if not isinstance(config, dict) or not _is_config(config):
+        raise ValueError(
+            f"config must be a dict with exactly the keys 'class' and 'params', got {config!r}"
+        )
+    name, params = config["class"], config["params"]
+    if name not in REGISTRY:
+        raise ValueError(f"config class {name!r} is not registered; choose one of {registered()}")
+    if not isinstance(params, dict):
+        raise TypeError(f"config params must be a dict, got {type(params).__name__}")
+    cls = REGISTRY[name]
+    accepted = set(inspect.signature(cls).parameters)
+    unknown = sorted(set(params) - accepted)
+    if unknown:
+        raise TypeError(
+            f"config for {name} has unknown keys {unknown}; it takes {sorted(accepted)}"
+        )
+    kwargs = {k: _decode(v, factory) for k, v in params.items()}
+    kwargs.update({k: v for k, v in factory.items() if k in accepted})
+    module = cls(**kwargs)
+    if not isinstance(module, nn.Module):  # pragma: no cover - every registered class is one
+        raise TypeError(f"{name} is not an nn.Module")
+    return module
+
+
+def dump_config(module: Configurable, path: str | Path) -> None:
+    """Write ``module.to_config()`` as JSON (``.json``) or YAML (``.yaml``/``.yml``)."""
+    path = Path(path)
+    config = module.to_config()
+    if path.suffix in (".yaml", ".yml"):
+        import yaml  # the ``yaml`` extra
+
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+    else:
+        path.write_text(json.dumps(config, indent=2))
+
+
+def load_config(path: str | Path, **factory: Any) -> nn.Module:
+    """Read a JSON or YAML config written by :func:`dump_config` and build the module."""
+    path = Path(path)
+    text = path.read_text()
+    if path.suffix in (".yaml", ".yml"):
+        import yaml
+
+        config = yaml.safe_load(text)
+    else:
+        config = json.loads(text)
+    return from_config(config, **factory)

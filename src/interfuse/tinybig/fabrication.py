@@ -1,0 +1,230 @@
+r"""tinyBIG's parameter fabrication: how a flat ``w`` becomes a matrix ``W ∈ R^{n×D}``.
+
+One :class:`Fabrication` serves the parameterized-concatenation fusions (``y = x Wᵀ``, with
+``n`` the output and ``D = Σ dims`` the concatenated width) and the parameterized
+interdependences (``A = W`` with ``(n, D) = (d, d')``, applied as ``x A``). The flat layouts
+are tinyBIG 0.2.1's (spec §4), so its checkpoints give the same numbers; every product runs
+on the factored kernels of :mod:`interfuse.functional`, on views of ``w`` (no copies).
+
+| kind | l | W |
+|---|---|---|
+| ``reshape`` | ``nD`` | ``w.view(n, D)`` |
+| ``lowrank`` | ``r(n + D)`` | ``w[:rn].view(n, r) @ w[rn:].view(r, D)`` |
+| ``hm`` | ``pq + st`` | compat: ``outer(a, b).view(n, D)``; ``kronecker=True``: ``a.view(p, q) ⊗ b.view(s, t)`` |
+| ``lphm`` | ``pq + r(s + t)`` | as hm with ``b = S T``, ``S (s, r)``, ``T (r, t)`` |
+| ``dual_lphm`` | ``r(p + q + s + t)`` | as hm with ``a = P Q`` and ``b = S T`` |
+| ``random_matrix_adaption`` | ``n + r`` | ``diag(w[:n]) R_A diag(w[n:]) R_Bᵀ``, ``R_A (n, r)``, ``R_B (D, r)`` |
+
+with ``s = n/p`` and ``t = D/q``. tinyBIG's hm family computes a reshaped outer product, not
+the Kronecker product its docs describe: the two agree only when ``q = 1`` or ``p = n``, and the
+outer product can have rank 1 where ``A ⊗ B`` has full rank. ``kronecker=True`` gives the
+documented ``A ⊗ B`` on the same flat layout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from interfuse.functional.structured import (
+    Inputs,
+    as_tensor_input,
+    dense_linear,
+    dual_lowrank_kron_linear,
+    kron_linear,
+    lowrank_kron_linear,
+    lowrank_linear,
+    random_adapted_linear,
+    random_adapted_matrix,
+)
+from interfuse.tinybig.errors import ValueAssertionError, ValueAttributeError
+
+__all__ = ["KINDS", "Fabrication"]
+
+KINDS = ("reshape", "lowrank", "hm", "lphm", "dual_lphm", "random_matrix_adaption")
+
+
+@dataclass(frozen=True)
+class Fabrication:
+    """A tinyBIG flat-``w`` layout (see the module table) bound to its hyper-parameters."""
+
+    kind: str = "reshape"
+    r: int | None = None
+    p: int | None = None
+    q: int | None = None
+    kronecker: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {list(KINDS)}, got {self.kind!r}")
+        needs_r = self.kind in ("lowrank", "lphm", "dual_lphm", "random_matrix_adaption")
+        for name in (("r",) if needs_r else ()) + (("p", "q") if self._hm else ()):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name} must be a positive int for kind={self.kind!r}, got {value!r}")
+
+    @property
+    def _hm(self) -> bool:
+        return self.kind in ("hm", "lphm", "dual_lphm")
+
+    # -- sizes --------------------------------------------------------------------------------
+    def check_shape(self, n: int, D: int) -> None:
+        """tinyBIG's constructor asserts: ``p`` divides ``n`` and ``q`` divides ``D``."""
+        if self._hm:
+            p, q = self._pq
+            if n % p != 0 or D % q != 0:
+                raise ValueAssertionError(
+                    f"p={p} must divide n={n} and q={q} must divide D={D} "
+                    f"(got n % p = {n % p}, D % q = {D % q})"
+                )
+
+    @property
+    def _pq(self) -> tuple[int, int]:
+        if self.p is None or self.q is None:  # pragma: no cover - checked in __post_init__
+            raise ValueError("p and q are required")
+        return self.p, self.q
+
+    def calculate_l(self, n: int, D: int) -> int:
+        """Length of the flat ``w`` for an ``n × D`` matrix."""
+        r = self.r or 0
+        if self.kind == "reshape":
+            return n * D
+        if self.kind == "lowrank":
+            return r * (n + D)
+        if self.kind == "random_matrix_adaption":
+            return n + r
+        p, q = self._pq
+        s, t = n // p, D // q
+        if self.kind == "hm":
+            return p * q + s * t
+        if self.kind == "lphm":
+            return p * q + r * (s + t)
+        return r * (p + q + s + t)
+
+    def flat(self, w: Tensor | None, n: int, D: int) -> Tensor:
+        """``w`` as a 1-D view of length ``l``; accepts ``(l,)``, ``(1, l)`` or any ``(·, ·)`` of
+        numel ``l`` (tinyBIG's reshape variants did too)."""
+        if w is None:
+            raise ValueAttributeError(
+                f"w is required: this {self.kind!r} fabrication needs l={self.calculate_l(n, D)} "
+                "parameters, got w=None"
+            )
+        if not isinstance(w, Tensor):
+            raise TypeError(f"w must be a torch.Tensor, got {type(w).__name__}")
+        l = self.calculate_l(n, D)
+        if w.numel() != l or w.ndim not in (1, 2):
+            raise ValueAssertionError(
+                f"w must hold l={l} parameters as shape ({l},) or (1, {l}), got shape {tuple(w.shape)}"
+            )
+        return w.reshape(-1)
+
+    # -- the matrix and its product -------------------------------------------------------------
+    def matrix(
+        self, w: Tensor | None, n: int, D: int, random_factors: tuple[Tensor, Tensor] | None = None
+    ) -> Tensor:
+        """Materialize ``W`` of shape ``(n, D)``."""
+        f = self.flat(w, n, D)
+        r = self.r or 0
+        if self.kind == "reshape":
+            return f.view(n, D)
+        if self.kind == "lowrank":
+            return f[: r * n].view(n, r) @ f[r * n :].view(r, D)
+        if self.kind == "random_matrix_adaption":
+            ra, rb = self._random(random_factors, n, D)
+            return random_adapted_matrix(ra, rb, f[n : n + r], scale_out=f[:n])
+        a, b = self._hm_factors(f, n, D)
+        if self.kronecker:
+            return torch.kron(a, b)
+        return torch.outer(a.reshape(-1), b.reshape(-1)).reshape(n, D)
+
+    def apply(
+        self,
+        x: Inputs,
+        w: Tensor | None,
+        n: int,
+        D: int,
+        *,
+        transpose: bool = False,
+        random_factors: tuple[Tensor, Tensor] | None = None,
+    ) -> Tensor:
+        """``x @ Wᵀ`` (fusion) or, with ``transpose=True``, ``x @ W`` (interdependence).
+
+        Factored wherever the structure allows; tinyBIG's compat hm family builds its reshaped
+        outer product (it has no cheaper exact form), as the original does.
+        """
+        f = self.flat(w, n, D)
+        r = self.r or 0
+        if self.kind == "reshape":
+            W = f.view(n, D)
+            return dense_linear(x, W.t() if transpose else W)
+        if self.kind == "lowrank":
+            U, V = f[: r * n].view(n, r), f[r * n :].view(r, D)
+            return lowrank_linear(x, V.t(), U.t()) if transpose else lowrank_linear(x, U, V)
+        if self.kind == "random_matrix_adaption":
+            ra, rb = self._random(random_factors, n, D)
+            lam_out, lam_r = f[:n], f[n : n + r]
+            if transpose:
+                return random_adapted_linear(x, rb, ra, lam_r, scale_in=lam_out)
+            return random_adapted_linear(x, ra, rb, lam_r, scale_out=lam_out)
+        if not self.kronecker:
+            W = self.matrix(w, n, D)
+            return F.linear(as_tensor_input(x), W.t() if transpose else W)
+        return self._kron_apply(x, f, n, D, transpose)
+
+    # -- internals --------------------------------------------------------------------------------
+    def _hm_factors(self, f: Tensor, n: int, D: int) -> tuple[Tensor, Tensor]:
+        """The two Kronecker factors ``a (p, q)`` and ``b (s, t)`` (low-rank ones multiplied)."""
+        p, q = self._pq
+        s, t = n // p, D // q
+        r = self.r or 0
+        if self.kind == "hm":
+            return f[: p * q].view(p, q), f[p * q :].view(s, t)
+        if self.kind == "lphm":
+            S = f[p * q : p * q + s * r].view(s, r)
+            T = f[p * q + s * r :].view(r, t)
+            return f[: p * q].view(p, q), S @ T
+        P, Q, S, T = self._dual_factors(f, n, D)
+        return P @ Q, S @ T
+
+    def _dual_factors(self, f: Tensor, n: int, D: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        p, q = self._pq
+        s, t = n // p, D // q
+        r = self.r or 0
+        o1, o2, o3 = p * r, p * r + r * q, p * r + r * q + s * r
+        return f[:o1].view(p, r), f[o1:o2].view(r, q), f[o2:o3].view(s, r), f[o3:].view(r, t)
+
+    def _kron_apply(self, x: Inputs, f: Tensor, n: int, D: int, transpose: bool) -> Tensor:
+        p, q = self._pq
+        s, t = n // p, D // q
+        r = self.r or 0
+        if self.kind == "hm":
+            a, b = f[: p * q].view(p, q), f[p * q :].view(s, t)
+            return kron_linear(x, a.t(), b.t()) if transpose else kron_linear(x, a, b)
+        if self.kind == "lphm":
+            a = f[: p * q].view(p, q)
+            S = f[p * q : p * q + s * r].view(s, r)
+            T = f[p * q + s * r :].view(r, t)
+            if transpose:
+                return lowrank_kron_linear(x, a.t(), T.t(), S.t())
+            return lowrank_kron_linear(x, a, S, T)
+        P, Q, S, T = self._dual_factors(f, n, D)
+        if transpose:
+            return dual_lowrank_kron_linear(x, Q.t(), P.t(), T.t(), S.t())
+        return dual_lowrank_kron_linear(x, P, Q, S, T)
+
+    def _random(
+        self, factors: tuple[Tensor, Tensor] | None, n: int, D: int
+    ) -> tuple[Tensor, Tensor]:
+        if factors is None:
+            raise ValueError("random_matrix_adaption needs its random factors (R_A, R_B)")
+        ra, rb = factors
+        r = self.r or 0
+        if tuple(ra.shape) != (n, r) or tuple(rb.shape) != (D, r):
+            raise ValueAssertionError(
+                f"random factors must have shapes ({n}, {r}) and ({D}, {r}), got "
+                f"{tuple(ra.shape)} and {tuple(rb.shape)}"
+            )
+        return ra, rb

@@ -1,0 +1,140 @@
+"""Contract tests shared by every module of both faces, driven by :mod:`tests.registry`."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+from typing import Any
+
+import pytest
+import torch
+from torch.func import functional_call
+
+from tests.registry import ALL_ENTRIES, ModuleEntry
+
+yaml = pytest.importorskip("yaml")
+
+
+def _cast(obj: Any, dtype: torch.dtype) -> Any:
+    if isinstance(obj, torch.Tensor):
+        return obj.to(dtype) if obj.is_floating_point() else obj
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_cast(o, dtype) for o in obj)
+    if isinstance(obj, dict):
+        return {k: _cast(v, dtype) for k, v in obj.items()}
+    return obj
+
+
+def _flatten(obj: Any, out: list[torch.Tensor]) -> Any:
+    """Replace floating tensors by their index in ``out`` (a template to rebuild args)."""
+    if isinstance(obj, torch.Tensor) and obj.is_floating_point():
+        out.append(obj)
+        return ("__tensor__", len(out) - 1)
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_flatten(o, out) for o in obj)
+    if isinstance(obj, dict):
+        return {k: _flatten(v, out) for k, v in obj.items()}
+    return obj
+
+
+def _rebuild(template: Any, tensors: tuple[torch.Tensor, ...]) -> Any:
+    if isinstance(template, tuple) and len(template) == 2 and template[0] == "__tensor__":
+        return tensors[template[1]]
+    if isinstance(template, (list, tuple)):
+        return type(template)(_rebuild(t, tensors) for t in template)
+    if isinstance(template, dict):
+        return {k: _rebuild(v, tensors) for k, v in template.items()}
+    return template
+
+
+def _run(module: torch.nn.Module, entry: ModuleEntry, dtype: torch.dtype) -> torch.Tensor:
+    # Sample in float32 then cast, so every dtype sees the same numbers.
+    torch.manual_seed(1234)
+    args, kwargs = _cast(entry.sample(torch.float32), dtype)
+    return module(*args, **kwargs)
+
+
+@pytest.fixture(params=ALL_ENTRIES, ids=lambda e: e.id)
+def entry(request: pytest.FixtureRequest) -> ModuleEntry:
+    return request.param
+
+
+def test_forward_shape_and_finite(entry: ModuleEntry) -> None:
+    out = _run(entry.factory(), entry, torch.float32)
+    assert out.dtype == torch.float32
+    assert torch.isfinite(out).all()
+    if entry.out_shape is not None:
+        assert tuple(out.shape) == entry.out_shape
+
+
+def test_gradcheck_float64(entry: ModuleEntry) -> None:
+    if not entry.gradcheck:
+        pytest.skip("not differentiable in its inputs")
+    module = entry.factory().to(torch.float64)
+    torch.manual_seed(1234)
+    args, kwargs = entry.sample(torch.float64)
+    tensors: list[torch.Tensor] = []
+    template = _flatten((args, kwargs), tensors)
+    params = {k: v.detach() for k, v in module.named_parameters()}
+    names = list(params)
+    n_in = len(tensors)
+
+    def f(*flat: torch.Tensor) -> torch.Tensor:
+        a, kw = _rebuild(template, flat[:n_in])
+        p = dict(zip(names, flat[n_in:], strict=True))
+        return functional_call(module, p, tuple(a), kw)
+
+    inputs = tuple(t.detach().requires_grad_() for t in (*tensors, *params.values()))
+    assert torch.autograd.gradcheck(f, inputs, fast_mode=True, atol=1e-6, rtol=1e-4)
+
+
+def test_state_dict_round_trip(entry: ModuleEntry) -> None:
+    module = entry.factory()
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(0.01)
+    clone = entry.factory()
+    clone.load_state_dict(module.state_dict())
+    torch.testing.assert_close(_run(clone, entry, torch.float32), _run(module, entry, torch.float32))
+
+
+def test_torch_save_weights_only(entry: ModuleEntry) -> None:
+    module = entry.factory()
+    buf = io.BytesIO()
+    torch.save(module.state_dict(), buf)
+    buf.seek(0)
+    state = torch.load(buf, weights_only=True)
+    clone = entry.factory()
+    clone.load_state_dict(state)
+    assert torch.equal(_run(clone, entry, torch.float32), _run(module, entry, torch.float32))
+
+
+def test_config_round_trip(entry: ModuleEntry) -> None:
+    if entry.roundtrip is None:
+        pytest.skip("no config")
+    module = entry.factory()
+    config = module.to_config()  # type: ignore[operator]
+    assert json.loads(json.dumps(config)) == config
+    assert yaml.safe_load(yaml.safe_dump(config)) == config
+    rebuilt = entry.roundtrip(copy.deepcopy(module))
+    assert type(rebuilt) is type(module)
+    assert rebuilt.to_config() == config  # type: ignore[operator]
+    rebuilt.load_state_dict(module.state_dict())
+    torch.testing.assert_close(_run(rebuilt, entry, torch.float32), _run(module, entry, torch.float32))
+
+
+def test_repr_names_class(entry: ModuleEntry) -> None:
+    text = repr(entry.factory())
+    assert text.startswith(type(entry.factory()).__name__)
+
+
+def test_dtype_move(entry: ModuleEntry) -> None:
+    module = entry.factory().to(torch.float64)
+    for t in (*module.parameters(), *module.buffers()):
+        if t.is_floating_point():
+            assert t.dtype == torch.float64
+    out = _run(module, entry, torch.float64)
+    assert out.dtype == torch.float64
+    ref = _run(module.to(torch.float32), entry, torch.float32)
+    torch.testing.assert_close(out.float(), ref, rtol=1e-4, atol=1e-4)
