@@ -4,6 +4,29 @@ Two faces on one core: the modern API exported here (modules that own their para
 :mod:`interfuse.tinybig`, the tinyBIG 0.2.1 API name for name.
 """
 
+# fusion
+from interfuse.fusion import (
+    ConcatFusion,
+    Fusion,
+    MaxFusion,
+    MeanFusion,
+    MedianFusion,
+    MinFusion,
+    NormFusion,
+    ProdFusion,
+    ProjectedConcatFusion,
+    SumFusion,
+    WeightedSumFusion,
+    resolve_fusion,
+)
+
+# interdependence
+from interfuse.interdependence import (
+    BilinearInterdependence,
+    HybridInterdependence,
+    Interdependence,
+    ParameterizedInterdependence,
+)
 from interfuse.matrices import (
     DenseMatrix,
     DualLowRankKroneckerMatrix,
@@ -17,12 +40,28 @@ from interfuse.matrices import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "BilinearInterdependence",
+    "ConcatFusion",
     "DenseMatrix",
     "DualLowRankKroneckerMatrix",
+    "Fusion",
+    "HybridInterdependence",
+    "Interdependence",
     "KroneckerMatrix",
     "LowRankKroneckerMatrix",
     "LowRankMatrix",
+    "MaxFusion",
+    "MeanFusion",
+    "MedianFusion",
+    "MinFusion",
+    "NormFusion",
+    "ParameterizedInterdependence",
+    "ProdFusion",
+    "ProjectedConcatFusion",
     "RandomAdaptedMatrix",
     "StructuredMatrix",
+    "SumFusion",
+    "WeightedSumFusion",
     "__version__",
+    "resolve_fusion",
 ]

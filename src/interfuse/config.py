@@ -107,11 +107,22 @@ def from_config(config: dict[str, Any], **factory: Any) -> nn.Module:
     if not isinstance(params, dict):
         raise TypeError(f"config params must be a dict, got {type(params).__name__}")
     cls = REGISTRY[name]
-    accepted = set(inspect.signature(cls).parameters)
+    signature = inspect.signature(cls).parameters
+    accepted = set(signature)
     unknown = sorted(set(params) - accepted)
     if unknown:
         raise TypeError(
             f"config for {name} has unknown keys {unknown}; it takes {sorted(accepted)}"
+        )
+    required = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    missing = sorted(
+        k
+        for k, p in signature.items()
+        if p.kind in required and p.default is p.empty and k not in params and k not in factory
+    )
+    if missing:
+        raise TypeError(
+            f"config for {name} lacks required keys {missing}; it takes {sorted(accepted)}"
         )
     kwargs = {k: _decode(v, factory) for k, v in params.items()}
     kwargs.update({k: v for k, v in factory.items() if k in accepted})

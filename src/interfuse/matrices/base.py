@@ -6,10 +6,10 @@ import abc
 from typing import Any, ClassVar
 
 import torch
-import torch.nn.functional as F
+import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 
-from interfuse._validation import check_positive_int, resolve_choice
+from interfuse._validation import check_positive_int, check_tensor_list, resolve_choice
 from interfuse.config import Configurable
 from interfuse.functional.structured import Inputs, as_tensor_input
 
@@ -22,9 +22,10 @@ class StructuredMatrix(Configurable, nn.Module, abc.ABC):
     r"""A learnable ``out_features × in_features`` matrix ``W`` stored in factored form.
 
     Applied as ``x @ Wᵀ`` (the :class:`torch.nn.Linear` layout), in factored form unless the
-    dense product is cheaper. ``mode='auto'`` compares the flops of the factored kernel with
-    building ``W`` and one GEMM (plus a fixed per-GEMM launch cost, :attr:`launch_flops`); in
-    training at large sizes the factored path always wins, so ``W`` is never allocated.
+    dense product is cheaper. ``mode='auto'`` compares the flops of the factored kernel, each
+    counted :attr:`factored_cost` times, plus a fixed launch cost (:attr:`launch_flops`), with
+    building ``W`` and one GEMM; at large sizes the factored path always wins (for
+    ``4096 → 1024`` at every batch size), so ``W`` is never allocated in training.
 
     Subclasses are final: they own their factors, initialize them in :meth:`reset_parameters`
     and implement :meth:`forward_factored`, :meth:`materialize`, :meth:`count_parameters` and
@@ -32,7 +33,14 @@ class StructuredMatrix(Configurable, nn.Module, abc.ABC):
     """
 
     #: Flops charged per extra GEMM launch when choosing between factored and dense products.
-    launch_flops: ClassVar[int] = 200_000
+    launch_flops: ClassVar[int] = 100_000
+    #: How many flops of one large GEMM a flop of the factored kernels costs: their GEMMs are
+    #: thin (rank r) or batched and small (Kronecker blocks), far below a large GEMM's rate.
+    #: With ``launch_flops`` it was fitted on two sweeps of sizes 64→32 … 1024→512 and
+    #: 1 … 1024 rows, forward and training (``interfuse bench``, 2-core EPYC): the choices that
+    #: match the faster path went from 83 and 88 of 120 (plain flop counts, 200 000 launch
+    #: flops) to 93 and 98, and the worst choice from 6× to 1.8× slower (docs/benchmarks.md).
+    factored_cost: ClassVar[float] = 6.0
     #: Constructor arguments (beyond in/out features) shown by ``extra_repr`` and configs.
     config_keys: ClassVar[tuple[str, ...]] = ()
 
@@ -94,7 +102,8 @@ class StructuredMatrix(Configurable, nn.Module, abc.ABC):
         """Whether :meth:`forward` takes the factored path for ``rows`` input rows."""
         if self.mode != "auto":
             return self.mode == "factored"
-        return self.factored_flops(rows) + self.launch_flops <= self.dense_flops(rows)
+        factored = self.factored_flops(rows) * self.factored_cost + self.launch_flops
+        return factored <= self.dense_flops(rows)
 
     def forward(self, x: Inputs, bias: Tensor | None = None) -> Tensor:
         """Apply ``W`` to ``x`` (a tensor ``(..., in_features)`` or a list of pieces).
@@ -103,7 +112,7 @@ class StructuredMatrix(Configurable, nn.Module, abc.ABC):
             - x: ``(..., in_features)``, or pieces ``(..., n_i)`` with ``Σ n_i = in_features``
             - output: ``(..., out_features)``
         """
-        first = x if isinstance(x, Tensor) else x[0]
+        first = self._check_input(x)
         width = x.shape[-1] if isinstance(x, Tensor) else sum(t.shape[-1] for t in x)
         if width != self.in_features:
             raise ValueError(
@@ -114,6 +123,39 @@ class StructuredMatrix(Configurable, nn.Module, abc.ABC):
         if self.use_factored(rows):
             return self.forward_factored(x, bias)
         return F.linear(as_tensor_input(x), self.materialize(), bias)
+
+    def _check_input(self, x: Inputs) -> Tensor:
+        """Validate ``x`` (type, floating dtype, leading shapes, dtype and device of the
+        factors) so a bad input fails here with a clear message, not inside a GEMM; returns
+        the first piece."""
+        if isinstance(x, Tensor):
+            if not x.is_floating_point():
+                raise TypeError(
+                    f"x must have a floating dtype, got {x.dtype}; convert with .float()"
+                )
+            if x.ndim == 0:
+                raise ValueError("x must have at least one dimension, got a 0-d tensor")
+            first = x
+        else:
+            first = check_tensor_list("x", x)[0]
+        ref = next(self.parameters(), None)
+        if ref is None:  # pragma: no cover - every structured matrix owns a parameter
+            return first
+        if first.device != ref.device:
+            raise ValueError(
+                f"x is on {first.device} but {type(self).__name__} is on {ref.device}; "
+                "move the input or the module (.to(device))"
+            )
+        device_type = first.device.type
+        autocast = torch.amp.is_autocast_available(device_type) and torch.is_autocast_enabled(
+            device_type
+        )
+        if first.dtype != ref.dtype and not autocast:
+            raise TypeError(
+                f"x has dtype {first.dtype} but {type(self).__name__} has dtype {ref.dtype}; "
+                f"convert the input (x.to({ref.dtype})) or the module (.to({first.dtype}))"
+            )
+        return first
 
     def extra_repr(self) -> str:
         parts = [f"in_features={self.in_features}", f"out_features={self.out_features}"]

@@ -9,7 +9,8 @@ a reshaped outer product instead (see ``interfuse.tinybig``). The product is app
 |---|---|---|---|
 | :class:`KroneckerMatrix` | dense ``p×q`` | dense ``s×t`` | ``pq + st`` |
 | :class:`LowRankKroneckerMatrix` | dense ``p×q`` | ``S T``, rank ``r`` | ``pq + r(s + t)`` |
-| :class:`DualLowRankKroneckerMatrix` | ``P Q``, rank ``r`` | ``S T``, rank ``r`` | ``r(p + q + s + t)`` |
+| :class:`DualLowRankKroneckerMatrix` | ``P Q``, rank ``r`` | ``S T``, rank ``r`` | \
+``r(p + q + s + t)`` |
 
 Leaving ``p`` and ``q`` as ``None`` picks the divisors of ``out`` and ``in`` that minimize the
 parameter count (``pq ≈ √(in·out)`` for the plain Kronecker matrix).
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -53,26 +54,29 @@ def choose_kronecker_factors(
 ) -> tuple[int, int]:
     """The ``(p, q)`` (``p | out``, ``q | in``) minimizing ``cost(p, q, s, t)``.
 
-    The default cost is the parameter count ``pq + st`` of :class:`KroneckerMatrix`; ties go
-    to the most balanced split.
+    The default cost is the parameter count ``pq + st`` of :class:`KroneckerMatrix`. Ties go
+    to the most balanced split (``pq`` closest to ``st``), then to the factors with the largest
+    attainable rank ``min(p, q)·min(s, t)``: for ``4096 → 1024``, ``p = 32, q = 64`` (rank up to
+    1024) rather than ``p = 1, q = 2048``, which has as few parameters but rank at most 2.
     """
     cost = cost or (lambda p, q, s, t: p * q + s * t)
-    best: tuple[int, float, int, int] | None = None
+    best: tuple[int, float, int, int, int] | None = None
     for p in _divisors(out_features):
         for q in _divisors(in_features):
             s, t = out_features // p, in_features // q
-            key = (cost(p, q, s, t), abs(math.log(max(p * q, 1) / max(s * t, 1))), p, q)
+            balance = abs(math.log(max(p * q, 1) / max(s * t, 1)))
+            key = (cost(p, q, s, t), balance, -min(p, q) * min(s, t), p, q)
             if best is None or key < best:
                 best = key
     if best is None:  # pragma: no cover - 1 always divides
         raise ValueError("no Kronecker factors found")
-    return best[2], best[3]
+    return best[3], best[4]
 
 
 class _KroneckerBase(StructuredMatrix):
     """Shared shape bookkeeping: ``p | out``, ``q | in``, ``s = out/p``, ``t = in/q``."""
 
-    config_keys: tuple[str, ...] = ("p", "q")
+    config_keys: ClassVar[tuple[str, ...]] = ("p", "q")
 
     def __init__(self, in_features: int, out_features: int, p: int, q: int, mode: str) -> None:
         super().__init__(in_features, out_features, mode)
@@ -82,8 +86,12 @@ class _KroneckerBase(StructuredMatrix):
         self.t = check_divides("q", q, "in_features", in_features)
 
     def _kron_flops(self, rows: int, b_cost: int) -> int:
-        # rows·q blocks through B, then A mixes q blocks into p for each of s columns.
-        return rows * (self.q * b_cost + self.p * self.q * self.s)
+        # B first: rows·q blocks through B, then A mixes q blocks into p for each of s columns;
+        # A first: A mixes q blocks of t into p, then rows·p blocks through B. The kernel
+        # (:func:`~interfuse.functional.structured.kron_linear`) takes the cheaper order.
+        b_first = self.q * b_cost + self.p * self.q * self.s
+        a_first = self.p * self.q * self.t + self.p * b_cost
+        return rows * min(b_first, a_first)
 
     def _square_identity_check(self, rank: int | None = None) -> None:
         if self.in_features != self.out_features or self.p != self.q:
@@ -288,7 +296,9 @@ class DualLowRankKroneckerMatrix(_KroneckerBase):
         dtype: torch.dtype | None = None,
     ) -> None:
         r = check_positive_int("rank", rank)
-        p, q = _resolve_pq(in_features, out_features, p, q, lambda p_, q_, s, t: r * (p_ + q_ + s + t))
+        p, q = _resolve_pq(
+            in_features, out_features, p, q, lambda p_, q_, s, t: r * (p_ + q_ + s + t)
+        )
         super().__init__(in_features, out_features, p, q, mode)
         self.rank = r
         kw = self._factory(device, dtype)

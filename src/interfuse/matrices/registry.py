@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from interfuse.matrices.base import StructuredMatrix
@@ -72,4 +73,9 @@ def resolve_matrix(
                 f" but in_features={in_features}, out_features={out_features} are needed"
             )
         return matrix
-    return matrix_class(matrix)(in_features, out_features, **kwargs)
+    cls = matrix_class(matrix)
+    options = sorted(set(inspect.signature(cls).parameters) - {"in_features", "out_features"})
+    unknown = sorted(set(kwargs) - set(options))
+    if unknown:
+        raise TypeError(f"{cls.__name__} does not take the options {unknown}; it takes {options}")
+    return cls(in_features, out_features, **kwargs)

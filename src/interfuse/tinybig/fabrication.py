@@ -40,11 +40,41 @@ from interfuse.functional.structured import (
     random_adapted_linear,
     random_adapted_matrix,
 )
-from interfuse.tinybig.errors import ValueAssertionError, ValueAttributeError
+from interfuse.tinybig.errors import (
+    ValueAssertionError,
+    ValueAttributeError,
+    ValueRuntimeError,
+)
 
 __all__ = ["KINDS", "Fabrication"]
 
 KINDS = ("reshape", "lowrank", "hm", "lphm", "dual_lphm", "random_matrix_adaption")
+
+
+def _check_operands(x: Inputs, w: Tensor) -> None:
+    """The inputs must match ``w`` in device and (outside autocast) dtype: tinyBIG failed on a
+    mismatch inside the matrix product with a bare ``RuntimeError``."""
+    pieces = [x] if isinstance(x, Tensor) else list(x)
+    for i, t in enumerate(pieces):
+        name = "x" if isinstance(x, Tensor) else f"x[{i}]"
+        if t.device != w.device:
+            raise ValueRuntimeError(
+                f"{name} is on {t.device} but w is on {w.device}; move them to one device"
+            )
+        if not t.is_floating_point():
+            raise ValueRuntimeError(
+                f"{name} has dtype {t.dtype}; the product with w needs floating inputs "
+                f"(convert with .to({w.dtype}))"
+            )
+        device_type = t.device.type
+        autocast = torch.amp.is_autocast_available(device_type) and torch.is_autocast_enabled(
+            device_type
+        )
+        if t.dtype != w.dtype and not autocast:
+            raise ValueRuntimeError(
+                f"{name} has dtype {t.dtype} but w has dtype {w.dtype}; convert one of them "
+                f"(e.g. x.to({w.dtype}))"
+            )
 
 
 @dataclass(frozen=True)
@@ -156,6 +186,7 @@ class Fabrication:
         outer product (it has no cheaper exact form), as the original does.
         """
         f = self.flat(w, n, D)
+        _check_operands(x, f)
         r = self.r or 0
         if self.kind == "reshape":
             W = f.view(n, D)

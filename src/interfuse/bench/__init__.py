@@ -1,0 +1,388 @@
+"""``interfuse bench``: every fusion and structured matrix against its baselines, in one run.
+
+Each case times interfuse against, in the same process and interleaved, the bandwidth or GEMM
+reference (one native op on already stacked / concatenated inputs), the naive algorithm
+(stack then reduce; concatenate then project; build ``W`` then multiply), both public faces and,
+when installed, PyTorch Geometric's ``MultiAggregation``. It reports ratios, not bare times;
+peak memory per variant comes from a fresh process. Outputs (in ``--out``, default
+``bench-results/``): ``bench-results.json``, ``bench-results.md`` and ``bench.png``.
+
+Modes: ``--quick`` (the headline sizes, under two minutes on 2 cores), the default full run
+(k ∈ {2, 4, 8, 16}, widths 256–4096, fp32 and bf16, batch 4096 for the matrices) and
+``--tiny`` (seconds; what the tests run). See ``docs/benchmarks.md`` for the method.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import gc
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from interfuse.bench import cases as _cases
+from interfuse.bench import report as _report
+from interfuse.bench.checks import count_kernels, produced_shapes
+from interfuse.bench.memory import measure_in_subprocess
+from interfuse.bench.timing import Timing, configure_malloc, measure
+
+__all__ = ["main", "run"]
+
+_BUDGET = {"tiny": 0.05, "quick": 0.6, "full": 4.0}
+_MIN_ROUNDS = {"tiny": 2, "quick": 3, "full": 5}
+_WARM = {"tiny": 0, "quick": 1 << 30, "full": 3 << 30}
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="interfuse bench",
+        description="Benchmark interfuse's fusions and structured matrices against baselines.",
+    )
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="headline sizes only (< 2 min)")
+    size.add_argument("--tiny", action="store_true", help="a few seconds, tiny sizes (tests)")
+    p.add_argument("--out", default="bench-results", help="output directory (bench-results/)")
+    p.add_argument("--only", default=None, help="run only cases whose id contains this text")
+    p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocess")
+    p.add_argument("--no-plot", action="store_true", help="skip the PNG plot")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument(
+        "--malloc",
+        choices=("retain", "default"),
+        default="retain",
+        help="glibc policy for timing: keep freed memory (default) or glibc's own",
+    )
+    p.add_argument("--budget", type=float, default=None, help="seconds of timing per case")
+    return p
+
+
+class _Progress:
+    """tqdm when installed, else one printed line per case."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.total, self.done, self.enabled = total, 0, enabled
+        self.bar: Any = None
+        if enabled:
+            try:
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=total, unit="case", dynamic_ncols=True)
+            except ImportError:
+                self.bar = None
+
+    def step(self, label: str) -> None:
+        self.done += 1
+        if not self.enabled:
+            return
+        if self.bar is not None:
+            self.bar.set_postfix_str(label[-60:])
+            self.bar.update(1)
+        else:
+            print(f"[{self.done}/{self.total}] {label}", flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
+
+
+def _ratio_table(case: _cases.Case, timing: Timing) -> dict[str, float]:
+    names = list(timing.times)
+    r: dict[str, float] = {}
+    if "interfuse" not in names:
+        return r
+    for other in ("reference", "floor"):
+        if other in names:
+            r[f"interfuse/{other}"] = timing.ratio("interfuse", other)
+    refs = [n for n in case.bandwidth if n in names]
+    if len(refs) == len(case.bandwidth) and refs and "floor" in names:
+        per_round = [
+            t / min(timing.times[n][i] for n in refs)
+            for i, t in enumerate(timing.times["interfuse"])
+        ]
+        r["interfuse/bandwidth"] = statistics.median(per_round)
+    for other in ("naive", "modern", "tinybig", "pyg", "reference"):
+        if other in names:
+            r[f"{other}/interfuse"] = timing.ratio(other, "interfuse")
+    if "naive" in names and "reference" in names:
+        r["naive/reference"] = timing.ratio("naive", "reference")
+    if "tinybig" in names and "modern" in names:
+        r["tinybig/modern"] = timing.ratio("tinybig", "modern")
+    return r
+
+
+def _target(case: _cases.Case, ratios: dict[str, float]) -> dict[str, Any] | None:
+    if case.target is None:
+        return None
+    t = dict(case.target)
+    key = f"interfuse/{t['against']}"
+    value = ratios.get(key)
+    if value is None and t["against"] == "naive" and "naive/interfuse" in ratios:
+        value = 1 / ratios["naive/interfuse"]
+    t["ratio"] = value
+    t["met"] = None if value is None else bool(value <= t["max_ratio"])
+    if t["against"] == "naive" and value is not None:
+        t["speedup"] = 1 / value
+    return t
+
+
+def _run_case(spec: dict[str, Any], budget: float, min_rounds: int) -> dict[str, Any]:
+    case = _cases.build_case(spec)
+    variants = case.variants()
+    timing = measure(variants, case.base, budget, min_rounds=min_rounds)
+    ratios = _ratio_table(case, timing)
+    result: dict[str, Any] = {
+        "id": case.id,
+        "group": spec["group"],
+        "name": spec["name"],
+        "params": {k: v for k, v in spec.items() if k not in ("id", "group", "name")},
+        "base": case.base,
+        "rounds": timing.rounds,
+        "reps": timing.reps,
+        "variants": {
+            n: {
+                "median_ms": timing.median(n) * 1e3,
+                "spread": timing.spread(n),
+                "ratio": timing.ratio(n),
+            }
+            for n in timing.times
+        },
+        "ratios": ratios,
+        "target": None,
+        "checks": {},
+    }
+    result["target"] = _target(case, ratios)
+    del variants
+    if spec["group"] == "structured" and spec["phase"] == "forward+backward":
+        result["checks"]["allocates_nxD"] = _allocates_matrix(spec)
+    gc.collect()
+    return result
+
+
+def _allocates_matrix(spec: dict[str, Any]) -> bool:
+    """Whether a training step (forward+backward) of the factored matrix creates any tensor of
+    shape ``(n, D)`` or ``(D, n)``, traced on an 8-row batch (so no batch-sized tensor can be
+    mistaken for W)."""
+    small = {**spec, "batch": 8, "id": spec["id"] + "/trace"}
+    n, D = spec["out_features"], spec["in_features"]
+    shapes = produced_shapes(_cases.build_case(small).variants()["interfuse"])
+    return (n, D) in shapes or (D, n) in shapes
+
+
+def _face_kernels(specs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Which shared kernels each face calls, for the headline element-wise cases."""
+    rows = []
+    for spec in specs:
+        case = _cases.build_case(spec)
+        variants = case.variants()
+        if "modern" not in variants or "tinybig" not in variants:
+            continue
+        called = {}
+        for face in ("modern", "tinybig"):
+            with count_kernels() as calls:
+                variants[face]()
+            called[face] = sorted(calls)
+        rows.append(
+            {
+                "id": spec["id"],
+                "modern": called["modern"],
+                "tinybig": called["tinybig"],
+                "same": called["modern"] == called["tinybig"] and bool(called["modern"]),
+            }
+        )
+        del variants
+    gc.collect()
+    return rows
+
+
+def _crossover(
+    results: list[dict[str, Any]], specs: dict[str, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    out = []
+    for r in results:
+        if r["group"] != "crossover":
+            continue
+        spec = specs[r["id"]]
+        f_ms = r["variants"]["factored"]["median_ms"]
+        d_ms = r["variants"]["dense"]["median_ms"]
+        auto_factored = _cases.model_choice(spec)
+        chosen = f_ms if auto_factored else d_ms
+        out.append(
+            {
+                "name": spec["name"],
+                "in_features": spec["in_features"],
+                "out_features": spec["out_features"],
+                "rows": spec["rows"],
+                "phase": spec["phase"],
+                "factored_ms": f_ms,
+                "dense_ms": d_ms,
+                "dense_over_factored": d_ms / f_ms,
+                "faster": "factored" if f_ms <= d_ms else "dense",
+                "auto": "factored" if auto_factored else "dense",
+                "auto_loss": chosen / min(f_ms, d_ms),
+            }
+        )
+    return out
+
+
+def _crossover_summary(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return ""
+    agree = sum(1 for c in rows if c["faster"] == c["auto"])
+    worst = max(rows, key=lambda c: c["auto_loss"])
+    dense_wins = [c for c in rows if c["faster"] == "dense"]
+    text = (
+        f"`mode='auto'` picks the faster path in {agree} of {len(rows)} cases; its worst choice "
+        f"costs {worst['auto_loss']:.2f}× ({worst['name']} {worst['in_features']}→"
+        f"{worst['out_features']}, {worst['rows']} rows, {worst['phase']})."
+    )
+    if dense_wins:
+        where = ", ".join(
+            f"{c['name']} {c['in_features']}→{c['out_features']}@{c['rows']}" for c in dense_wins
+        )
+        text += f" Materializing was faster at: {where}."
+    else:
+        text += " The factored path was faster everywhere measured."
+    return text
+
+
+def run(args: argparse.Namespace, echo: bool = True) -> dict[str, Any]:
+    """Run the benchmark described by parsed ``args``; write and return the payload."""
+    mode = "tiny" if args.tiny else "quick" if args.quick else "full"
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    malloc = configure_malloc(args.malloc, _WARM[mode])
+    specs = _cases.plan(mode)
+    if args.only:
+        specs = [s for s in specs if args.only in s["id"]]
+    budget = args.budget if args.budget is not None else _BUDGET[mode]
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    notes: list[str] = []
+    if _cases.optional("torch_geometric") is None:
+        notes.append(
+            "PyTorch Geometric's MultiAggregation was skipped: torch_geometric is not installed "
+            "(`pip install torch_geometric` adds the `pyg` column for sum/mean/max/min)."
+        )
+    for face in ("interfuse.fusion", "interfuse.tinybig"):
+        if _cases.optional(face) is None:
+            notes.append(f"{face} is not importable: its column is empty.")
+    phase_s: dict[str, float] = {}
+    progress = _Progress(len(specs), echo)
+    results = []
+    for spec in specs:
+        results.append(_run_case(spec, budget, _MIN_ROUNDS[mode]))
+        progress.step(spec["id"])
+    progress.close()
+    phase_s["timing"] = time.perf_counter() - start
+    by_id = {s["id"]: s for s in specs}
+    if not args.no_memory:
+        mem_specs = [s for s in specs if s["group"] != "crossover"]
+        if mode == "tiny":
+            mem_specs = mem_specs[:1]
+        if mode == "quick":  # headline element-wise sizes; matrices in training
+            mem_specs = [
+                s
+                for s in mem_specs
+                if (s.get("headline") and s["name"] != "median")
+                or (s["group"] == "structured" and s["phase"] != "forward")
+            ]
+        if echo:
+            print(
+                f"measuring peak memory of {len(mem_specs)} cases in a fresh process...", flush=True
+            )
+        if mode == "quick":
+            mem_specs = [{**s, "_variants": ["interfuse", "naive"]} for s in mem_specs]
+        mem = measure_in_subprocess(mem_specs, threads=torch.get_num_threads())
+        for r in results:
+            row = mem.get(r["id"])
+            if not row:
+                continue
+            out_bytes = row.get("output_bytes") or 1
+            r["memory"] = {
+                name: {
+                    "peak_mib": None if peak is None else peak / 2**20,
+                    "x_output": None if peak is None else peak / out_bytes,
+                }
+                for name, peak in row["peaks"].items()
+            }
+        if not mem:
+            notes.append("peak memory could not be measured (see stderr).")
+        phase_s["memory"] = time.perf_counter() - start - sum(phase_s.values())
+    face_specs = [
+        s
+        for s in specs
+        if s["group"] in ("elementwise", "projection", "structured")
+        and s["phase"] == "forward"
+        and (mode == "tiny" or s.get("headline") or s["group"] != "elementwise")
+    ]
+    face_kernels = _face_kernels(face_specs)
+    phase_s["checks"] = time.perf_counter() - start - sum(phase_s.values())
+    crossover = _crossover(results, by_id)
+    payload: dict[str, Any] = {
+        "meta": {
+            "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "mode": mode,
+            "machine": _machine(),
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "malloc": malloc,
+            "budget_s_per_case": budget,
+            "seconds": 0.0,
+            "phase_seconds": phase_s,
+            "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        },
+        "results": [r for r in results if r["group"] != "crossover"],
+        "crossover": crossover,
+        "crossover_summary": _crossover_summary(crossover),
+        "face_kernels": face_kernels,
+        "notes": notes,
+    }
+    payload["meta"]["seconds"] = time.perf_counter() - start
+    _report.write_json(out_dir / "bench-results.json", payload)
+    (out_dir / "bench-results.md").write_text(_report.markdown(payload))
+    if not args.no_plot and not _report.plot(out_dir / "bench.png", payload):
+        payload["notes"].append("matplotlib is not installed: no plot was written.")
+        _report.write_json(out_dir / "bench-results.json", payload)
+    return payload
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``interfuse bench`` (see ``interfuse bench --help``)."""
+    args = _parser().parse_args(argv)
+    payload = run(args)
+    out = Path(args.out)
+    print(f"wrote {out / 'bench-results.json'}, {out / 'bench-results.md'}", end="")
+    print(f", {out / 'bench.png'}" if (out / "bench.png").exists() and not args.no_plot else "")
+    missed = [
+        r["id"] for r in payload["results"] if r.get("target") and r["target"].get("met") is False
+    ]
+    if missed:
+        print(f"{len(missed)} target(s) not met on this run: " + ", ".join(missed[:8]))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

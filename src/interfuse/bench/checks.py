@@ -1,0 +1,112 @@
+"""Structural checks that need no timing: which kernels a face calls, which shapes it allocates."""
+
+from __future__ import annotations
+
+import importlib
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
+
+#: The shared kernels of :mod:`interfuse.functional`.
+KERNELS = (
+    "weighted_sum",
+    "fused_sum",
+    "fused_mean",
+    "fused_max",
+    "fused_min",
+    "fused_prod",
+    "fused_norm",
+    "fused_median",
+    "dense_linear",
+    "lowrank_linear",
+    "kron_linear",
+    "lowrank_kron_linear",
+    "dual_lowrank_kron_linear",
+    "random_adapted_linear",
+)
+_MODULES = (
+    "interfuse.functional",
+    "interfuse.functional.elementwise",
+    "interfuse.functional.structured",
+    "interfuse.matrices.dense",
+    "interfuse.matrices.lowrank",
+    "interfuse.matrices.kronecker",
+    "interfuse.matrices.random_adapted",
+    "interfuse.tinybig.fabrication",
+    "interfuse.tinybig.fusion",
+    "interfuse.fusion.elementwise",
+    "interfuse.fusion.concat",
+)
+
+
+@contextmanager
+def count_kernels() -> Iterator[Counter[str]]:
+    """Count calls of the shared kernels, wherever they were imported from, while active."""
+    calls: Counter[str] = Counter()
+    patched: list[tuple[Any, str, Any]] = []
+
+    def wrap(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            calls[name] += 1
+            return original(*args, **kwargs)
+
+        return counted
+
+    wrappers: dict[int, Callable[..., Any]] = {}
+    modules = []
+    for mod_name in _MODULES:
+        try:
+            modules.append(importlib.import_module(mod_name))
+        except ImportError:
+            continue
+    for mod in modules:
+        for name in KERNELS:
+            original = getattr(mod, name, None)
+            if original is None or not callable(original):
+                continue
+            if id(original) not in wrappers:
+                wrappers[id(original)] = wrap(name, original)
+            patched.append((mod, name, original))
+            setattr(mod, name, wrappers[id(original)])
+    # Tables of kernels held by reference (e.g. tinybig's METRICS) are patched entry by entry.
+    patched_items: list[tuple[dict[Any, Any], Any, Any]] = []
+    for mod in modules:
+        for value in list(vars(mod).values()):
+            if not isinstance(value, dict):
+                continue
+            for key, entry in list(value.items()):
+                if callable(entry) and id(entry) in wrappers:
+                    patched_items.append((value, key, entry))
+                    value[key] = wrappers[id(entry)]
+    try:
+        yield calls
+    finally:
+        for mod, name, original in patched:
+            setattr(mod, name, original)
+        for table, key, entry in patched_items:
+            table[key] = entry
+
+
+class _ShapeRecorder(TorchDispatchMode):
+    def __init__(self) -> None:
+        super().__init__()
+        self.shapes: set[tuple[int, ...]] = set()
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        out = func(*args, **(kwargs or {}))
+        for t in tree_leaves(out):
+            if isinstance(t, torch.Tensor):
+                self.shapes.add(tuple(t.shape))
+        return out
+
+
+def produced_shapes(fn: Callable[[], object]) -> set[tuple[int, ...]]:
+    """Shapes of every tensor an ATen op returned while ``fn()`` ran (backward included)."""
+    with _ShapeRecorder() as rec:
+        fn()
+    return rec.shapes

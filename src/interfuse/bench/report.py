@@ -1,0 +1,294 @@
+"""Writing ``bench-results.json``, ``bench-results.md`` and ``bench.png``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+def _fmt(x: float | None, digits: int = 2) -> str:
+    if x is None:
+        return "–"
+    if x >= 100:
+        return f"{x:.0f}"
+    return f"{x:.{digits}f}"
+
+
+def _ms(x: float | None) -> str:
+    if x is None:
+        return "–"
+    return f"{x:.3g}" if x < 10 else f"{x:.0f}"
+
+
+def _mem(result: dict[str, Any], variant: str) -> str:
+    mem = result.get("memory", {}).get(variant)
+    if not mem or mem.get("x_output") is None:
+        return "–"
+    return f"{mem['x_output']:.2f}"
+
+
+def _met(t: dict[str, Any] | None) -> str:
+    if not t or t.get("ratio") is None:
+        return "–"
+    return "yes" if t["met"] else "**no**"
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    path.write_text(json.dumps(payload, indent=1, sort_keys=False) + "\n")
+
+
+def _v(result: dict[str, Any], name: str, key: str = "ratio") -> float | None:
+    entry = result["variants"].get(name)
+    return None if entry is None else entry.get(key)
+
+
+def markdown(payload: dict[str, Any]) -> str:
+    meta = payload["meta"]
+    lines = [
+        f"# interfuse bench — {meta['mode']} run",
+        "",
+        f"{meta['date']} · {meta['machine']} · torch {meta['torch']} · "
+        f"{meta['threads']} threads · malloc: {meta['malloc']} · {meta['seconds']:.0f} s",
+        "",
+        "Ratios are medians over interleaved rounds of per-round time ratios (see "
+        "`interfuse.bench.timing`); memory is the peak RSS a call adds, in multiples of its "
+        "output's size, measured in a fresh process (`interfuse.bench.memory`).",
+        "",
+    ]
+    results = payload["results"]
+    targets = [r for r in results if r.get("target") and r["target"].get("ratio") is not None]
+    if targets:
+        lines += [
+            "## Targets",
+            "",
+            "| case | target | measured | met |",
+            "|---|---|---|---|",
+        ]
+        for r in targets:
+            t = r["target"]
+            lines.append(f"| `{r['id']}` | {t['text']} | {_fmt(t['ratio'])} | {_met(t)} |")
+        lines.append("")
+    ew = [r for r in results if r["group"] in ("elementwise", "masked")]
+    if ew:
+        lines += [
+            "## Element-wise fusions",
+            "",
+            "`bandwidth` = min(`floor`, `reference`): `floor` is `S.sum(0)` on the stacked "
+            "inputs (forward+backward: `tensordot(w, S)` when each input needs its own "
+            "gradient); `reference` is the matching native reduction (`S.amax(0)`, "
+            "`vector_norm(S, p, 0)`, ...). `naive` stacks then reduces. Time ratios are "
+            "interfuse ÷ other, except `naive`, `modern`, `tinybig` (other ÷ interfuse).",
+            "",
+            "| fusion | mask | dtype | k | shape | phase | interfuse ms | ÷ bandwidth | "
+            "÷ reference | naive × | modern × | tinybig × | mem (× out) | naive mem |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for r in ew:
+            p = r["params"]
+            rt = r["ratios"]
+            lines.append(
+                f"| {r['name']} | {'rows' if p.get('masked') else '–'} | {p['dtype']} | "
+                f"{p['k']} | {p['rows']}×{p['width']} | {p['phase']} | "
+                f"{_ms(_v(r, 'interfuse', 'median_ms'))} | {_fmt(rt.get('interfuse/bandwidth'))} | "
+                f"{_fmt(rt.get('interfuse/reference'))} | {_fmt(rt.get('naive/interfuse'))} | "
+                f"{_fmt(rt.get('modern/interfuse'))} | {_fmt(rt.get('tinybig/interfuse'))} | "
+                f"{_mem(r, 'interfuse')} | {_mem(r, 'naive')} |"
+            )
+        lines.append("")
+    st = [r for r in results if r["group"] == "structured"]
+    if st:
+        lines += [
+            "## Structured matrices",
+            "",
+            "`naive` builds W then multiplies; `reference` is `F.linear` with a prebuilt dense "
+            "W (the GEMM reference). Speed-ups are other ÷ interfuse.",
+            "",
+            "| matrix | in→out | batch | phase | interfuse ms | vs build-then-multiply | "
+            "vs dense GEMM | modern × | tinybig × | allocates n×D | mem (× out) |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for r in st:
+            p = r["params"]
+            rt = r["ratios"]
+            alloc = r.get("checks", {}).get("allocates_nxD")
+            lines.append(
+                f"| {r['name']} | {p['in_features']}→{p['out_features']} | {p['batch']} | "
+                f"{p['phase']} | {_ms(_v(r, 'interfuse', 'median_ms'))} | "
+                f"{_fmt(rt.get('naive/interfuse'))}× | {_fmt(rt.get('reference/interfuse'))}× | "
+                f"{_fmt(rt.get('modern/interfuse'))} | {_fmt(rt.get('tinybig/interfuse'))} | "
+                f"{'–' if alloc is None else ('**yes**' if alloc else 'no')} | "
+                f"{_mem(r, 'interfuse')} |"
+            )
+        lines.append("")
+    pj = [r for r in results if r["group"] == "projection"]
+    if pj:
+        lines += [
+            "## Dense projected concatenation",
+            "",
+            "| pieces | out | batch | phase | interfuse ms | ÷ F.linear on cat | cat+linear ÷ "
+            "F.linear | modern × | tinybig × | mem (× out) | cat+linear mem |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for r in pj:
+            p = r["params"]
+            rt = r["ratios"]
+            lines.append(
+                f"| {len(p['widths'])}×{p['widths'][0]} | {p['out_features']} | {p['batch']} | "
+                f"{p['phase']} | {_ms(_v(r, 'interfuse', 'median_ms'))} | "
+                f"{_fmt(rt.get('interfuse/reference'))} | {_fmt(rt.get('naive/reference'))} | "
+                f"{_fmt(rt.get('modern/interfuse'))} | {_fmt(rt.get('tinybig/interfuse'))} | "
+                f"{_mem(r, 'interfuse')} | {_mem(r, 'naive')} |"
+            )
+        lines.append("")
+    cx = payload.get("crossover", [])
+    if cx:
+        lines += [
+            "## Factored vs materialized (crossover)",
+            "",
+            "`dense` builds W and runs one GEMM. `auto` is what `mode='auto'` "
+            "(`StructuredMatrix.use_factored`) picks.",
+            "",
+            "| matrix | in→out | phase | rows | factored ms | dense ms | faster | auto picks | "
+            "auto's loss |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for c in cx:
+            lines.append(
+                f"| {c['name']} | {c['in_features']}→{c['out_features']} | {c['phase']} | "
+                f"{c['rows']} | {_ms(c['factored_ms'])} | {_ms(c['dense_ms'])} | {c['faster']} | "
+                f"{c['auto']} | {_fmt(c['auto_loss'])}× |"
+            )
+        summary = payload.get("crossover_summary")
+        if summary:
+            lines += ["", summary]
+        lines.append("")
+    checks = payload.get("face_kernels")
+    if checks:
+        lines += [
+            "## Both faces run the same kernels",
+            "",
+            "| case | modern calls | tinybig calls | same |",
+            "|---|---|---|---|",
+        ]
+        for row in checks:
+            lines.append(
+                f"| `{row['id']}` | {', '.join(row['modern'])} | {', '.join(row['tinybig'])} | "
+                f"{'yes' if row['same'] else '**no**'} |"
+            )
+        lines.append("")
+    notes = payload.get("notes", [])
+    if notes:
+        lines += ["## Notes", ""] + [f"* {n}" for n in notes] + [""]
+    return "\n".join(lines)
+
+
+def plot(path: Path, payload: dict[str, Any]) -> bool:
+    """Write the summary figure; ``False`` (and nothing written) without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    results = payload["results"]
+    fig, axes = plt.subplots(1, 3, figsize=(17, 5.2))
+    ax = axes[0]
+    head = [
+        r
+        for r in results
+        if r["group"] in ("elementwise", "masked") and r["params"].get("headline")
+    ]
+    labels, fwd, fb, nfwd = [], [], [], []
+    names = []
+    for r in head:
+        key = r["name"] + (" (mask)" if r["params"].get("masked") else "")
+        if key not in names:
+            names.append(key)
+    for key in names:
+        rows = {
+            r["params"]["phase"]: r
+            for r in head
+            if r["name"] + (" (mask)" if r["params"].get("masked") else "") == key
+        }
+        labels.append(key)
+        fwd.append(rows.get("forward", {}).get("ratios", {}).get("interfuse/bandwidth"))
+        fb.append(rows.get("forward+backward", {}).get("ratios", {}).get("interfuse/bandwidth"))
+        nv = rows.get("forward", {}).get("ratios", {}).get("naive/interfuse")
+        ib = rows.get("forward", {}).get("ratios", {}).get("interfuse/bandwidth")
+        nfwd.append(None if nv is None or ib is None else nv * ib)
+    xs = list(range(len(labels)))
+    width = 0.27
+
+    def bars(offset: float, values: list[float | None], label: str, color: str) -> None:
+        ax.bar(
+            [x + offset for x in xs],
+            [v if v is not None else 0 for v in values],
+            width,
+            label=label,
+            color=color,
+        )
+
+    if labels:
+        bars(-width, fwd, "interfuse forward", "#1f77b4")
+        bars(0, fb, "interfuse fwd+bwd", "#2ca02c")
+        bars(width, nfwd, "naive (stack) forward", "#d62728")
+        ax.axhline(1.3, color="k", ls="--", lw=1, label="target 1.3× (masked 1.5×)")
+        ax.axhline(1.5, color="k", ls=":", lw=1)
+        ax.set_yscale("log")
+        ax.set_xticks(xs)
+        ax.set_xticklabels(labels, rotation=45, ha="right")
+        ax.set_ylabel("time ÷ bandwidth reference")
+        ax.set_title("element-wise fusions, k=8, 4096×1024 fp32")
+        ax.legend(fontsize=8)
+    ax = axes[1]
+    st = [r for r in results if r["group"] == "structured"]
+    if st:
+        snames = list(dict.fromkeys(r["name"] for r in st))
+        for i, phase in enumerate(("forward", "forward+backward")):
+            vals = []
+            for n in snames:
+                row = next(
+                    (r for r in st if r["name"] == n and r["params"]["phase"] == phase), None
+                )
+                vals.append(row["ratios"].get("naive/interfuse", 0) if row else 0)
+            ax.bar([j + (i - 0.5) * 0.4 for j in range(len(snames))], vals, 0.4, label=phase)
+        ax.axhline(5, color="k", ls="--", lw=1, label="target 5×")
+        ax.set_yscale("log")
+        ax.set_xticks(range(len(snames)))
+        ax.set_xticklabels(snames, rotation=30, ha="right")
+        ax.set_ylabel("build-then-multiply time ÷ interfuse time")
+        p = st[0]["params"]
+        ax.set_title(f"structured {p['in_features']}→{p['out_features']}, batch {p['batch']}")
+        ax.legend(fontsize=8)
+    ax = axes[2]
+    cx = [c for c in payload.get("crossover", []) if c["phase"] == "forward"]
+    if cx:
+        for key in dict.fromkeys((c["name"], c["in_features"], c["out_features"]) for c in cx):
+            pts = sorted(
+                (c["rows"], c["dense_ms"] / c["factored_ms"])
+                for c in cx
+                if (c["name"], c["in_features"], c["out_features"]) == key
+            )
+            ax.plot(
+                [p[0] for p in pts],
+                [p[1] for p in pts],
+                marker="o",
+                label=f"{key[0]} {key[1]}→{key[2]}",
+            )
+        ax.axhline(1, color="k", lw=1)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("rows")
+        ax.set_ylabel("materialized time ÷ factored time (>1: factored wins)")
+        ax.set_title("crossover, eval (no grad)")
+        ax.legend(fontsize=7)
+    meta = payload["meta"]
+    fig.suptitle(
+        f"interfuse bench ({meta['mode']}) — {meta['date']} — {meta['machine']}", fontsize=10
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True

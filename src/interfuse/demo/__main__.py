@@ -1,0 +1,7 @@
+"""``python -m interfuse.demo``."""
+
+import sys
+
+from interfuse.demo.run import main
+
+sys.exit(main())

@@ -1,0 +1,53 @@
+r"""Modern fusion modules: combine ``k`` tensors ``(..., n_i)`` into one.
+
+Every class is a :class:`Fusion`: an ``nn.Module`` whose ``forward(xs, mask=None)`` takes the
+list of inputs (any number of leading dimensions) and an optional bool mask of present inputs,
+``(k,)`` or ``(..., k)``. Means and weighted sums renormalize over the present inputs, sums,
+products, extrema, medians and norms skip the absent ones, concatenations zero-fill them.
+:meth:`Fusion.out_features` and :attr:`Fusion.num_parameters` answer before any data.
+
+| class | output | width | parameters |
+|---|---|---|---|
+| :class:`WeightedSumFusion` | ``Σ wᵢ xᵢ`` (``w`` or ``softmax(w)``) | ``n`` | ``k`` (0 if fixed) |
+| :class:`SumFusion` | ``Σ xᵢ`` | ``n`` | 0 |
+| :class:`MeanFusion` | ``(1/k) Σ xᵢ`` | ``n`` | 0 |
+| :class:`ProdFusion` | ``Π xᵢ`` | ``n`` | 0 |
+| :class:`MaxFusion` / :class:`MinFusion` | ``max xᵢ`` / ``min xᵢ`` | ``n`` | 0 |
+| :class:`MedianFusion` | lower median or mean of the middle two | ``n`` | 0 |
+| :class:`NormFusion` | ``(Σ \|xᵢ\|^p)^(1/p)`` | ``n`` | 0 |
+| :class:`ConcatFusion` | ``[x₁, …, x_k]`` | ``Σ nᵢ`` | 0 |
+| :class:`ProjectedConcatFusion` | ``W [x₁, …, x_k] + b`` | ``n'`` | matrix + ``n'`` |
+
+:func:`resolve_fusion` builds one from a name (``'mean'``, ``'projected_concat'``, ...).
+"""
+
+from interfuse.fusion.base import Fusion
+from interfuse.fusion.concat import ConcatFusion, ProjectedConcatFusion
+from interfuse.fusion.elementwise import (
+    MaxFusion,
+    MeanFusion,
+    MedianFusion,
+    MinFusion,
+    NormFusion,
+    ProdFusion,
+    SumFusion,
+    WeightedSumFusion,
+)
+from interfuse.fusion.registry import FUSIONS, fusion_class, resolve_fusion
+
+__all__ = [
+    "FUSIONS",
+    "ConcatFusion",
+    "Fusion",
+    "MaxFusion",
+    "MeanFusion",
+    "MedianFusion",
+    "MinFusion",
+    "NormFusion",
+    "ProdFusion",
+    "ProjectedConcatFusion",
+    "SumFusion",
+    "WeightedSumFusion",
+    "fusion_class",
+    "resolve_fusion",
+]

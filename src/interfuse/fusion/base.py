@@ -1,0 +1,127 @@
+r"""The :class:`Fusion` contract shared by the modern fusion modules.
+
+A fusion combines a list of ``k`` tensors :math:`x_1, \dots, x_k` of shapes ``(..., n_i)``
+(the same leading dimensions, any number of them) into one tensor ``(..., n')``. An optional
+``mask`` marks the inputs that are present, as a bool tensor of shape ``(k,)`` (one flag per
+input) or ``(..., k)`` (one flag per input and row; its leading dimensions broadcast to the
+inputs'). Absent inputs are skipped, never multiplied by zero, so a ``nan`` placeholder in
+an absent input cannot leak into the result.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from itertools import chain
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from interfuse._validation import check_dims, check_positive_int, check_tensor_list
+from interfuse.config import Configurable
+from interfuse.functional import check_mask
+
+__all__ = ["Fusion"]
+
+
+class Fusion(Configurable, nn.Module, abc.ABC):
+    r"""Base of the modern fusion modules: validates the inputs, the mask and the widths.
+
+    Subclasses are final. They implement ``forward(xs, mask=None)`` (a few lines calling
+    :mod:`interfuse.functional`), :meth:`out_features` and :meth:`get_config`; those with
+    parameters own them and re-initialize them in :meth:`reset_parameters`.
+
+    Args:
+        num_inputs: the number of inputs ``k`` the module accepts; ``None`` accepts any.
+    """
+
+    #: Whether every input must have the same shape (element-wise fusions) or only the same
+    #: leading dimensions (concatenations).
+    same_shape: ClassVar[bool] = True
+
+    def __init__(self, num_inputs: int | None = None) -> None:
+        super().__init__()
+        self.num_inputs = (
+            None if num_inputs is None else check_positive_int("num_inputs", num_inputs)
+        )
+
+    # -- the contract -------------------------------------------------------------------------
+    @abc.abstractmethod
+    def forward(self, xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
+        """Fuse ``xs`` (a list of ``k`` tensors ``(..., n_i)``) over the present inputs."""
+
+    @abc.abstractmethod
+    def out_features(self, in_dims: Sequence[int]) -> int:
+        """Width of the output's last dimension for inputs of widths ``in_dims`` (no data
+        needed); raises if this module does not accept such inputs."""
+
+    @abc.abstractmethod
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments (``device``/``dtype`` excluded)."""
+
+    def reset_parameters(self) -> None:
+        """Re-initialize the trainable parameters (nothing to do for parameter-free fusions)."""
+
+    # -- shared behaviour ---------------------------------------------------------------------
+    @property
+    def num_parameters(self) -> int:
+        """Trainable scalars (fixed weights, which are buffers, excluded)."""
+        return sum(p.numel() for p in self.parameters())
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+
+    def check_inputs(
+        self, xs: Sequence[Tensor], mask: Tensor | None = None
+    ) -> tuple[list[Tensor], Tensor | None]:
+        """Validate ``xs`` and ``mask``; return ``xs`` as a list and ``mask`` (or ``None``).
+
+        Raises ``TypeError``/``ValueError`` naming the argument, the value and what was
+        expected: not a list of real floating tensors of one dtype and device, leading
+        dimensions (or, for element-wise fusions, shapes) that differ, a count other than
+        ``num_inputs``, a mask that is not bool ``(k,)``/``(..., k)`` or leaves no input
+        present, inputs on another device than the module.
+        """
+        tensors = check_tensor_list("xs", xs, same_shape=self.same_shape)
+        if tensors[0].is_complex():
+            raise TypeError(
+                f"xs must hold real floating tensors, got dtype {tensors[0].dtype}; "
+                "fuse the real and imaginary parts separately"
+            )
+        self._check_count("xs", len(tensors), "tensors")
+        checked = check_mask(mask, tensors)
+        if checked is not None and checked.ndim > 1:
+            lead = tensors[0].shape[:-1]
+            if torch.broadcast_shapes(checked.shape[:-1], lead) != lead:
+                raise ValueError(
+                    f"mask has leading shape {tuple(checked.shape[:-1])}, which would enlarge "
+                    f"the inputs' leading shape {tuple(lead)}; a per-row mask must broadcast "
+                    "to the inputs' leading shape"
+                )
+        ref = next(chain(self.parameters(), self.buffers()), None)
+        if ref is not None and ref.device != tensors[0].device:
+            raise ValueError(
+                f"xs are on {tensors[0].device} but {type(self).__name__} is on {ref.device}; "
+                "move the inputs or the module (.to(device))"
+            )
+        return tensors, checked
+
+    def check_in_dims(self, in_dims: Sequence[int]) -> tuple[int, ...]:
+        """Validate the widths ``in_dims`` (positive ints, ``num_inputs`` of them, all equal
+        for element-wise fusions) and return them as a tuple."""
+        dims = check_dims("in_dims", in_dims)
+        self._check_count("in_dims", len(dims), "widths")
+        if self.same_shape and len(set(dims)) > 1:
+            raise ValueError(
+                f"in_dims must all be equal for {type(self).__name__} (an element-wise fusion), "
+                f"got {list(dims)}"
+            )
+        return dims
+
+    def _check_count(self, name: str, k: int, what: str) -> None:
+        if self.num_inputs is not None and k != self.num_inputs:
+            raise ValueError(
+                f"{name} has {k} {what} but {type(self).__name__} was built for "
+                f"num_inputs={self.num_inputs}"
+            )

@@ -1,0 +1,236 @@
+r"""Concatenation fusions: inputs of different widths ``(..., n_i)`` side by side.
+
+Absent inputs (``mask``) are zero-filled, so the output keeps its width and every input its
+slot. :class:`ProjectedConcatFusion` follows the concatenation with a learnable structured
+matrix; a dense, low-rank or random-adapted matrix projects the inputs piece by piece and
+accumulates, so the concatenation is never built.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from interfuse import functional as fn
+from interfuse._validation import check_dims, check_positive_int
+from interfuse.fusion.base import Fusion
+from interfuse.matrices import MATRICES, StructuredMatrix, resolve_matrix
+
+__all__ = ["ConcatFusion", "ProjectedConcatFusion"]
+
+
+class _Concatenation(Fusion):
+    """Inputs share their leading dimensions only; ``in_dims`` (optional here) fixes widths."""
+
+    same_shape = False
+
+    def __init__(self, in_dims: Sequence[int] | None) -> None:
+        dims = None if in_dims is None else check_dims("in_dims", in_dims)
+        super().__init__(None if dims is None else len(dims))
+        self.in_dims = dims
+
+    def check_inputs(
+        self, xs: Sequence[Tensor], mask: Tensor | None = None
+    ) -> tuple[list[Tensor], Tensor | None]:
+        tensors, checked = super().check_inputs(xs, mask)
+        if self.in_dims is not None:
+            widths = tuple(x.shape[-1] for x in tensors)
+            if widths != self.in_dims:
+                raise ValueError(
+                    f"xs have widths {list(widths)} but {type(self).__name__} was built for "
+                    f"in_dims={list(self.in_dims)}"
+                )
+        return tensors, checked
+
+    def check_in_dims(self, in_dims: Sequence[int]) -> tuple[int, ...]:
+        dims = super().check_in_dims(in_dims)
+        if self.in_dims is not None and dims != self.in_dims:
+            raise ValueError(
+                f"in_dims={list(dims)} differ from the in_dims={list(self.in_dims)} "
+                f"{type(self).__name__} was built for"
+            )
+        return dims
+
+
+class ConcatFusion(_Concatenation):
+    r"""Concatenation along the last dimension, :math:`y = [x_1, \dots, x_k]`, with absent
+    inputs replaced by zeros of their width: :math:`y = [m_1 x_1, \dots, m_k x_k]`.
+
+    Args:
+        in_dims: the widths ``n_i`` to accept (this also fixes ``k``); ``None`` accepts any.
+
+    Shape:
+        - xs: ``k`` tensors ``(..., n_i)`` with the same leading dimensions.
+        - mask: ``(k,)`` or ``(..., k)``, bool.
+        - Output: ``(..., Σ n_i)``.
+
+    Example:
+        >>> f = ConcatFusion()
+        >>> f([torch.ones(2, 3), torch.zeros(2, 1)]).shape, f.out_features([3, 1])
+        (torch.Size([2, 4]), 4)
+        >>> f([torch.ones(1, 2), torch.ones(1, 1)], mask=torch.tensor([False, True]))
+        tensor([[0., 0., 1.]])
+    """
+
+    def __init__(self, in_dims: Sequence[int] | None = None) -> None:
+        super().__init__(in_dims)
+
+    def forward(self, xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
+        xs, mask = self.check_inputs(xs, mask)
+        return fn.concat(xs, mask)
+
+    def out_features(self, in_dims: Sequence[int]) -> int:
+        return sum(self.check_in_dims(in_dims))
+
+    def get_config(self) -> dict[str, Any]:
+        return {"in_dims": None if self.in_dims is None else list(self.in_dims)}
+
+
+class ProjectedConcatFusion(_Concatenation):
+    r"""Concatenation followed by a learnable projection, :math:`y = W [x_1, \dots, x_k] + b`,
+    absent inputs counting as zeros.
+
+    :math:`W \in R^{n' \times \sum n_i}` is any structured matrix of :mod:`interfuse.matrices`
+    (the :class:`torch.nn.Linear` layout), so the parameters are those of the matrix plus
+    ``n'`` for the bias: ``n'·Σn_i`` (dense), ``r(Σn_i + n')`` (low-rank), ``pq + st``
+    (Kronecker), ``pq + r(s + t)`` (low-rank Kronecker), ``r(p + q + s + t)`` (dual),
+    ``n' + r`` (random-adapted). Dense, low-rank and random-adapted matrices compute
+    :math:`\sum_i W_i x_i` (one GEMM per input, accumulated in place): the concatenation is
+    never built. The Kronecker family needs the concatenated row and builds it.
+
+    Args:
+        in_dims: the widths ``n_i`` of the ``k`` inputs.
+        out_dim: the output width ``n'``.
+        matrix: a name of :data:`interfuse.matrices.MATRICES` (or an alias such as ``'hm'``,
+            ``'lphm'``, ``'rma'``), a :class:`~interfuse.matrices.StructuredMatrix` class, or
+            an instance of shape ``(out_dim, Σ in_dims)``, which this module then owns (kept
+            as initialized; moved in place when ``device``/``dtype`` are given).
+        bias: whether to add a learnable bias ``b ∈ R^{n'}``.
+        matrix_options: constructor options of the matrix (``rank``, ``p``, ``q``, ``seed``,
+            ``mode``, ...) when ``matrix`` is a name or a class.
+        device: device of the parameters.
+        dtype: dtype of the parameters.
+
+    Shape:
+        - xs: ``k`` tensors ``(..., n_i)`` with the same leading dimensions.
+        - mask: ``(k,)`` or ``(..., k)``, bool.
+        - Output: ``(..., out_dim)``.
+
+    Example:
+        >>> f = ProjectedConcatFusion([64, 32], 16, matrix="lowrank", matrix_options={"rank": 4})
+        >>> f.num_parameters  # 4·(96 + 16) + 16
+        464
+        >>> f([torch.randn(8, 64), torch.randn(8, 32)]).shape
+        torch.Size([8, 16])
+    """
+
+    bias: Tensor | None
+    in_dims: tuple[int, ...]
+
+    def __init__(
+        self,
+        in_dims: Sequence[int],
+        out_dim: int,
+        matrix: str | StructuredMatrix | type[StructuredMatrix] = "dense",
+        bias: bool = True,
+        matrix_options: dict[str, Any] | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__(check_dims("in_dims", in_dims))
+        self.out_dim = check_positive_int("out_dim", out_dim)
+        if not isinstance(bias, bool):
+            raise TypeError(f"bias must be a bool, got {bias!r}")
+        self.matrix = _build_matrix(
+            matrix, sum(self.in_dims), self.out_dim, matrix_options, device, dtype
+        )
+        ref = next(self.matrix.parameters())
+        if bias:
+            self.bias = nn.Parameter(torch.empty(self.out_dim, device=ref.device, dtype=ref.dtype))
+        else:
+            self.register_parameter("bias", None)
+        self._reset_bias()  # the matrix initialized itself (or came initialized)
+
+    def reset_parameters(self) -> None:
+        """Re-initialize the matrix (its own scheme) and the bias (as :class:`nn.Linear`)."""
+        self.matrix.reset_parameters()
+        self._reset_bias()
+
+    def _reset_bias(self) -> None:
+        if self.bias is not None:
+            bound = 1 / math.sqrt(sum(self.in_dims))
+            nn.init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
+        xs, mask = self.check_inputs(xs, mask)
+        return self.matrix(fn.masked_inputs(xs, mask), bias=self.bias)
+
+    def out_features(self, in_dims: Sequence[int]) -> int:
+        self.check_in_dims(in_dims)
+        return self.out_dim
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "in_dims": list(self.in_dims),
+            "out_dim": self.out_dim,
+            "matrix": self.matrix,
+            "bias": self.bias is not None,
+            "matrix_options": None,
+        }
+
+    def extra_repr(self) -> str:
+        name = next((k for k, c in MATRICES.items() if type(self.matrix) is c), None)
+        return (
+            f"in_dims={list(self.in_dims)}, out_dim={self.out_dim}, "
+            f"matrix={name or type(self.matrix).__name__!r}, bias={self.bias is not None}"
+        )
+
+
+_FACTORY_KEYS = ("in_features", "out_features", "device", "dtype")
+
+
+def _build_matrix(
+    matrix: object,
+    in_features: int,
+    out_features: int,
+    options: object,
+    device: torch.device | str | None,
+    dtype: torch.dtype | None,
+) -> StructuredMatrix:
+    if options is not None and not isinstance(options, dict):
+        raise TypeError(f"matrix_options must be a dict or None, got {options!r}")
+    options = dict(options or {})
+    taken = sorted(k for k in options if k in _FACTORY_KEYS)
+    if taken:
+        raise TypeError(
+            f"matrix_options must not set {taken}: ProjectedConcatFusion sets in_features="
+            f"{in_features} (Σ in_dims), out_features={out_features} (out_dim) and passes its "
+            "own device and dtype"
+        )
+    if isinstance(matrix, StructuredMatrix):
+        if options:
+            raise TypeError(
+                f"matrix_options {sorted(options)} apply only when matrix is a name or a "
+                f"class, not an instance ({type(matrix).__name__})"
+            )
+        built = resolve_matrix(matrix, in_features, out_features)
+        if device is not None or dtype is not None:
+            built = built.to(device=device, dtype=dtype)
+        return built
+    if not isinstance(matrix, (str, type)):
+        raise TypeError(
+            f"matrix must be a name from {sorted(MATRICES)}, a StructuredMatrix class or an "
+            f"instance, got {matrix!r}"
+        )
+    if isinstance(matrix, type) and inspect.isabstract(matrix):
+        raise TypeError(
+            f"matrix must be a concrete StructuredMatrix class, got the abstract "
+            f"{matrix.__name__}; choose one of {sorted(MATRICES)}"
+        )
+    # A class that is no StructuredMatrix fails in resolve_matrix with a clear TypeError.
+    return resolve_matrix(matrix, in_features, out_features, **options, device=device, dtype=dtype)

@@ -1,0 +1,258 @@
+r"""The :class:`Interdependence` contract shared by the modern interdependence modules.
+
+An interdependence mixes either the **attributes** (features, the last dimension) or the
+**instances** (rows, dimension ``-2``) of a batch :math:`X \in R^{b \times m}` through a matrix
+:math:`A`:
+
+* ``axis='attribute'``: :math:`A \in R^{m \times m'}`, output :math:`X A` of shape ``(b, m')``;
+* ``axis='instance'``: :math:`A \in R^{b \times b'}`, output :math:`A^\top X` of shape
+  ``(b', m)``.
+
+Inputs may carry any number of leading batch dimensions, ``(..., b, m)``.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from interfuse._validation import resolve_choice
+from interfuse.config import Configurable
+from interfuse.matrices import MATRICES, StructuredMatrix, resolve_matrix
+
+__all__ = ["AXES", "INITS", "Interdependence"]
+
+#: The two axes an interdependence can mix.
+AXES: tuple[str, ...] = ("attribute", "instance")
+#: Initializations of an owned structured matrix.
+INITS: tuple[str, ...] = ("default", "identity")
+_FACTORY_KEYS = ("in_features", "out_features", "device", "dtype")
+
+
+class Interdependence(Configurable, nn.Module, abc.ABC):
+    r"""Base of the modern interdependence modules: validates inputs and applies ``A``.
+
+    Subclasses are final. They implement :meth:`interdependence_matrix` (``A`` itself, for
+    inspection and for :class:`~interfuse.HybridInterdependence`), :meth:`output_shape` and
+    ``forward``, which applies ``A`` without building it where that is cheaper.
+
+    Args:
+        axis: ``'attribute'`` (``X A``, mixes features) or ``'instance'`` (``Aᵀ X``, mixes rows).
+    """
+
+    #: Whether ``A`` depends on the data (bilinear) or only on the parameters.
+    data_dependent: bool = False
+
+    def __init__(self, axis: str = "attribute") -> None:
+        super().__init__()
+        self.axis = resolve_choice("axis", axis, AXES)
+
+    # -- the contract -------------------------------------------------------------------------
+    @abc.abstractmethod
+    def interdependence_matrix(self, x: Tensor | None = None) -> Tensor:
+        """The matrix ``A`` (``(m, m')`` or ``(b, b')``; with batch dimensions when it depends
+        on ``x``)."""
+
+    @abc.abstractmethod
+    def output_shape(self, input_shape: Sequence[int], *, name: str = "input_shape") -> torch.Size:
+        """Shape of ``forward(x)`` for ``x`` of shape ``input_shape``; raises if the parts of
+        this module do not accept it (``name`` names the input in the message)."""
+
+    @abc.abstractmethod
+    def matrix_flops(self, x_shape: Sequence[int]) -> int:
+        """Multiply-adds of :meth:`interdependence_matrix` for ``x`` of shape ``x_shape``."""
+
+    @abc.abstractmethod
+    def forward_flops(self, x_shape: Sequence[int], data_shape: Sequence[int] | None = None) -> int:
+        """Multiply-adds of ``forward`` (``A`` applied to data of ``data_shape``, default
+        ``x_shape``) in the evaluation order it picks."""
+
+    @abc.abstractmethod
+    def reset_parameters(self) -> None:
+        """Re-initialize the trainable parameters."""
+
+    # -- shared behaviour ---------------------------------------------------------------------
+    @property
+    def num_parameters(self) -> int:
+        """Trainable scalars (frozen random buffers excluded)."""
+        return sum(p.numel() for p in self.parameters())
+
+    @abc.abstractmethod
+    def out_features(self, in_features: int) -> int:
+        """Width of the output's last dimension for inputs of width ``in_features``."""
+
+    def apply_matrix(self, a: Tensor, data: Tensor) -> Tensor:
+        """``data @ A`` (attribute axis) or ``Aᵀ @ data`` (instance axis), batched."""
+        return data @ a if self.axis == "attribute" else a.mT @ data
+
+    # -- validation helpers -------------------------------------------------------------------
+    @staticmethod
+    def _check_tensor(name: str, x: object) -> Tensor:
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor of shape (..., b, m), got {x!r}")
+        if not x.is_floating_point():
+            raise TypeError(
+                f"{name} must have a floating dtype, got {x.dtype}; convert with .float()"
+            )
+        if x.ndim < 2:
+            raise ValueError(
+                f"{name} must have shape (..., b, m) with at least 2 dimensions, got shape "
+                f"{tuple(x.shape)}; add a batch dimension with {name}.unsqueeze(0)"
+            )
+        return x
+
+    def _check_data(self, x: Tensor, data: object) -> Tensor:
+        """``data`` must be a tensor like ``x`` that ``A`` (computed from ``x``) applies to:
+        ``(..., n, m)`` for the attribute axis, ``(..., b, k)`` for the instance axis, with
+        leading dimensions that broadcast with those of ``x``."""
+        data = self._check_tensor("data", data)
+        if data.dtype != x.dtype:
+            raise TypeError(f"data has dtype {data.dtype} but x has {x.dtype}; use one dtype")
+        if data.device != x.device:
+            raise ValueError(f"data is on {data.device} but x is on {x.device}; use one device")
+        if self.axis == "attribute" and data.shape[-1] != x.shape[-1]:
+            raise ValueError(
+                f"data has {data.shape[-1]} features but x has {x.shape[-1]}: with "
+                "axis='attribute', A has one row per feature of x, so data must have shape "
+                "(..., n, m)"
+            )
+        if self.axis == "instance" and data.shape[-2] != x.shape[-2]:
+            raise ValueError(
+                f"data has {data.shape[-2]} instances but x has {x.shape[-2]}: with "
+                "axis='instance', A has one row per instance of x, so data must have shape "
+                "(..., b, k)"
+            )
+        try:
+            torch.broadcast_shapes(x.shape[:-2], data.shape[:-2])
+        except RuntimeError as err:
+            raise ValueError(
+                f"data has leading dimensions {tuple(data.shape[:-2])} that do not broadcast "
+                f"with those of x, {tuple(x.shape[:-2])}"
+            ) from err
+        return data
+
+    @staticmethod
+    def _check_shape(shape: Sequence[int]) -> tuple[int, ...]:
+        if isinstance(shape, (str, bytes)) or not isinstance(shape, Sequence):
+            raise TypeError(f"input_shape must be a sequence of ints, got {shape!r}")
+        dims = tuple(shape)
+        if len(dims) < 2 or any(isinstance(d, bool) or not isinstance(d, int) for d in dims):
+            raise ValueError(
+                f"input_shape must be (..., b, m) with at least 2 int entries, got {shape!r}"
+            )
+        return dims
+
+    def _check_size(
+        self, name: str, size: int, expected: int, arg: str, *, features: bool | None = None
+    ) -> None:
+        """Raise unless ``size`` equals ``expected``; ``features`` says whether ``size`` is the
+        last dimension (default: the dimension this ``axis`` mixes)."""
+        if size == expected:
+            return
+        if features is None:
+            features = self.axis == "attribute"
+        what, where = ("features", "-1") if features else ("instances", "-2")
+        raise ValueError(
+            f"{name} has {size} {what} but {arg}={expected} (dimension {where} of shape "
+            f"(..., b, m), axis={self.axis!r})"
+        )
+
+
+class _MatrixOwner(Interdependence):
+    """Shared handling of an owned :class:`~interfuse.matrices.StructuredMatrix` and ``init``."""
+
+    matrix: StructuredMatrix
+
+    def __init__(self, axis: str, init: str) -> None:
+        super().__init__(axis)
+        self.init = resolve_choice("init", init, INITS)
+
+    def _build_matrix(
+        self,
+        matrix: str | StructuredMatrix | type[StructuredMatrix],
+        in_features: int,
+        out_features: int,
+        options: dict[str, Any] | None,
+        device: torch.device | str | None,
+        dtype: torch.dtype | None,
+    ) -> StructuredMatrix:
+        if options is not None and not isinstance(options, dict):
+            raise TypeError(f"matrix_options must be a dict or None, got {options!r}")
+        taken = sorted(k for k in options or {} if k in _FACTORY_KEYS)
+        if taken:
+            raise TypeError(
+                f"matrix_options must not set {taken}: {type(self).__name__} sets the shape "
+                f"(in_features={in_features}, out_features={out_features}) and passes its own "
+                "device and dtype"
+            )
+        if isinstance(matrix, StructuredMatrix):
+            built = resolve_matrix(matrix, in_features, out_features, **(options or {}))
+            if device is not None or dtype is not None:
+                built = built.to(device=device, dtype=dtype)
+            return built
+        return resolve_matrix(
+            matrix, in_features, out_features, **(options or {}), device=device, dtype=dtype
+        )
+
+    def _init_matrix(self, matrix: StructuredMatrix, *, fresh: bool) -> None:
+        """Apply ``init`` (``fresh``: the matrix was just built, ``'default'`` is a no-op)."""
+        if self.init == "identity":
+            try:
+                matrix.reset_to_identity()
+            except ValueError as err:
+                raise ValueError(
+                    f"init='identity' is not possible with {type(matrix).__name__}"
+                    f"({matrix.extra_repr()}): {err}"
+                ) from err
+        elif not fresh:
+            matrix.reset_parameters()
+
+    @staticmethod
+    def _matrix_repr(matrix: StructuredMatrix) -> str:
+        """``matrix='name', matrix_options={...}`` as a constructor call would spell them."""
+        name = next((k for k, v in MATRICES.items() if v is type(matrix)), type(matrix).__name__)
+        cfg = matrix.get_config()
+        options = {
+            k: v
+            for k, v in cfg.items()
+            if k not in ("in_features", "out_features") and not (k == "mode" and v == "auto")
+        }
+        text = f"matrix={name!r}"
+        return text + (f", matrix_options={options!r}" if options else "")
+
+    def _check_like_module(self, name: str, x: Tensor) -> None:
+        """``x`` must share the device and (outside autocast) the dtype of the matrix."""
+        ref = next(self.matrix.parameters(), None)
+        if ref is None:  # pragma: no cover - every structured matrix owns a parameter
+            return
+        if x.device != ref.device:
+            raise ValueError(
+                f"{name} is on {x.device} but {type(self).__name__} is on {ref.device}; "
+                "move the input or the module (.to(device))"
+            )
+        if x.dtype != ref.dtype and not torch.is_autocast_enabled(x.device.type):
+            raise TypeError(
+                f"{name} has dtype {x.dtype} but {type(self).__name__} has dtype {ref.dtype}; "
+                f"convert the input ({name}.to({ref.dtype})) or the module (.to({x.dtype}))"
+            )
+
+    def _apply_columns(self, z: Tensor) -> Tensor:
+        """``W z`` over the last two dimensions, ``W`` the matrix in its Linear layout.
+
+        A matrix that is free to build (dense) or that would build itself anyway multiplies
+        from the left in one batched GEMM; otherwise the factored kernel runs on ``zᵀ``.
+        """
+        rows = z.numel() // max(z.shape[-2], 1)
+        if self.matrix.build_flops() == 0 or not self.matrix.use_factored(rows):
+            return torch.matmul(self.matrix.materialize(), z)
+        return self.matrix(z.mT).mT
+
+    def _apply_cost(self, rows: int) -> int:
+        """Multiply-adds of applying the matrix to ``rows`` vectors (as it would choose)."""
+        if self.matrix.use_factored(rows):
+            return self.matrix.factored_flops(rows)
+        return self.matrix.dense_flops(rows)

@@ -1,0 +1,520 @@
+r"""Shared base of the tinyBIG face: pre/post-processing functions and constructor-based configs.
+
+tinyBIG 0.2.1 lets every fusion and interdependence take ``preprocess_functions`` /
+``postprocess_functions`` (a callable, a list or tuple of callables, or strings) and
+``preprocess_function_configs`` / ``postprocess_function_configs`` (config dicts, a list of
+them, or a dict of named configs). They are applied in order; ``None`` or ``[]`` is the
+identity. Strings resolve as in the original: a plain name ``'sigmoid'`` becomes
+``torch.nn.functional.sigmoid`` (lower-cased), a dotted path is imported, and the result must
+be one of tinyBIG's built-ins:
+
+* ``sigmoid``, ``relu``, ``leaky_relu``, ``tanh``, ``softplus``, ``silu``, ``celu``, ``gelu``:
+  ``f(x)``;
+* ``dropout``: ``F.dropout(x, p=0.5)`` (only in training mode, see below);
+* ``layer_norm``: ``F.layer_norm(x, [x.size(-1)])``;
+* ``torch.nn.BatchNorm1d`` / ``2d`` / ``3d``: a fresh ``BatchNorm(x.size(-1))`` on ``device``
+  at each call;
+* ``torch.exp``: ``torch.exp(x)``.
+
+Deliberate differences from the original:
+
+* A string that is not one of these (``'softmax'``, ``'torch.sigmoid'``, a typo) raises a
+  ``ValueError`` at construction naming the argument, the value and the allowed names; the
+  original logged a warning at call time and returned ``x`` unchanged.
+* The built-ins above behave the same whether given as a string or as the function object.
+* ``'dropout'`` follows the module's ``train()`` / ``eval()`` mode (the original dropped in
+  ``eval()`` too).
+* A dict of named configs is applied in order (the original returned ``None`` for it).
+* ``nn.Module`` functions are registered as submodules, so ``.to()`` moves them and their
+  parameters are in the ``state_dict``.
+* ``to_config()`` is built from the recorded constructor arguments (never ``self.__dict__``),
+  is JSON- and YAML-safe, and round-trips through
+  :func:`interfuse.tinybig.config.instantiation_from_configs`. Tensor arguments (fixed
+  weights, random factors) appear as ``None``: their values live in the ``state_dict``.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F  # noqa: N812
+from torch import Tensor, nn
+
+__all__ = [
+    "BUILTIN_NAMES",
+    "Builtin",
+    "TinybigFunction",
+    "apply_functions",
+    "encode_functions",
+    "import_object",
+    "resolve_functions",
+]
+
+#: Canonical names of tinyBIG's string-resolvable built-in functions (spec §1).
+BUILTIN_NAMES: tuple[str, ...] = (
+    "sigmoid",
+    "relu",
+    "leaky_relu",
+    "tanh",
+    "softplus",
+    "silu",
+    "celu",
+    "gelu",
+    "dropout",
+    "layer_norm",
+    "torch.nn.BatchNorm1d",
+    "torch.nn.BatchNorm2d",
+    "torch.nn.BatchNorm3d",
+    "torch.exp",
+)
+
+_PLAIN: tuple[Callable[..., Tensor], ...] = (
+    F.sigmoid,
+    F.relu,
+    F.leaky_relu,
+    F.tanh,
+    F.softplus,
+    F.silu,
+    F.celu,
+    F.gelu,
+    torch.exp,
+)
+_BATCH_NORMS: tuple[type[nn.Module], ...] = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+
+
+def _builtin_name(obj: object) -> str | None:
+    """The canonical name of a built-in function object, or ``None``."""
+    for name in BUILTIN_NAMES:
+        if _lookup_builtin(name) is obj:
+            return name
+    return None
+
+
+def _lookup_builtin(name: str) -> object:
+    if name.startswith("torch."):
+        return import_object(name)
+    return getattr(F, name)
+
+
+class Builtin:
+    """One of tinyBIG's built-in pre/post-processing functions, applied its way (module table).
+
+    Args:
+        name: the canonical name, one of :data:`BUILTIN_NAMES`.
+    """
+
+    def __init__(self, name: str) -> None:
+        if name not in BUILTIN_NAMES:
+            raise ValueError(f"name must be one of {list(BUILTIN_NAMES)}, got {name!r}")
+        self.name = name
+        self.target = _lookup_builtin(name)
+
+    def __call__(
+        self, x: Tensor, device: str | torch.device = "cpu", training: bool = True
+    ) -> Tensor:
+        target = self.target
+        if target is F.dropout:
+            return F.dropout(x, p=0.5, training=training)
+        if target is F.layer_norm:
+            return F.layer_norm(x, [x.size(-1)])
+        if isinstance(target, type) and issubclass(target, nn.Module):
+            norm = target(num_features=x.size(-1), device=device, dtype=x.dtype)
+            out: Tensor = norm(x)
+            return out
+        if callable(target):
+            result: Tensor = target(x)
+            return result
+        raise TypeError(f"built-in {self.name!r} is not callable")  # pragma: no cover
+
+    def __repr__(self) -> str:
+        return f"Builtin({self.name!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Builtin) and other.name == self.name
+
+    def __hash__(self) -> int:
+        return hash(("Builtin", self.name))
+
+
+ResolvedFunction = Callable[..., Tensor]
+
+
+def import_object(path: str) -> Any:
+    """Import ``'package.module.attr'`` and return ``attr`` (``ImportError``/``AttributeError``)."""
+    module_name, _, attr = path.rpartition(".")
+    if not module_name:
+        raise ImportError(f"{path!r} is not a dotted import path")
+    return getattr(importlib.import_module(module_name), attr)
+
+
+def _resolve_string(value: str, argument: str) -> Builtin:
+    allowed = (
+        f"one of {list(BUILTIN_NAMES)} (plain names resolve to torch.nn.functional.<name>, "
+        "dotted paths are imported)"
+    )
+    try:
+        target = import_object(value) if "." in value else getattr(F, value.lower())
+    except (ImportError, AttributeError, ValueError):
+        raise ValueError(
+            f"{argument}: cannot resolve the function {value!r}; expected {allowed}, a callable, "
+            "or an nn.Module"
+        ) from None
+    name = _builtin_name(target)
+    if name is None:
+        raise ValueError(
+            f"{argument}: the function {value!r} is not one of tinyBIG's built-in string "
+            f"functions (tinyBIG ignored it silently); expected {allowed}, or pass the callable "
+            "itself or an nn.Module"
+        )
+    return Builtin(name)
+
+
+def _resolve_one(value: object, argument: str, device: str | torch.device) -> ResolvedFunction:
+    if isinstance(value, str):
+        return _resolve_string(value, argument)
+    if isinstance(value, Mapping):
+        return _instantiate(value, argument, device)
+    if callable(value):
+        name = _builtin_name(value)
+        return Builtin(name) if name is not None else value
+    raise TypeError(
+        f"{argument}: expected a callable, a function name or a config dict, got {value!r} "
+        f"of type {type(value).__name__}"
+    )
+
+
+def _instantiate(
+    cfg: Mapping[str, Any], argument: str, device: str | torch.device
+) -> ResolvedFunction:
+    from interfuse.tinybig.config import instantiation_from_configs
+
+    try:
+        obj = instantiation_from_configs(dict(cfg), device=device)
+    except (ValueError, TypeError, KeyError) as err:
+        raise type(err)(f"{argument}: {err}") from err
+    if not callable(obj):
+        raise TypeError(
+            f"{argument}: the config {dict(cfg)!r} built {obj!r}, which is not callable"
+        )
+    return obj
+
+
+def resolve_functions(
+    functions: object = None,
+    configs: object = None,
+    device: str | torch.device = "cpu",
+    *,
+    argument: str = "functions",
+) -> list[ResolvedFunction]:
+    """Turn tinyBIG-style ``functions`` / ``configs`` into a list of callables, validated now.
+
+    ``functions`` (a callable, a string, a config dict, or a list/tuple of them) wins over
+    ``configs`` (a config dict, a list of them, or a dict of named configs), as in tinyBIG.
+    Strings and built-in function objects become :class:`Builtin`; anything unknown raises.
+
+    Args:
+        functions: the ``*_functions`` argument.
+        configs: the ``*_function_configs`` argument.
+        device: device for functions built from configs (BatchNorm takes it).
+        argument: the argument name used in error messages.
+
+    Raises:
+        ValueError: an unknown or non-built-in function name, or a bad config.
+        TypeError: an entry that is neither a callable, a string nor a config dict.
+    """
+    if functions is not None:
+        items = list(functions) if isinstance(functions, (list, tuple)) else [functions]
+        single = not isinstance(functions, (list, tuple))
+        return [
+            _resolve_one(f, argument if single else f"{argument}[{i}]", device)
+            for i, f in enumerate(items)
+        ]
+    if configs is None:
+        return []
+    cfg_arg = argument.replace("functions", "function_configs")
+    if isinstance(configs, Mapping):
+        if "function_class" in configs:
+            return [_instantiate(configs, cfg_arg, device)]
+        return [
+            _instantiate(_as_mapping(c, f"{cfg_arg}[{k!r}]"), f"{cfg_arg}[{k!r}]", device)
+            for k, c in configs.items()
+        ]
+    if isinstance(configs, (list, tuple)):
+        return [
+            _instantiate(_as_mapping(c, f"{cfg_arg}[{i}]"), f"{cfg_arg}[{i}]", device)
+            for i, c in enumerate(configs)
+        ]
+    raise TypeError(
+        f"{cfg_arg}: expected a config dict, a list of them or a dict of named configs, got "
+        f"{configs!r} of type {type(configs).__name__}"
+    )
+
+
+def _as_mapping(value: object, argument: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise TypeError(
+            f"{argument}: expected a config dict, got {value!r} of type {type(value).__name__}"
+        )
+    return value
+
+
+def apply_functions(
+    x: Tensor,
+    functions: Sequence[ResolvedFunction] | None,
+    device: str | torch.device = "cpu",
+    training: bool = True,
+) -> Tensor:
+    """Apply resolved ``functions`` to ``x`` in order (``None`` or ``[]``: identity).
+
+    Args:
+        x: the tensor.
+        functions: output of :func:`resolve_functions`.
+        device: device for built-ins that create modules (BatchNorm).
+        training: whether ``'dropout'`` drops.
+    """
+    if not functions:
+        return x
+    for f in functions:
+        x = f(x, device=device, training=training) if isinstance(f, Builtin) else f(x)
+    return x
+
+
+# -- configs -----------------------------------------------------------------------------------
+
+
+def _json_safe(value: Any, argument: str) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, torch.device):
+        return str(value)
+    if isinstance(value, torch.dtype):
+        return str(value).removeprefix("torch.")
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v, f"{argument}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v, f"{argument}[{k!r}]") for k, v in value.items()}
+    raise TypeError(
+        f"{argument}={value!r} of type {type(value).__name__} cannot be written to a config "
+        "(only None, bool, int, float, str and lists/dicts of them)"
+    )
+
+
+def _module_config(module: nn.Module, argument: str) -> dict[str, Any]:
+    cls = type(module)
+    path = f"{cls.__module__}.{cls.__qualname__}"
+    try:
+        found = import_object(path)
+    except (ImportError, AttributeError):
+        found = None
+    if found is not cls:
+        raise TypeError(
+            f"{argument}: the class of {module!r} cannot be imported back from {path!r}"
+        )
+    if isinstance(module, TinybigFunction):
+        return module.to_config()
+    params: dict[str, Any] = {}
+    for name, p in inspect.signature(cls.__init__).parameters.items():
+        if name in ("self", "device", "dtype") or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        if not hasattr(module, name):
+            if p.default is inspect.Parameter.empty:
+                raise TypeError(
+                    f"{argument}: cannot recover the constructor argument {name!r} of {path}; "
+                    "pass it as a config dict instead"
+                )
+            continue
+        value = getattr(module, name)
+        if isinstance(p.default, bool) and (value is None or isinstance(value, Tensor)):
+            value = value is not None  # e.g. ``bias=True`` stored as a Parameter
+        try:
+            params[name] = _json_safe(value, f"{argument}.{name}")
+        except TypeError:
+            raise TypeError(
+                f"{argument}: the constructor argument {name}={value!r} of {path} cannot be "
+                "written to a config; pass the function as a config dict instead"
+            ) from None
+    return {"function_class": path, "function_parameters": params}
+
+
+def _encode_function(value: object, argument: str) -> str | dict[str, Any]:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        return _json_safe(value, argument)
+    if isinstance(value, nn.Module):
+        return _module_config(value, argument)
+    name = _builtin_name(value)
+    if name is not None:
+        return name
+    raise TypeError(
+        f"{argument}={value!r} cannot be written to a config: use a built-in name (one of "
+        f"{list(BUILTIN_NAMES)}), an nn.Module of an importable class, or a config dict"
+    )
+
+
+def encode_functions(functions: object, argument: str) -> tuple[str, Any]:
+    """Encode a ``*_functions`` argument for a config.
+
+    Returns ``(key, value)``: ``('*_function_configs', configs)`` when every entry is an
+    ``nn.Module`` or a config dict (tinyBIG reads these too), else ``('*_functions', value)``
+    with built-ins as names and modules as config dicts.
+
+    Raises:
+        TypeError: an entry that cannot be serialized (a lambda, a local function, ...).
+    """
+    items = list(functions) if isinstance(functions, (list, tuple)) else [functions]
+    single = not isinstance(functions, (list, tuple))
+    encoded = [
+        _encode_function(f, argument if single else f"{argument}[{i}]") for i, f in enumerate(items)
+    ]
+    if all(isinstance(e, dict) for e in encoded):
+        return argument.replace("functions", "function_configs"), encoded[0] if single else encoded
+    return argument, encoded[0] if single else encoded
+
+
+class TinybigFunction(nn.Module):
+    """Base of every tinyBIG-face function: ``name``, ``device``, pre/post-processing, configs.
+
+    Subclasses record their constructor arguments automatically (the outermost ``__init__``
+    call wins); :meth:`to_config` is built from them. Not meant to be used on its own.
+
+    Args:
+        name: the function's name.
+        preprocess_functions: see :func:`resolve_functions`.
+        postprocess_functions: see :func:`resolve_functions`.
+        preprocess_function_configs: see :func:`resolve_functions`.
+        postprocess_function_configs: see :func:`resolve_functions`.
+        device: device string, used for functions built from configs and for buffers.
+    """
+
+    #: Where :meth:`to_config` says the class lives (``interfuse.tinybig.<name>``).
+    config_module: ClassVar[str] = "interfuse.tinybig"
+
+    _config_args: dict[str, Any]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None:
+            return
+        signature = inspect.signature(init)
+
+        @functools.wraps(init)
+        def recording_init(self: TinybigFunction, *args: Any, **kw: Any) -> None:
+            if "_config_args" not in self.__dict__:
+                bound = signature.bind(self, *args, **kw)
+                bound.apply_defaults()
+                recorded: dict[str, Any] = {}
+                for key, value in list(bound.arguments.items())[1:]:
+                    if signature.parameters[key].kind is inspect.Parameter.VAR_KEYWORD:
+                        recorded.update(value)
+                    elif signature.parameters[key].kind is not inspect.Parameter.VAR_POSITIONAL:
+                        recorded[key] = value
+                object.__setattr__(
+                    self, "_config_args", {k: _drop_tensors(v) for k, v in recorded.items()}
+                )
+            init(self, *args, **kw)
+
+        cls.__init__ = recording_init  # type: ignore[method-assign]
+
+    def __init__(
+        self,
+        name: str = "base_function",
+        preprocess_functions: object = None,
+        postprocess_functions: object = None,
+        preprocess_function_configs: object = None,
+        postprocess_function_configs: object = None,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        super().__init__()
+        if not isinstance(name, str):
+            raise TypeError(f"name must be a str, got {name!r}")
+        self.name = name
+        self.device = str(device) if isinstance(device, torch.device) else device
+        self.preprocess_functions = resolve_functions(
+            preprocess_functions,
+            preprocess_function_configs,
+            self.device,
+            argument="preprocess_functions",
+        )
+        self.postprocess_functions = resolve_functions(
+            postprocess_functions,
+            postprocess_function_configs,
+            self.device,
+            argument="postprocess_functions",
+        )
+        pre = [f for f in self.preprocess_functions if isinstance(f, nn.Module)]
+        post = [f for f in self.postprocess_functions if isinstance(f, nn.Module)]
+        if pre:
+            self.preprocess_modules = nn.ModuleList(pre)
+        if post:
+            self.postprocess_modules = nn.ModuleList(post)
+
+    def get_name(self) -> str:
+        """The function's name."""
+        return self.name
+
+    def pre_process(self, x: Tensor, device: str | torch.device = "cpu") -> Tensor:
+        """Apply the pre-processing functions to ``x``."""
+        return apply_functions(x, self.preprocess_functions, device, self.training)
+
+    def post_process(self, x: Tensor, device: str | torch.device = "cpu") -> Tensor:
+        """Apply the post-processing functions to ``x``."""
+        return apply_functions(x, self.postprocess_functions, device, self.training)
+
+    def to_config(self) -> dict[str, Any]:
+        """``{"function_class": "interfuse.tinybig.<cls>", "function_parameters": {...}}``.
+
+        The parameters are the constructor arguments (tensors as ``None``: they live in the
+        ``state_dict``); pre/post functions are written as names or config dicts.
+
+        Raises:
+            TypeError: a constructor argument that cannot be serialized (e.g. a lambda).
+        """
+        args = dict(getattr(self, "_config_args", {}))
+        encoded: dict[str, Any] = {}
+        for side in ("preprocess", "postprocess"):
+            fn_key, cfg_key = f"{side}_functions", f"{side}_function_configs"
+            functions, configs = args.get(fn_key), args.get(cfg_key)
+            encoded[fn_key] = encoded[cfg_key] = None
+            if functions is not None and not (
+                isinstance(functions, (list, tuple)) and not functions
+            ):
+                key, value = encode_functions(functions, fn_key)
+                encoded[key] = value
+            elif configs is not None:
+                encoded[cfg_key] = _json_safe(configs, cfg_key)
+        params: dict[str, Any] = {}
+        for key, value in args.items():
+            params[key] = encoded[key] if key in encoded else self._config_value(key, value)
+        return {
+            "function_class": f"{self.config_module}.{type(self).__name__}",
+            "function_parameters": params,
+        }
+
+    def _config_value(self, key: str, value: Any) -> Any:
+        """Encode one constructor argument for :meth:`to_config` (override for special types)."""
+        return _json_safe(value, key)
+
+    def extra_repr(self) -> str:
+        args = getattr(self, "_config_args", {})
+        shown = []
+        for key, value in args.items():
+            if value is None or (key.endswith(("_functions", "_function_configs")) and not value):
+                continue
+            shown.append(f"{key}={value!r}")
+        return ", ".join(shown)
+
+
+def _drop_tensors(value: Any) -> Any:
+    """Tensor arguments are recorded as ``None`` (their values live in the state_dict)."""
+    if isinstance(value, Tensor):
+        return None
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, Tensor) for v in value):
+        return None
+    return value

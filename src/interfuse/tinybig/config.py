@@ -1,0 +1,167 @@
+r"""Build tinyBIG-face functions from configs, including configs written by tinyBIG 0.2.1 itself.
+
+A config is ``{"function_class": <path>, "function_parameters": {...}}`` (other key names can
+be chosen, as in tinyBIG: ``head_class`` / ``head_parameters``, ...). ``<path>`` may be
+
+* ``interfuse.tinybig.<ClassName>`` (what ``TinybigFunction.to_config`` writes),
+* any ``tinybig.<...>.<ClassName>`` (tinyBIG's own module paths, e.g.
+  ``tinybig.fusion.metric_fusion.max_fusion`` or
+  ``tinybig.interdependence.parameterized_interdependence``), mapped to
+  ``interfuse.tinybig.<ClassName>``,
+* or any other importable dotted path (``torch.nn.ReLU``), as tinyBIG allowed for
+  pre/post-processing functions.
+
+tinyBIG's ``to_config`` dumped ``self.__dict__``, so its configs carry module internals
+(``training``, ``_parameters``, ``_buffers``, ``_modules``, hook dicts), a ``metric`` function,
+a ``weights`` tensor, ``A``, ``parameter_fabrication`` and ``_interdependence_type``. For a
+``tinybig.*`` class these are dropped (``_interdependence_type`` becomes
+``interdependence_type``), as are keys the class does not take (tinyBIG's ``**kwargs``
+swallowed them). An ``interfuse.tinybig.*`` config is strict: an unknown key is a
+``TypeError`` listing the accepted ones.
+
+Example:
+    >>> from interfuse.tinybig import max_fusion
+    >>> m = instantiation_from_configs(max_fusion(dims=[2, 2]).to_config())
+    >>> type(m).__name__
+    'max_fusion'
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = ["choices", "from_config", "instantiation_from_configs"]
+
+_TINYBIG_JUNK = frozenset({"training", "metric", "A", "parameter_fabrication"})
+_BATCH_NORMS = ("torch.nn.BatchNorm1d", "torch.nn.BatchNorm2d", "torch.nn.BatchNorm3d")
+
+
+def _registry() -> dict[str, type[nn.Module]]:
+    import importlib
+
+    import interfuse.tinybig as package
+    from interfuse.tinybig._base import TinybigFunction
+
+    namespaces: list[Any] = [package]
+    for sub in ("fusion", "interdependence"):
+        try:
+            namespaces.append(importlib.import_module(f"interfuse.tinybig.{sub}"))
+        except ImportError:  # pragma: no cover - both modules ship with the package
+            continue
+    found: dict[str, type[nn.Module]] = {}
+    for namespace in namespaces:
+        for name in getattr(namespace, "__all__", ()):
+            obj = getattr(namespace, name, None)
+            if (
+                isinstance(obj, type)
+                and issubclass(obj, TinybigFunction)
+                and obj is not TinybigFunction
+            ):
+                found[name] = obj
+    return found
+
+
+def choices() -> list[str]:
+    """Class names a ``tinybig.*`` or ``interfuse.tinybig.*`` config may name."""
+    return sorted(_registry())
+
+
+def _clean_tinybig(params: Mapping[str, Any], cls: type[nn.Module]) -> dict[str, Any]:
+    accepted = inspect.signature(cls).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        if key == "_interdependence_type":
+            key = "interdependence_type"
+        elif key.startswith("_") or key in _TINYBIG_JUNK:
+            continue
+        if key in accepted or takes_any:
+            out[key] = value
+    return out
+
+
+def _clean_foreign(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Drop module internals from a tinyBIG-dumped function config (``training``, ``_*``)."""
+    return {k: v for k, v in params.items() if not k.startswith("_") and k != "training"}
+
+
+def instantiation_from_configs(
+    configs: Mapping[str, Any],
+    device: str | torch.device = "cpu",
+    class_name: str = "function_class",
+    parameter_name: str = "function_parameters",
+) -> Any:
+    """Instantiate the class a config names with its parameters.
+
+    Args:
+        configs: ``{class_name: path, parameter_name: {...}}`` (parameters optional).
+        device: passed as ``device`` to classes that take it, unless the config sets it.
+        class_name: the key holding the class path.
+        parameter_name: the key holding the constructor arguments.
+
+    Returns:
+        The new object (an ``nn.Module`` for every ``interfuse.tinybig`` class).
+
+    Raises:
+        ValueError: not a config, or an unknown class (the message lists the choices).
+        TypeError: an ``interfuse.tinybig`` config with a key its class does not take.
+    """
+    if not isinstance(configs, Mapping) or class_name not in configs:
+        raise ValueError(
+            f"configs must be a dict with a {class_name!r} key (and optionally "
+            f"{parameter_name!r}), got {configs!r}"
+        )
+    path = configs[class_name]
+    if not isinstance(path, str) or not path:
+        raise ValueError(f"configs[{class_name!r}] must be a dotted class path, got {path!r}")
+    params = configs.get(parameter_name) or {}
+    if not isinstance(params, Mapping):
+        raise TypeError(
+            f"configs[{parameter_name!r}] must be a dict of constructor arguments, got "
+            f"{type(params).__name__}"
+        )
+    head, _, cls_name = path.rpartition(".")
+    root = path.split(".", 1)[0]
+    ours = head in (
+        "interfuse.tinybig",
+        "interfuse.tinybig.fusion",
+        "interfuse.tinybig.interdependence",
+    )
+    if root == "tinybig" or ours or not head:
+        registry = _registry()
+        if cls_name not in registry:
+            raise ValueError(
+                f"configs[{class_name!r}]={path!r} names no interfuse.tinybig class; choose one "
+                f"of {sorted(registry)}"
+            )
+        cls = registry[cls_name]
+        kwargs = dict(params) if ours else _clean_tinybig(params, cls)
+        accepted = inspect.signature(cls).parameters
+        unknown = sorted(set(kwargs) - set(accepted))
+        if unknown and not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
+            raise TypeError(
+                f"config for {cls_name} has unknown keys {unknown}; it takes {sorted(accepted)}"
+            )
+        if "device" in accepted and "device" not in kwargs:
+            kwargs["device"] = str(device)
+        return cls(**kwargs)
+    from interfuse.tinybig._base import import_object
+
+    try:
+        target = import_object(path)
+    except (ImportError, AttributeError):
+        raise ValueError(f"configs[{class_name!r}]={path!r} cannot be imported") from None
+    kwargs = _clean_foreign(params)
+    if path in _BATCH_NORMS or target in (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d):
+        kwargs.setdefault("device", device)
+    return target(**kwargs)
+
+
+def from_config(config: Mapping[str, Any], device: str | torch.device = "cpu") -> Any:
+    """Build a function from ``to_config()`` output (or a tinyBIG-written config)."""
+    return instantiation_from_configs(config, device=device)

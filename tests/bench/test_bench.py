@@ -1,0 +1,122 @@
+"""Smoke tests of the ``interfuse bench`` machinery (tiny sizes; no timing targets asserted)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+import interfuse.functional as fn
+from interfuse import bench
+from interfuse.bench import cases, checks, timing
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    out = tmp_path_factory.mktemp("bench")
+    assert bench.main(["--tiny", "--out", str(out)]) == 0
+    return out, json.loads((out / "bench-results.json").read_text())
+
+
+def test_tiny_run_writes_json_markdown_and_plot(tiny_run: tuple[Path, dict[str, Any]]) -> None:
+    out, payload = tiny_run
+    assert set(payload) >= {"meta", "results", "crossover", "face_kernels", "notes"}
+    meta = payload["meta"]
+    assert meta["mode"] == "tiny" and meta["torch"] == torch.__version__
+    assert {"date", "machine", "threads", "malloc", "seconds", "phase_seconds"} <= set(meta)
+    md = (out / "bench-results.md").read_text()
+    for heading in ("# interfuse bench", "## Element-wise fusions", "## Structured matrices"):
+        assert heading in md
+    has_png = (out / "bench.png").exists()
+    assert has_png or any("matplotlib" in note for note in payload["notes"])
+
+
+def test_results_have_variants_and_sane_ratios(tiny_run: tuple[Path, dict[str, Any]]) -> None:
+    _, payload = tiny_run
+    groups = {r["group"] for r in payload["results"]}
+    assert {"elementwise", "masked", "structured", "projection"} <= groups
+    for r in payload["results"]:
+        assert {"id", "group", "name", "params", "base", "rounds", "variants", "ratios"} <= set(r)
+        assert "interfuse" in r["variants"] and r["base"] in r["variants"]
+        for v in r["variants"].values():
+            assert v["median_ms"] > 0 and math.isfinite(v["ratio"])
+        for key, ratio in r["ratios"].items():
+            assert 1e-4 < ratio < 1e4, (r["id"], key, ratio)
+        if r["group"] in ("elementwise", "masked"):
+            assert {"reference", "floor", "naive"} <= set(r["variants"])
+            assert "interfuse/bandwidth" in r["ratios"]
+
+
+def test_no_target_is_judged_at_tiny_sizes(tiny_run: tuple[Path, dict[str, Any]]) -> None:
+    _, payload = tiny_run
+    assert all(r["target"] is None for r in payload["results"])
+
+
+def test_crossover_rows_and_face_kernels(tiny_run: tuple[Path, dict[str, Any]]) -> None:
+    _, payload = tiny_run
+    row = payload["crossover"][0]
+    assert {"factored_ms", "dense_ms", "faster", "auto", "auto_loss"} <= set(row)
+    assert row["auto_loss"] >= 1.0
+    by_id = {r["id"]: r for r in payload["face_kernels"]}
+    ws = next(v for k, v in by_id.items() if "weighted_sum" in k)
+    assert ws["modern"] == ws["tinybig"] == ["weighted_sum"] and ws["same"]
+
+
+def test_peak_memory_of_one_case(tiny_run: tuple[Path, dict[str, Any]]) -> None:
+    _, payload = tiny_run
+    measured = [r for r in payload["results"] if "memory" in r]
+    if not measured:
+        pytest.skip("peak memory could not be measured here: " + "; ".join(payload["notes"]))
+    mem = measured[0]["memory"]["interfuse"]
+    assert mem["peak_mib"] is None or mem["peak_mib"] >= 0
+
+
+def test_measure_interleaves_and_reports_ratios() -> None:
+    a = torch.randn(1000)
+    t = timing.measure({"x": lambda: a.sum(), "y": lambda: a.mul(2).sum()}, "x", 0.05, 2, 3)
+    assert t.base == "x" and 2 <= t.rounds <= 3
+    assert t.ratio("x") == 1.0 and t.ratio("y") > 0 and t.median("y") > 0
+    assert t.spread("y") >= 0
+
+
+def test_configure_malloc_modes() -> None:
+    assert timing.configure_malloc("default") == "default"
+    with pytest.raises(ValueError, match="malloc mode must be"):
+        timing.configure_malloc("fast")
+
+
+def test_build_case_rejects_unknown_group() -> None:
+    with pytest.raises(ValueError, match="case group must be one of"):
+        cases.build_case({"group": "nope", "id": "x"})
+
+
+def test_plans_judge_targets_only_at_the_issue_sizes() -> None:
+    quick = cases.plan("quick")
+    ids = {s["id"] for s in quick}
+    assert "elementwise/weighted_sum/k8/4096x1024/float32/forward" in ids
+    assert any(s["group"] == "structured" and s["in_features"] == 4096 for s in quick)
+    assert len(cases.plan("tiny")) < 12
+    full = cases.plan("full")
+    assert {s["k"] for s in full if s["group"] == "elementwise"} == {2, 4, 8, 16}
+    assert {"float32", "bfloat16"} <= {s["dtype"] for s in full if s["group"] == "elementwise"}
+
+
+def test_count_kernels_counts_and_restores() -> None:
+    original = fn.fused_sum
+    xs = [torch.ones(2, 3), torch.ones(2, 3)]
+    with checks.count_kernels() as calls:
+        fn.fused_sum(xs)
+        fn.fused_sum(xs)
+    assert calls["fused_sum"] == 2
+    assert fn.fused_sum is original
+
+
+def test_produced_shapes_sees_backward() -> None:
+    w = torch.randn(3, 5, requires_grad=True)
+    x = torch.randn(2, 5)
+    shapes = checks.produced_shapes(lambda: torch.autograd.grad((x @ w.t()).sum(), [w]))
+    assert (2, 3) in shapes and (3, 5) in shapes
