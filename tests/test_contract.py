@@ -96,7 +96,9 @@ def test_state_dict_round_trip(entry: ModuleEntry) -> None:
             p.add_(0.01)
     clone = entry.factory()
     clone.load_state_dict(module.state_dict())
-    torch.testing.assert_close(_run(clone, entry, torch.float32), _run(module, entry, torch.float32))
+    torch.testing.assert_close(
+        _run(clone, entry, torch.float32), _run(module, entry, torch.float32)
+    )
 
 
 def test_torch_save_weights_only(entry: ModuleEntry) -> None:
@@ -121,7 +123,9 @@ def test_config_round_trip(entry: ModuleEntry) -> None:
     assert type(rebuilt) is type(module)
     assert rebuilt.to_config() == config  # type: ignore[operator]
     rebuilt.load_state_dict(module.state_dict())
-    torch.testing.assert_close(_run(rebuilt, entry, torch.float32), _run(module, entry, torch.float32))
+    torch.testing.assert_close(
+        _run(rebuilt, entry, torch.float32), _run(module, entry, torch.float32)
+    )
 
 
 def test_repr_names_class(entry: ModuleEntry) -> None:

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-
 from torch import Tensor
 
 __all__ = [
-    "check_divides",
     "check_dims",
+    "check_divides",
     "check_positive_int",
     "check_tensor_list",
     "resolve_choice",
@@ -20,7 +19,9 @@ __all__ = [
 def check_positive_int(name: str, value: object) -> int:
     """Return ``value`` if it is a positive ``int`` (bools rejected), else raise."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be a positive int, got {value!r} of type {type(value).__name__}")
+        raise TypeError(
+            f"{name} must be a positive int, got {value!r} of type {type(value).__name__}"
+        )
     if value <= 0:
         raise ValueError(f"{name} must be a positive int, got {value}")
     return value
@@ -107,5 +108,3 @@ def resolve_choice(name: str, value: object, choices: Sequence[str]) -> str:
     if key not in choices:
         raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
     return key
-
-

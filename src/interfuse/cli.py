@@ -11,7 +11,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="interfuse", description="Fusion and interdependence operators for PyTorch."
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("demo", help="train one model per fusion strategy on bundled data", add_help=False)
+    sub.add_parser(
+        "demo", help="train one model per fusion strategy on bundled data", add_help=False
+    )
     sub.add_parser("bench", help="benchmark every fusion and structured matrix", add_help=False)
     args, rest = parser.parse_known_args(argv)
     if args.command == "demo":

@@ -6,7 +6,7 @@ import abc
 from typing import Any, ClassVar
 
 import torch
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from interfuse._validation import check_positive_int, check_tensor_list, resolve_choice

@@ -94,7 +94,9 @@ class Fabrication:
         for name in (("r",) if needs_r else ()) + (("p", "q") if self._hm else ()):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name} must be a positive int for kind={self.kind!r}, got {value!r}")
+                raise ValueError(
+                    f"{name} must be a positive int for kind={self.kind!r}, got {value!r}"
+                )
 
     @property
     def _hm(self) -> bool:
