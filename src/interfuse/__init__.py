@@ -4,6 +4,8 @@ Two faces on one core: the modern API exported here (modules that own their para
 :mod:`interfuse.tinybig`, the tinyBIG 0.2.1 API name for name.
 """
 
+from interfuse.config import dump_config, from_config, load_config
+
 # fusion
 from interfuse.fusion import (
     ConcatFusion,
@@ -63,5 +65,8 @@ __all__ = [
     "SumFusion",
     "WeightedSumFusion",
     "__version__",
+    "dump_config",
+    "from_config",
+    "load_config",
     "resolve_fusion",
 ]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import inspect
 import json
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from torch import nn
 
@@ -28,6 +28,8 @@ __all__ = [
     "load_config",
     "registered",
 ]
+
+_C = TypeVar("_C", bound="Configurable")
 
 #: Registered name → class.
 REGISTRY: dict[str, type[Configurable]] = {}
@@ -54,6 +56,22 @@ class Configurable:
         """``{"class": name, "params": get_config()}``, JSON- and YAML-safe."""
         return {"class": type(self).__name__, "params": _encode(self.get_config())}
 
+    @classmethod
+    def from_config(cls: type[_C], config: dict[str, Any], **factory: Any) -> _C:
+        """Rebuild a module of this class (or a subclass) from its :meth:`to_config` output.
+
+        Same as the module-level :func:`from_config`, and checks the class.
+
+        Raises:
+            TypeError: the config describes a class that is not ``cls`` or a subclass of it.
+        """
+        module = _build(config, factory)
+        if not isinstance(module, cls):
+            raise TypeError(
+                f"config describes {type(module).__name__}, which is not a {cls.__name__}"
+            )
+        return module
+
 
 def _encode(value: Any) -> Any:
     if isinstance(value, Configurable):
@@ -73,7 +91,7 @@ def _is_config(value: Any) -> bool:
 
 def _decode(value: Any, factory: dict[str, Any]) -> Any:
     if _is_config(value):
-        return from_config(value, **factory)
+        return _build(value, factory)
     if isinstance(value, list):
         return [_decode(v, factory) for v in value]
     if isinstance(value, dict):
@@ -97,6 +115,10 @@ def from_config(config: dict[str, Any], **factory: Any) -> nn.Module:
         ValueError: unknown class (the message lists the registered names) or bad layout.
         TypeError: a parameter the class does not take (the message lists those it takes).
     """
+    return _build(config, factory)
+
+
+def _build(config: Any, factory: dict[str, Any]) -> nn.Module:
     if not isinstance(config, dict) or not _is_config(config):
         raise ValueError(
             f"config must be a dict with exactly the keys 'class' and 'params', got {config!r}"

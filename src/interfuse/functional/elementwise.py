@@ -1099,24 +1099,28 @@ def weighted_sum(
 
 def fused_sum(xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
     """``Σᵢ xᵢ`` over the present inputs."""
-    plan = _plan(xs, mask)
-    if plan is None:
-        return _sum_ref(xs, mask)
-    if _needs_autograd(*xs):
-        out: Tensor = _LinearFn.apply(plan, _SUM, False, None, *xs)
-        return out
-    return _linear_forward(plan, _SUM, None, False, xs)
+    return _unweighted(_SUM, _sum_ref, xs, mask)
 
 
 def fused_mean(xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
     """Mean over the present inputs (renormalized by their count)."""
+    return _unweighted(_MEAN, _mean_ref, xs, mask)
+
+
+def _unweighted(
+    kind: str,
+    reference: Callable[[Sequence[Tensor], Tensor | None], Tensor],
+    xs: Sequence[Tensor],
+    mask: Tensor | None,
+) -> Tensor:
+    """A weight-free linear fusion: blocked kernel when it applies, else ``reference``."""
     plan = _plan(xs, mask)
     if plan is None:
-        return _mean_ref(xs, mask)
+        return reference(xs, mask)
     if _needs_autograd(*xs):
-        out: Tensor = _LinearFn.apply(plan, _MEAN, False, None, *xs)
+        out: Tensor = _LinearFn.apply(plan, kind, False, None, *xs)
         return out
-    return _linear_forward(plan, _MEAN, None, False, xs)
+    return _linear_forward(plan, kind, None, False, xs)
 
 
 def fused_prod(xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
