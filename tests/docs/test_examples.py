@@ -1,0 +1,31 @@
+"""The Python examples of the README and of every docs page run (each page's blocks in order,
+in one namespace; the README's assert their results)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def python_blocks(page: Path) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)
+
+
+def test_readme_has_examples_for_both_faces() -> None:
+    text = "\n".join(python_blocks(ROOT / "README.md"))
+    assert "import interfuse" in text
+    assert "from interfuse.tinybig import" in text
+
+
+@pytest.mark.parametrize(
+    "page", [p for p in PAGES if python_blocks(p)], ids=lambda p: str(p.relative_to(ROOT))
+)
+def test_examples_run(page: Path) -> None:
+    namespace: dict[str, object] = {"__name__": "example"}
+    for block in python_blocks(page):
+        exec(compile(block, str(page), "exec"), namespace)
