@@ -22,10 +22,24 @@ def test_readme_has_examples_for_both_faces() -> None:
     assert "from interfuse.tinybig import" in text
 
 
+def _demo_output(directory: Path) -> None:
+    """What ``make demo`` leaves behind that the demo page's example loads: a saved model."""
+    import torch
+
+    from interfuse.demo.model import STRATEGIES, build_model
+
+    model = build_model(STRATEGIES[0], 64, 10, width=8, fourier_features=16)
+    (directory / "demo-results").mkdir()
+    state = {"config": model.to_config(), "state_dict": model.state_dict()}
+    torch.save(state, directory / "demo-results" / "best_model.pt")
+
+
 @pytest.mark.parametrize(
     "page", [p for p in PAGES if python_blocks(p)], ids=lambda p: str(p.relative_to(ROOT))
 )
-def test_examples_run(page: Path) -> None:
+def test_examples_run(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _demo_output(tmp_path)
+    monkeypatch.chdir(tmp_path)
     namespace: dict[str, object] = {"__name__": "example"}
     for block in python_blocks(page):
         exec(compile(block, str(page), "exec"), namespace)
