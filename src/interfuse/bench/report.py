@@ -193,7 +193,7 @@ def plot(path: Path, payload: dict[str, Any]) -> bool:
     except ImportError:
         return False
     results = payload["results"]
-    fig, axes = plt.subplots(1, 3, figsize=(17, 5.2))
+    fig, axes = plt.subplots(1, 3, figsize=(19, 5.2))
     ax = axes[0]
     head = [
         r
@@ -265,16 +265,25 @@ def plot(path: Path, payload: dict[str, Any]) -> bool:
     ax = axes[2]
     cx = [c for c in payload.get("crossover", []) if c["phase"] == "forward"]
     if cx:
+        # One colour per matrix, one line style per size: 15 lines stay readable.
+        names = list(dict.fromkeys(c["name"] for c in cx))
+        sizes = list(dict.fromkeys((c["in_features"], c["out_features"]) for c in cx))
+        colors = plt.get_cmap("tab10")
+        styles = [("-", "o"), ("--", "s"), (":", "^"), ("-.", "D")]
         for key in dict.fromkeys((c["name"], c["in_features"], c["out_features"]) for c in cx):
             pts = sorted(
                 (c["rows"], c["dense_ms"] / c["factored_ms"])
                 for c in cx
                 if (c["name"], c["in_features"], c["out_features"]) == key
             )
+            line, marker = styles[sizes.index(key[1:]) % len(styles)]
             ax.plot(
                 [p[0] for p in pts],
                 [p[1] for p in pts],
-                marker="o",
+                linestyle=line,
+                marker=marker,
+                markersize=4,
+                color=colors(names.index(key[0]) % 10),
                 label=f"{key[0]} {key[1]}→{key[2]}",
             )
         ax.axhline(1, color="k", lw=1)
@@ -283,7 +292,7 @@ def plot(path: Path, payload: dict[str, Any]) -> bool:
         ax.set_xlabel("rows")
         ax.set_ylabel("materialized time ÷ factored time (>1: factored wins)")
         ax.set_title("crossover, eval (no grad)")
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     meta = payload["meta"]
     fig.suptitle(
         f"interfuse bench ({meta['mode']}) — {meta['date']} — {meta['machine']}", fontsize=10
