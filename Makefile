@@ -25,8 +25,8 @@ $(VENV)/.demo: pyproject.toml $(VENV)/.torch
 	touch $@
 
 lint: $(VENV)/.test
-	$(VENV)/bin/ruff check src tests
-	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/ruff check src tests conftest.py
+	$(VENV)/bin/ruff format --check src tests conftest.py
 
 typecheck: $(VENV)/.test
 	$(VENV)/bin/mypy src

@@ -7,7 +7,9 @@ shows literally. Before mkdocstrings renders a docstring, this rewrites
   then hands both to MathJax),
 * cross-reference roles (``:class:`~pkg.Name```, ``:func:``, ``:meth:``, ``:mod:``,
   ``:data:``, ``:attr:``) to code spans showing the name (the last part with ``~``),
-* the escaped space of ``:class:`X`\\ s`` to nothing.
+* the escaped space of ``:class:`X`\\ s`` to nothing,
+* an ``Example:`` heading to ``Examples:``, the spelling Griffe's Google parser knows, so the
+  ``>>>`` lines render as a code block instead of running together as prose.
 
 Roles become code spans rather than links so that a reference to an object outside the site
 (``torch.nn.Linear``) cannot break ``mkdocs build --strict``.
@@ -23,6 +25,7 @@ import griffe
 
 _ROLE = re.compile(r":(?:class|func|meth|mod|data|attr|obj|exc):`(~?)([^`]+)`")
 _MATH = re.compile(r":math:`([^`]+)`")
+_EXAMPLE = re.compile(r"^([ \t]*)Example:[ \t]*$", re.MULTILINE)
 _DIRECTIVE = re.compile(r"^(?P<indent>[ \t]*)\.\. math::[ \t]*(?P<rest>.*)$")
 
 
@@ -65,6 +68,7 @@ def rst_to_markdown(text: str) -> str:
     text = _math_blocks(text)
     text = _MATH.sub(lambda m: f"${m.group(1).strip()}$", text)
     text = _ROLE.sub(_role, text)
+    text = _EXAMPLE.sub(r"\1Examples:", text)
     return text.replace("`\\ ", "`")
 
 

@@ -36,7 +36,23 @@ REGISTRY: dict[str, type[Configurable]] = {}
 
 
 class Configurable:
-    """Mixin: ``to_config()`` from :meth:`get_config`, and registration by class name."""
+    """Mixin giving a module ``to_config()`` / ``from_config()`` and registration by class name.
+
+    Every public concrete subclass registers itself in :data:`REGISTRY` under its class name
+    when the class is created. A subclass implements :meth:`get_config`, returning its
+    constructor arguments, so that ``cls(**params)`` rebuilds an equivalent module; the mixin
+    takes no constructor arguments of its own.
+
+    Example:
+        >>> m = LowRankMatrix(64, 32, rank=4)
+        >>> isinstance(m, Configurable), LowRankMatrix.config_name
+        (True, 'LowRankMatrix')
+        >>> m.to_config()
+        {'class': 'LowRankMatrix',
+         'params': {'in_features': 64, 'out_features': 32, 'rank': 4, 'mode': 'auto'}}
+        >>> LowRankMatrix.from_config(m.to_config(), dtype=torch.float64).left.dtype
+        torch.float64
+    """
 
     #: Registered name; set automatically to the class name for public concrete classes.
     config_name: ClassVar[str | None] = None
@@ -100,20 +116,45 @@ def _decode(value: Any, factory: dict[str, Any]) -> Any:
 
 
 def registered() -> list[str]:
-    """Names :func:`from_config` accepts."""
+    """The class names :func:`from_config` accepts, sorted.
+
+    Returns:
+        The keys of :data:`REGISTRY`.
+
+    Example:
+        >>> "LowRankMatrix" in registered(), registered() == sorted(REGISTRY)
+        (True, True)
+    """
     return sorted(REGISTRY)
 
 
 def from_config(config: dict[str, Any], **factory: Any) -> nn.Module:
     """Build a module from :meth:`Configurable.to_config` output.
 
+    Nested configs (the parts of a hybrid, the matrix of a fusion) are built first, with the
+    same ``factory`` arguments.
+
     Args:
-        config: ``{"class": name, "params": {...}}``.
-        **factory: ``device=`` / ``dtype=`` passed to every constructor that takes them.
+        config: ``{"class": name, "params": {...}}``, ``name`` one of :func:`registered`.
+        **factory: ``device=`` / ``dtype=``, passed to every constructor that takes them.
+
+    Returns:
+        The new module, freshly initialized (load a ``state_dict`` for trained weights).
 
     Raises:
         ValueError: unknown class (the message lists the registered names) or bad layout.
-        TypeError: a parameter the class does not take (the message lists those it takes).
+        TypeError: a parameter the class does not take, or a required one missing (the
+            message lists those it takes).
+
+    Example:
+        >>> config = {"class": "LowRankMatrix",
+        ...           "params": {"in_features": 64, "out_features": 32, "rank": 4}}
+        >>> m = from_config(config, dtype=torch.float64)
+        >>> m, m.left.dtype
+        (LowRankMatrix(in_features=64, out_features=32, rank=4), torch.float64)
+        >>> from_config({"class": "Linear", "params": {}})
+        Traceback (most recent call last):
+        ValueError: config class 'Linear' is not registered; choose one of [...]
     """
     return _build(config, factory)
 
@@ -155,7 +196,28 @@ def _build(config: Any, factory: dict[str, Any]) -> nn.Module:
 
 
 def dump_config(module: Configurable, path: str | Path) -> None:
-    """Write ``module.to_config()`` as JSON (``.json``) or YAML (``.yaml``/``.yml``)."""
+    """Write ``module.to_config()`` to a file: YAML for ``.yaml`` / ``.yml``, JSON otherwise.
+
+    Only the constructor arguments are written; save the weights with the ``state_dict``.
+
+    Args:
+        module: the module to describe.
+        path: the file to write (replaced if it exists).
+
+    Raises:
+        TypeError: a config value that is not JSON-safe.
+        ImportError: a YAML path without PyYAML (the ``yaml`` extra).
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     dump_config(MeanFusion(num_inputs=3), f"{tmp}/fusion.yaml")
+        ...     print(open(f"{tmp}/fusion.yaml").read())
+        class: MeanFusion
+        params:
+          num_inputs: 3
+        <BLANKLINE>
+    """
     path = Path(path)
     config = module.to_config()
     if path.suffix in (".yaml", ".yml"):
@@ -167,7 +229,30 @@ def dump_config(module: Configurable, path: str | Path) -> None:
 
 
 def load_config(path: str | Path, **factory: Any) -> nn.Module:
-    """Read a JSON or YAML config written by :func:`dump_config` and build the module."""
+    """Build the module described by a file written by :func:`dump_config`.
+
+    The file is read as YAML for ``.yaml`` / ``.yml``, as JSON otherwise, and passed to
+    :func:`from_config`.
+
+    Args:
+        path: the file to read.
+        **factory: ``device=`` / ``dtype=``, passed to every constructor that takes them.
+
+    Returns:
+        The new module, freshly initialized.
+
+    Raises:
+        ValueError: unreadable JSON, an unknown class or a bad layout.
+        TypeError: a parameter the class does not take, or a required one missing.
+        ImportError: a YAML path without PyYAML (the ``yaml`` extra).
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     dump_config(LowRankMatrix(64, 32, rank=4), f"{tmp}/matrix.json")
+        ...     load_config(f"{tmp}/matrix.json")
+        LowRankMatrix(in_features=64, out_features=32, rank=4)
+    """
     path = Path(path)
     text = path.read_text()
     if path.suffix in (".yaml", ".yml"):

@@ -13,13 +13,56 @@ __all__ = ["concat", "masked_inputs"]
 
 
 def masked_inputs(xs: Sequence[Tensor], mask: Tensor | None) -> list[Tensor]:
-    """Replace absent inputs by zeros (``torch.where``, so a ``nan`` placeholder cannot leak)."""
+    """The inputs with every absent one replaced by zeros of its shape.
+
+    Zeros come from ``torch.where``, not a multiplication, so a ``nan`` placeholder in an absent
+    input cannot leak. The mask is not validated here (see
+    :func:`~interfuse.functional.check_mask`).
+
+    Args:
+        xs: the ``k`` inputs, ``(..., n_i)`` each (the same leading dims).
+        mask: bool ``(k,)`` or ``(..., k)``, the inputs present; ``None``: all of them.
+
+    Returns:
+        A new list; without a mask it holds the input tensors themselves.
+
+    Shape:
+        - xs: ``k`` tensors ``(..., n_i)``; mask: ``(k,)`` or ``(..., k)``.
+        - Output: ``k`` tensors ``(..., n_i)``.
+
+    Example:
+        >>> xs = [torch.ones(2), torch.full((3,), float("nan"))]
+        >>> masked_inputs(xs, torch.tensor([True, False]))
+        [tensor([1., 1.]), tensor([0., 0., 0.])]
+    """
     if mask is None:
         return list(xs)
     return [torch.where(_column(mask, i), x, 0) for i, x in enumerate(xs)]
 
 
 def concat(xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
-    """Concatenate along the last dimension; absent inputs contribute zeros of their width."""
+    r"""Concatenation along the last dimension, :math:`y = [x_1, \dots, x_k]`.
+
+    Absent inputs contribute zeros of their width (see :func:`masked_inputs`), so the output
+    width is always :math:`\sum_i n_i`. The result never aliases an input (a single input is
+    cloned).
+
+    Args:
+        xs: the ``k`` inputs, ``(..., n_i)`` each (the same leading dims).
+        mask: bool ``(k,)`` or ``(..., k)``, the inputs present; ``None``: all of them.
+
+    Returns:
+        The concatenation.
+
+    Shape:
+        - xs: ``k`` tensors ``(..., n_i)``; mask: ``(k,)`` or ``(..., k)``.
+        - Output: ``(..., Σ n_i)``.
+
+    Example:
+        >>> xs = [torch.tensor([[1.0], [2.0]]), torch.tensor([[3.0, 4.0], [5.0, 6.0]])]
+        >>> concat(xs, mask=torch.tensor([[True, True], [True, False]]))
+        tensor([[1., 3., 4.],
+                [2., 0., 0.]])
+    """
     pieces = masked_inputs(xs, mask)
     return pieces[0].clone() if len(pieces) == 1 else torch.cat(pieces, dim=-1)

@@ -71,7 +71,34 @@ def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
 
 
 def check_mask(mask: Tensor | None, xs: Sequence[Tensor]) -> Tensor | None:
-    """Validate ``mask`` against ``k = len(xs)`` inputs; return it as a bool tensor or ``None``."""
+    """Validate a presence ``mask`` against the ``k = len(xs)`` inputs.
+
+    The kernels of this module do not validate their ``mask``; the fusion modules call this
+    first (:meth:`~interfuse.fusion.Fusion.check_inputs`).
+
+    Args:
+        mask: ``None``, or a bool tensor ``(k,)`` (one flag per input) or ``(..., k)`` (one
+            per row; its leading dims must broadcast against the inputs' leading dims).
+        xs: the ``k`` inputs, ``(..., n_i)`` each.
+
+    Returns:
+        ``mask`` itself, or ``None``.
+
+    Raises:
+        TypeError: ``mask`` is not a bool tensor.
+        ValueError: its last dim is not ``k``, its leading dims do not broadcast, it is on
+            another device than ``xs[0]``, or some row has no input present (not checked
+            under :func:`torch.compile`).
+
+    Example:
+        >>> xs = [torch.zeros(2, 3), torch.ones(2, 3)]
+        >>> check_mask(torch.tensor([[True, False], [True, True]]), xs)
+        tensor([[ True, False],
+                [ True,  True]])
+        >>> check_mask(torch.tensor([False, False]), xs)
+        Traceback (most recent call last):
+        ValueError: mask leaves no input present for some rows; at least one must be True
+    """
     if mask is None:
         return None
     k = len(xs)
@@ -1074,11 +1101,33 @@ def _norm_backward(
 def weighted_sum(
     xs: Sequence[Tensor], weights: Tensor, mask: Tensor | None = None, renormalize: bool = True
 ) -> Tensor:
-    r"""``Σᵢ wᵢ xᵢ`` accumulated in one pass over the inputs.
+    r"""Weighted sum :math:`y = \sum_{i \in P} w_i x_i` over the present inputs ``P``, in one pass.
 
-    With a mask the absent inputs are skipped and, if ``renormalize``, the result is scaled by
-    ``Σᵢ wᵢ / Σ_{present} wᵢ`` so that the weights of the present inputs keep the full total
-    (for softmax weights: a softmax over the present inputs).
+    With a mask and ``renormalize``, the result is scaled by
+    :math:`\sum_j w_j / \sum_{i \in P} w_i`, so the present weights keep the full total (for
+    softmax weights: a softmax over the present inputs). Weights whose present part sums to
+    zero then give a non-finite result.
+
+    Args:
+        xs: the ``k`` inputs, all of one shape.
+        weights: ``(k,)``, one weight per input (differentiable).
+        mask: bool ``(k,)`` or ``(..., k)``, the inputs present; ``None``: all of them.
+        renormalize: rescale for the absent inputs' weights (only with a mask).
+
+    Returns:
+        The weighted sum, of the inputs' shape and dtype.
+
+    Shape:
+        - xs: ``k`` tensors ``(..., n)``; weights: ``(k,)``; mask: ``(k,)`` or ``(..., k)``.
+        - Output: ``(..., n)``.
+
+    Example:
+        >>> xs = [torch.tensor([1.0, 2.0]), torch.tensor([10.0, 20.0]), torch.tensor([7.0, 7.0])]
+        >>> w = torch.tensor([0.5, 0.25, 0.25])
+        >>> weighted_sum(xs, w, mask=torch.tensor([True, True, False]))  # (0.5 x₁ + 0.25 x₂) / 0.75
+        tensor([4., 8.])
+        >>> weighted_sum(xs, w, mask=torch.tensor([True, True, False]), renormalize=False)
+        tensor([3., 6.])
     """
     plan = _plan(xs, mask)
     scalar_weights = (
@@ -1098,12 +1147,48 @@ def weighted_sum(
 
 
 def fused_sum(xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
-    """``Σᵢ xᵢ`` over the present inputs."""
+    r"""Element-wise sum :math:`y = \sum_{i \in P} x_i` of the present inputs ``P``.
+
+    Args:
+        xs: the ``k`` inputs, all of one shape.
+        mask: bool ``(k,)`` or ``(..., k)``, the inputs present; ``None``: all of them.
+
+    Returns:
+        The sum, of the inputs' shape and dtype.
+
+    Shape:
+        - xs: ``k`` tensors ``(..., n)``; mask: ``(k,)`` or ``(..., k)``.
+        - Output: ``(..., n)``.
+
+    Example:
+        >>> xs = [torch.tensor([[1.0, -2.0], [3.0, 4.0]]), torch.tensor([[5.0, 6.0], [-7.0, 8.0]])]
+        >>> fused_sum(xs, mask=torch.tensor([[True, False], [True, True]]))  # per-row mask
+        tensor([[ 1., -2.],
+                [-4., 12.]])
+    """
     return _unweighted(_SUM, _sum_ref, xs, mask)
 
 
 def fused_mean(xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
-    """Mean over the present inputs (renormalized by their count)."""
+    r"""Element-wise mean :math:`y = \frac{1}{|P|} \sum_{i \in P} x_i` of the present inputs ``P``.
+
+    Args:
+        xs: the ``k`` inputs, all of one shape.
+        mask: bool ``(k,)`` or ``(..., k)``, the inputs present; ``None``: all of them.
+
+    Returns:
+        The mean, of the inputs' shape and dtype.
+
+    Shape:
+        - xs: ``k`` tensors ``(..., n)``; mask: ``(k,)`` or ``(..., k)``.
+        - Output: ``(..., n)``.
+
+    Example:
+        >>> nan = float("nan")  # an absent input's placeholder does not leak
+        >>> xs = [torch.tensor([1.0, 2.0]), torch.tensor([10.0, 20.0]), torch.tensor([nan, nan])]
+        >>> fused_mean(xs, mask=torch.tensor([True, True, False]))
+        tensor([ 5.5000, 11.0000])
+    """
     return _unweighted(_MEAN, _mean_ref, xs, mask)
 
 
@@ -1124,11 +1209,29 @@ def _unweighted(
 
 
 def fused_prod(xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
-    """``Πᵢ xᵢ`` over the present inputs, accumulated in at least float32.
+    r"""Element-wise product :math:`y = \prod_{i \in P} x_i` of the present inputs ``P``.
 
-    A running product that overflows float32 where the float64 one does not (e.g. twenty
-    inputs of 1e4 then twenty of 1e-4) is recomputed in float64, so the result is finite
-    wherever the float64 product is.
+    Accumulated in at least float32. A running product that overflows float32 where the
+    float64 one does not (e.g. twenty inputs of 1e4 then twenty of 1e-4) is recomputed in
+    float64, so the result is finite wherever the float64 product is. The gradient uses prefix
+    and suffix products (exact with zeros, no division).
+
+    Args:
+        xs: the ``k`` inputs, all of one shape.
+        mask: bool ``(k,)`` or ``(..., k)``, the inputs present; ``None``: all of them.
+
+    Returns:
+        The product, of the inputs' shape and dtype.
+
+    Shape:
+        - xs: ``k`` tensors ``(..., n)``; mask: ``(k,)`` or ``(..., k)``.
+        - Output: ``(..., n)``.
+
+    Example:
+        >>> fused_prod([torch.tensor([2.0, 3.0]), torch.tensor([4.0, 0.5])])
+        tensor([8.0000, 1.5000])
+        >>> fused_prod([torch.full((2,), 1e30), torch.full((2,), 1e30), torch.full((2,), 1e-30)])
+        tensor([1.0000e+30, 1.0000e+30])
     """
     plan = _plan(xs, mask)
     if plan is None:
@@ -1150,20 +1253,85 @@ def _extreme(xs: Sequence[Tensor], mask: Tensor | None, pick_max: bool) -> Tenso
 
 
 def fused_max(xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
-    """Element-wise maximum over the present inputs (gradient to the first maximal input)."""
+    r"""Element-wise maximum :math:`y = \max_{i \in P} x_i` of the present inputs ``P``.
+
+    The gradient goes to the first input attaining the maximum (as ``torch.max(dim)`` does).
+
+    Args:
+        xs: the ``k`` inputs, all of one shape.
+        mask: bool ``(k,)`` or ``(..., k)``, the inputs present; ``None``: all of them.
+
+    Returns:
+        The maximum, of the inputs' shape and dtype.
+
+    Shape:
+        - xs: ``k`` tensors ``(..., n)``; mask: ``(k,)`` or ``(..., k)``.
+        - Output: ``(..., n)``.
+
+    Example:
+        >>> xs = [torch.tensor([[1.0, -2.0], [3.0, 4.0]]), torch.tensor([[5.0, 6.0], [-7.0, 8.0]])]
+        >>> fused_max(xs)
+        tensor([[5., 6.],
+                [3., 8.]])
+        >>> fused_max(xs, mask=torch.tensor([[True, False], [True, True]]))
+        tensor([[ 1., -2.],
+                [ 3.,  8.]])
+    """
     return _extreme(xs, mask, pick_max=True)
 
 
 def fused_min(xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
-    """Element-wise minimum over the present inputs (gradient to the first minimal input)."""
+    r"""Element-wise minimum :math:`y = \min_{i \in P} x_i` of the present inputs ``P``.
+
+    The gradient goes to the first input attaining the minimum (as ``torch.min(dim)`` does).
+
+    Args:
+        xs: the ``k`` inputs, all of one shape.
+        mask: bool ``(k,)`` or ``(..., k)``, the inputs present; ``None``: all of them.
+
+    Returns:
+        The minimum, of the inputs' shape and dtype.
+
+    Shape:
+        - xs: ``k`` tensors ``(..., n)``; mask: ``(k,)`` or ``(..., k)``.
+        - Output: ``(..., n)``.
+
+    Example:
+        >>> xs = [torch.tensor([1.0, 9.0]), torch.tensor([4.0, 2.0]), torch.tensor([-5.0, -5.0])]
+        >>> fused_min(xs, mask=torch.tensor([True, True, False]))
+        tensor([1., 2.])
+    """
     return _extreme(xs, mask, pick_max=False)
 
 
 def fused_median(xs: Sequence[Tensor], mask: Tensor | None = None, mode: str = "lower") -> Tensor:
     """Element-wise median over the present inputs.
 
-    ``mode='lower'`` returns the lower of the two middle values when the count is even (as
-    :func:`torch.median` and tinyBIG do); ``mode='mean'`` returns their mean.
+    The one kernel that stacks: selecting the middle value needs all ``k`` values at once, so
+    it sorts a ``(..., n, k)`` copy.
+
+    Args:
+        xs: the ``k`` inputs, all of one shape.
+        mask: bool ``(k,)`` or ``(..., k)``, the inputs present; ``None``: all of them.
+        mode: for an even count, ``'lower'`` takes the lower middle value (as
+            :func:`torch.median` and tinyBIG do), ``'mean'`` the mean of the two.
+
+    Returns:
+        The median, of the inputs' shape and dtype.
+
+    Raises:
+        ValueError: ``mode`` is neither ``'lower'`` nor ``'mean'``.
+
+    Shape:
+        - xs: ``k`` tensors ``(..., n)``; mask: ``(k,)`` or ``(..., k)``.
+        - Output: ``(..., n)``.
+
+    Example:
+        >>> xs = [torch.tensor([v]) for v in (1.0, 5.0, 3.0, 4.0)]
+        >>> fused_median(xs), fused_median(xs, mode="mean")
+        (tensor([3.]), tensor([3.5000]))
+        >>> fused_median(xs, mask=torch.tensor([True, True, True, False]))
+        tensor([3.])
     """
     if mode not in ("lower", "mean"):
         raise ValueError(f"mode must be 'lower' or 'mean', got {mode!r}")
@@ -1185,7 +1353,30 @@ def fused_median(xs: Sequence[Tensor], mask: Tensor | None = None, mode: str = "
 
 
 def fused_norm(xs: Sequence[Tensor], p: float = 2.0, mask: Tensor | None = None) -> Tensor:
-    """Element-wise ``p``-norm ``(Σᵢ |xᵢ|^p)^(1/p)`` over the present inputs (``p ≥ 1`` or inf)."""
+    r"""Element-wise ``p``-norm :math:`y = (\sum_{i \in P} |x_i|^p)^{1/p}` over the present inputs.
+
+    ``p = inf`` gives :math:`\max_{i \in P} |x_i|`. Accumulated in at least float32 (float64
+    where ``Σ |xᵢ|^p`` overflows float32). The gradient is 0 (not ``nan``) where the norm is 0.
+
+    Args:
+        xs: the ``k`` inputs, all of one shape.
+        p: the order, ``p ≥ 1`` or ``float('inf')``.
+        mask: bool ``(k,)`` or ``(..., k)``, the inputs present; ``None``: all of them.
+
+    Returns:
+        The norm, of the inputs' shape and dtype.
+
+    Shape:
+        - xs: ``k`` tensors ``(..., n)``; mask: ``(k,)`` or ``(..., k)``.
+        - Output: ``(..., n)``.
+
+    Example:
+        >>> xs = [torch.tensor([3.0, -1.0]), torch.tensor([4.0, 2.0])]
+        >>> fused_norm(xs)
+        tensor([5.0000, 2.2361])
+        >>> fused_norm(xs, p=1), fused_norm(xs, p=float("inf"))
+        (tensor([7., 3.]), tensor([4., 2.]))
+    """
     p = float(p)
     plan = _plan(xs, mask)
     if plan is None:

@@ -50,7 +50,25 @@ Inputs = Tensor | Sequence[Tensor]
 
 
 def as_tensor_input(x: Inputs) -> Tensor:
-    """Return ``x`` itself, or the concatenation of a list of pieces along the last dim."""
+    """An input as one tensor: ``x`` itself, or its pieces concatenated along the last dim.
+
+    A one-piece list gives that piece (no copy).
+
+    Args:
+        x: a tensor ``(..., n)``, or pieces ``(..., n_i)`` with the same leading dims.
+
+    Returns:
+        ``x``, or ``torch.cat(x, -1)``.
+
+    Shape:
+        - x: ``(..., n)`` or pieces ``(..., n_i)``.
+        - Output: ``(..., n)`` or ``(..., Σ n_i)``.
+
+    Example:
+        >>> as_tensor_input([torch.zeros(2, 1), torch.ones(2, 2)])
+        tensor([[0., 1., 1.],
+                [0., 1., 1.]])
+    """
     if isinstance(x, Tensor):
         return x
     return x[0] if len(x) == 1 else torch.cat(list(x), dim=-1)
@@ -154,18 +172,87 @@ def _first_stage(x: Inputs, weight: Tensor) -> Tensor:
 
 
 def dense_linear(x: Inputs, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """``x @ weightᵀ + bias``; a list ``x`` is projected piece by piece, never concatenated."""
+    r"""Dense product :math:`y = x W^\top + b`.
+
+    A list ``x`` is never concatenated: each piece is multiplied by its column block of ``W``
+    and the GEMMs accumulate into the output.
+
+    Args:
+        x: ``(..., in)``, or pieces ``(..., n_i)`` whose widths add up to ``in``.
+        weight: ``W``, ``(out, in)``.
+        bias: ``(out,)``, added to the result; ``None``: no bias.
+
+    Returns:
+        ``y``.
+
+    Raises:
+        ValueError: the widths of a list ``x`` do not add up to ``in``.
+
+    Shape:
+        - x: ``(..., in)`` or pieces ``(..., n_i)``; weight: ``(out, in)``.
+        - Output: ``(..., out)``.
+
+    Example:
+        >>> x, w = torch.randn(5, 6), torch.randn(4, 6)
+        >>> y = dense_linear([x[:, :2], x[:, 2:]], w)
+        >>> y.shape, torch.allclose(y, x @ w.T, atol=1e-5)
+        (torch.Size([5, 4]), True)
+    """
     y = _first_stage(x, weight)
     return y if bias is None else y + bias
 
 
 def lowrank_linear(x: Inputs, left: Tensor, right: Tensor, bias: Tensor | None = None) -> Tensor:
-    """``x @ (left @ right)ᵀ`` as ``(x @ rightᵀ) @ leftᵀ``: ``r·(in + out)`` flops per row."""
+    r"""Low-rank product :math:`y = x (L R)^\top + b`, evaluated as :math:`(x R^\top) L^\top`.
+
+    ``L R`` is never built: ``r·(in + out)`` multiply-adds per row instead of ``in·out``. A
+    list ``x`` goes through ``R`` piece by piece, never concatenated.
+
+    Args:
+        x: ``(..., in)``, or pieces ``(..., n_i)`` whose widths add up to ``in``.
+        left: ``L``, ``(out, r)``.
+        right: ``R``, ``(r, in)``.
+        bias: ``(out,)``, added to the result; ``None``: no bias.
+
+    Returns:
+        ``y``.
+
+    Raises:
+        ValueError: the widths of a list ``x`` do not add up to ``in``.
+
+    Shape:
+        - x: ``(..., in)`` or pieces ``(..., n_i)``; left: ``(out, r)``; right: ``(r, in)``.
+        - Output: ``(..., out)``.
+
+    Example:
+        >>> x, left, right = torch.randn(5, 6), torch.randn(4, 2), torch.randn(2, 6)
+        >>> y = lowrank_linear(x, left, right)
+        >>> y.shape, torch.allclose(y, x @ lowrank_matrix(left, right).T, atol=1e-5)
+        (torch.Size([5, 4]), True)
+    """
     return F.linear(_first_stage(x, right), left, bias)
 
 
 def lowrank_matrix(left: Tensor, right: Tensor) -> Tensor:
-    """Materialize ``left @ right``."""
+    """Materialize the low-rank matrix :math:`W = L R`.
+
+    Args:
+        left: ``L``, ``(out, r)``.
+        right: ``R``, ``(r, in)``.
+
+    Returns:
+        ``W``.
+
+    Shape:
+        - left: ``(out, r)``; right: ``(r, in)``.
+        - Output: ``(out, in)``.
+
+    Example:
+        >>> lowrank_matrix(torch.ones(3, 1), torch.tensor([[1.0, 2.0]]))
+        tensor([[1., 2.],
+                [1., 2.],
+                [1., 2.]])
+    """
     return left @ right
 
 
@@ -223,27 +310,118 @@ def _add_bias(y: Tensor, bias: Tensor | None) -> Tensor:
 
 
 def kron_linear(x: Inputs, a: Tensor, b: Tensor, bias: Tensor | None = None) -> Tensor:
-    """``x @ (a ⊗ b)ᵀ`` as ``a X bᵀ`` on ``x`` seen as ``(q, t)`` blocks; ``a ⊗ b`` is not built."""
+    r"""Kronecker product :math:`y = x (A \otimes B)^\top + b`, without building ``A ⊗ B``.
+
+    Each row of ``x`` is viewed as a ``(q, t)`` matrix :math:`X` and mapped to
+    :math:`A X B^\top` (``(p, s)``, flattened), in whichever of the two contraction orders
+    costs fewer multiply-adds.
+
+    Args:
+        x: ``(..., q·t)``, or pieces whose widths add up to it (concatenated first).
+        a: ``A``, ``(p, q)``.
+        b: ``B``, ``(s, t)``.
+        bias: ``(p·s,)``, added to the result; ``None``: no bias.
+
+    Returns:
+        ``y``.
+
+    Raises:
+        ValueError: the width of ``x`` is not ``q·t``.
+
+    Shape:
+        - x: ``(..., q·t)``; a: ``(p, q)``; b: ``(s, t)``.
+        - Output: ``(..., p·s)``.
+
+    Example:
+        >>> x, a, b = torch.randn(5, 6), torch.randn(2, 3), torch.randn(4, 2)
+        >>> y = kron_linear(x, a, b)
+        >>> y.shape, torch.allclose(y, x @ kron_matrix(a, b).T, atol=1e-5)
+        (torch.Size([5, 8]), True)
+    """
     s, t = b.shape
     return _add_bias(_kron_core(as_tensor_input(x), a, _BApply(b=b), s, t), bias)
 
 
 def kron_matrix(a: Tensor, b: Tensor) -> Tensor:
-    """Materialize ``a ⊗ b`` (:func:`torch.kron`)."""
+    r"""Materialize the Kronecker product :math:`W = A \otimes B` (:func:`torch.kron`).
+
+    Args:
+        a: ``A``, ``(p, q)``.
+        b: ``B``, ``(s, t)``.
+
+    Returns:
+        ``W``.
+
+    Shape:
+        - a: ``(p, q)``; b: ``(s, t)``.
+        - Output: ``(p·s, q·t)``.
+
+    Example:
+        >>> kron_matrix(torch.eye(2), torch.tensor([[1.0, 2.0]]))
+        tensor([[1., 2., 0., 0.],
+                [0., 0., 1., 2.]])
+    """
     return torch.kron(a, b)
 
 
 def lowrank_kron_linear(
     x: Inputs, a: Tensor, s_left: Tensor, s_right: Tensor, bias: Tensor | None = None
 ) -> Tensor:
-    """``x @ (a ⊗ (s_left @ s_right))ᵀ`` with the low-rank factor applied in two thin GEMMs."""
+    r"""Low-rank Kronecker product :math:`y = x (A \otimes S_L S_R)^\top + b`.
+
+    As :func:`kron_linear` with :math:`B = S_L S_R` applied as two thin GEMMs: neither
+    :math:`B` nor :math:`A \otimes B` is built.
+
+    Args:
+        x: ``(..., q·t)``, or pieces whose widths add up to it (concatenated first).
+        a: ``A``, ``(p, q)``.
+        s_left: ``S_L``, ``(s, r)``.
+        s_right: ``S_R``, ``(r, t)``.
+        bias: ``(p·s,)``, added to the result; ``None``: no bias.
+
+    Returns:
+        ``y``.
+
+    Raises:
+        ValueError: the width of ``x`` is not ``q·t``.
+
+    Shape:
+        - x: ``(..., q·t)``; a: ``(p, q)``; s_left: ``(s, r)``; s_right: ``(r, t)``.
+        - Output: ``(..., p·s)``.
+
+    Example:
+        >>> x, a = torch.randn(5, 6), torch.randn(2, 3)
+        >>> s_left, s_right = torch.randn(4, 1), torch.randn(1, 2)
+        >>> y = lowrank_kron_linear(x, a, s_left, s_right)
+        >>> w = lowrank_kron_matrix(a, s_left, s_right)
+        >>> y.shape, torch.allclose(y, x @ w.T, atol=1e-5)
+        (torch.Size([5, 8]), True)
+    """
     s, t = s_left.shape[0], s_right.shape[1]
     b_apply = _BApply(left=s_left, right=s_right)
     return _add_bias(_kron_core(as_tensor_input(x), a, b_apply, s, t), bias)
 
 
 def lowrank_kron_matrix(a: Tensor, s_left: Tensor, s_right: Tensor) -> Tensor:
-    """Materialize ``a ⊗ (s_left @ s_right)``."""
+    r"""Materialize :math:`W = A \otimes (S_L S_R)`.
+
+    Args:
+        a: ``A``, ``(p, q)``.
+        s_left: ``S_L``, ``(s, r)``.
+        s_right: ``S_R``, ``(r, t)``.
+
+    Returns:
+        ``W``.
+
+    Shape:
+        - a: ``(p, q)``; s_left: ``(s, r)``; s_right: ``(r, t)``.
+        - Output: ``(p·s, q·t)``.
+
+    Example:
+        >>> lowrank_kron_matrix(torch.eye(2), torch.ones(1, 1), torch.tensor([[1.0, 2.0]]))
+        tensor([[1., 2., 0., 0.],
+                [0., 0., 1., 2.]])
+    """
     return torch.kron(a, s_left @ s_right)
 
 
@@ -255,14 +433,65 @@ def dual_lowrank_kron_linear(
     s_right: Tensor,
     bias: Tensor | None = None,
 ) -> Tensor:
-    """``x @ ((p_left @ p_right) ⊗ (s_left @ s_right))ᵀ``; the small ``(p, q)`` factor is built."""
+    r"""Dual low-rank Kronecker product :math:`y = x (P_L P_R \otimes S_L S_R)^\top + b`.
+
+    Only the small ``(p, q)`` factor :math:`P_L P_R` is built; the rest runs as
+    :func:`lowrank_kron_linear`.
+
+    Args:
+        x: ``(..., q·t)``, or pieces whose widths add up to it (concatenated first).
+        p_left: ``P_L``, ``(p, r)``.
+        p_right: ``P_R``, ``(r, q)``.
+        s_left: ``S_L``, ``(s, r')``.
+        s_right: ``S_R``, ``(r', t)``.
+        bias: ``(p·s,)``, added to the result; ``None``: no bias.
+
+    Returns:
+        ``y``.
+
+    Raises:
+        ValueError: the width of ``x`` is not ``q·t``.
+
+    Shape:
+        - x: ``(..., q·t)``; p_left: ``(p, r)``; p_right: ``(r, q)``; s_left: ``(s, r')``;
+          s_right: ``(r', t)``.
+        - Output: ``(..., p·s)``.
+
+    Example:
+        >>> x = torch.randn(5, 6)
+        >>> factors = torch.randn(2, 1), torch.randn(1, 3), torch.randn(4, 1), torch.randn(1, 2)
+        >>> y = dual_lowrank_kron_linear(x, *factors)
+        >>> y.shape, torch.allclose(y, x @ dual_lowrank_kron_matrix(*factors).T, atol=1e-5)
+        (torch.Size([5, 8]), True)
+    """
     return lowrank_kron_linear(x, p_left @ p_right, s_left, s_right, bias)
 
 
 def dual_lowrank_kron_matrix(
     p_left: Tensor, p_right: Tensor, s_left: Tensor, s_right: Tensor
 ) -> Tensor:
-    """Materialize ``(p_left @ p_right) ⊗ (s_left @ s_right)``."""
+    r"""Materialize :math:`W = (P_L P_R) \otimes (S_L S_R)`.
+
+    Args:
+        p_left: ``P_L``, ``(p, r)``.
+        p_right: ``P_R``, ``(r, q)``.
+        s_left: ``S_L``, ``(s, r')``.
+        s_right: ``S_R``, ``(r', t)``.
+
+    Returns:
+        ``W``.
+
+    Shape:
+        - p_left: ``(p, r)``; p_right: ``(r, q)``; s_left: ``(s, r')``; s_right: ``(r', t)``.
+        - Output: ``(p·s, q·t)``.
+
+    Example:
+        >>> dual_lowrank_kron_matrix(*(torch.ones(2, 1), torch.ones(1, 2)) * 2)
+        tensor([[1., 1., 1., 1.],
+                [1., 1., 1., 1.],
+                [1., 1., 1., 1.],
+                [1., 1., 1., 1.]])
+    """
     return torch.kron(p_left @ p_right, s_left @ s_right)
 
 
@@ -275,10 +504,44 @@ def random_adapted_linear(
     scale_in: Tensor | None = None,
     bias: Tensor | None = None,
 ) -> Tensor:
-    """``x @ Wᵀ`` for ``W = diag(scale_out) r_out diag(scale_rank) r_inᵀ diag(scale_in)``.
+    r"""Random-adapted product :math:`y = x W^\top + b`, without building ``W``.
 
-    ``r_out`` is ``(out, r)`` and ``r_in`` is ``(in, r)`` (usually frozen random buffers); the
-    diagonal scalings are broadcasts, never ``diag`` matrices.
+    .. math::
+        W = \operatorname{diag}(\lambda_o)\, R_o \operatorname{diag}(\lambda_r)\, R_i^\top
+        \operatorname{diag}(\lambda_i)
+
+    Evaluated as :math:`((x \odot \lambda_i) R_i \odot \lambda_r) R_o^\top \odot \lambda_o`:
+    neither ``W`` nor a ``diag`` matrix is built (the scalings are broadcasts). ``R_o`` and
+    ``R_i`` are usually frozen random buffers, the scales trainable. A list ``x``
+    goes through ``R_i`` piece by piece unless ``scale_in`` is given (then it is concatenated
+    once, to be scaled).
+
+    Args:
+        x: ``(..., in)``, or pieces ``(..., n_i)`` whose widths add up to ``in``.
+        r_out: ``R_o``, ``(out, r)``.
+        r_in: ``R_i``, ``(in, r)``.
+        scale_rank: :math:`\lambda_r`, ``(r,)``.
+        scale_out: :math:`\lambda_o`, ``(out,)``; ``None``: ones.
+        scale_in: :math:`\lambda_i`, ``(in,)``; ``None``: ones.
+        bias: ``(out,)``, added to the result; ``None``: no bias.
+
+    Returns:
+        ``y``.
+
+    Raises:
+        ValueError: the widths of a list ``x`` do not add up to ``in`` (without ``scale_in``).
+
+    Shape:
+        - x: ``(..., in)`` or pieces ``(..., n_i)``; r_out: ``(out, r)``; r_in: ``(in, r)``.
+        - Output: ``(..., out)``.
+
+    Example:
+        >>> x, r_out, r_in = torch.randn(5, 6), torch.randn(4, 2), torch.randn(6, 2)
+        >>> scales = torch.rand(2), torch.rand(4), torch.rand(6)
+        >>> y = random_adapted_linear(x, r_out, r_in, *scales)
+        >>> w = random_adapted_matrix(r_out, r_in, *scales)
+        >>> y.shape, torch.allclose(y, x @ w.T, atol=1e-5)
+        (torch.Size([5, 4]), True)
     """
     if scale_in is not None:
         x = x * scale_in if isinstance(x, Tensor) else as_tensor_input(x) * scale_in
@@ -296,7 +559,31 @@ def random_adapted_matrix(
     scale_out: Tensor | None = None,
     scale_in: Tensor | None = None,
 ) -> Tensor:
-    """Materialize ``diag(scale_out) r_out diag(scale_rank) r_inᵀ diag(scale_in)``."""
+    r"""Materialize the random-adapted matrix ``W`` (see :func:`random_adapted_linear`).
+
+    .. math::
+        W = \operatorname{diag}(\lambda_o)\, R_o \operatorname{diag}(\lambda_r)\, R_i^\top
+        \operatorname{diag}(\lambda_i)
+
+    Args:
+        r_out: ``R_o``, ``(out, r)``.
+        r_in: ``R_i``, ``(in, r)``.
+        scale_rank: :math:`\lambda_r`, ``(r,)``.
+        scale_out: :math:`\lambda_o`, ``(out,)``; ``None``: ones.
+        scale_in: :math:`\lambda_i`, ``(in,)``; ``None``: ones.
+
+    Returns:
+        ``W``.
+
+    Shape:
+        - r_out: ``(out, r)``; r_in: ``(in, r)``; scales: ``(r,)``, ``(out,)``, ``(in,)``.
+        - Output: ``(out, in)``.
+
+    Example:
+        >>> random_adapted_matrix(torch.eye(2), torch.eye(2), torch.tensor([2.0, 3.0]))
+        tensor([[2., 0.],
+                [0., 3.]])
+    """
     w = (r_out * scale_rank) @ r_in.t()
     if scale_out is not None:
         w = w * scale_out[:, None]

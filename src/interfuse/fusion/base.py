@@ -26,7 +26,7 @@ __all__ = ["Fusion"]
 
 
 class Fusion(Configurable, nn.Module, abc.ABC):
-    r"""Base of the modern fusion modules: validates the inputs, the mask and the widths.
+    """Base of the modern fusion modules: validates the inputs, the mask and the widths.
 
     Subclasses are final. They implement ``forward(xs, mask=None)`` (a few lines calling
     :mod:`interfuse.functional`), :meth:`out_features` and :meth:`get_config`; those with
@@ -34,6 +34,22 @@ class Fusion(Configurable, nn.Module, abc.ABC):
 
     Args:
         num_inputs: the number of inputs ``k`` the module accepts; ``None`` accepts any.
+
+    Shape:
+        - xs: ``k`` tensors ``(..., n_i)`` with the same leading dims (one shape for the
+          element-wise fusions).
+        - mask: ``(k,)`` or ``(..., k)``, bool.
+        - Output: ``(..., n')``, ``n' = out_features([n_1, …, n_k])``.
+
+    Example:
+        >>> f = MeanFusion(num_inputs=2)
+        >>> isinstance(f, Fusion), f.out_features([16, 16])
+        (True, 16)
+        >>> f([torch.ones(4, 16), torch.zeros(4, 16)]).shape
+        torch.Size([4, 16])
+        >>> f([torch.ones(4, 16)])
+        Traceback (most recent call last):
+        ValueError: xs has 1 tensors but MeanFusion was built for num_inputs=2
     """
 
     #: Whether every input must have the same shape (element-wise fusions) or only the same

@@ -57,8 +57,29 @@ _LOOKUP = {_key(k): k for k in FUSIONS} | {_key(a): k for a, k in _ALIASES.items
 
 
 def fusion_class(name: str | type[Fusion]) -> type[Fusion]:
-    """The class registered under ``name`` (or an alias, or its class name); errors list the
-    choices."""
+    """The fusion class registered under ``name``.
+
+    A name is a key of :data:`FUSIONS`, an alias (tinyBIG's words among them:
+    ``'summation'``, ``'average'``, ``'concatenation'``, ``'parameterized_concatenation'``,
+    ...) or a class name (``'SumFusion'``); case, ``-`` and ``_`` do not matter.
+
+    Args:
+        name: a name, alias or class name, or a :class:`~interfuse.fusion.Fusion` subclass
+            (returned unchanged).
+
+    Returns:
+        The class.
+
+    Raises:
+        TypeError: ``name`` is neither a string nor a ``Fusion`` subclass.
+        ValueError: an unknown name (the message lists the names and aliases).
+
+    Example:
+        >>> fusion_class("average")
+        <class 'interfuse.fusion.elementwise.MeanFusion'>
+        >>> fusion_class("Projected-Concat") is ProjectedConcatFusion
+        True
+    """
     if isinstance(name, type) and issubclass(name, Fusion):
         return name
     if not isinstance(name, str):
@@ -72,8 +93,21 @@ def fusion_class(name: str | type[Fusion]) -> type[Fusion]:
 
 
 def resolve_fusion(fusion: str | Fusion | type[Fusion], **kwargs: Any) -> Fusion:
-    """Build a fusion from a name (``kwargs`` go to its constructor) or a class, or return an
-    instance unchanged.
+    """Build a fusion from a name or class, or return an instance unchanged.
+
+    Args:
+        fusion: a name, alias or class name (see :func:`fusion_class`) or a class, built with
+            ``kwargs``; or an instance, returned as is.
+        **kwargs: constructor arguments of the class (``num_inputs``, ``weights``, ``in_dims``,
+            ``out_dim``, ...).
+
+    Returns:
+        The fusion.
+
+    Raises:
+        TypeError: an argument the class does not take or a required one missing (the
+            message lists those it takes), or arguments given with an instance.
+        ValueError: an unknown name.
 
     Example:
         >>> resolve_fusion("median", mode="mean")

@@ -34,7 +34,7 @@ _FACTORY_KEYS = ("in_features", "out_features", "device", "dtype")
 
 
 class Interdependence(Configurable, nn.Module, abc.ABC):
-    r"""Base of the modern interdependence modules: validates inputs and applies ``A``.
+    """Base of the modern interdependence modules: validates inputs and applies ``A``.
 
     Subclasses are final. They implement :meth:`interdependence_matrix` (``A`` itself, for
     inspection and for :class:`~interfuse.HybridInterdependence`), :meth:`output_shape` and
@@ -42,6 +42,20 @@ class Interdependence(Configurable, nn.Module, abc.ABC):
 
     Args:
         axis: ``'attribute'`` (``X A``, mixes features) or ``'instance'`` (``Aᵀ X``, mixes rows).
+
+    Shape:
+        - x: ``(..., b, m)``.
+        - Output: ``(..., b, m')`` (attribute axis) or ``(..., b', m)`` (instance axis), as
+          :meth:`output_shape` gives.
+
+    Example:
+        >>> mix = ParameterizedInterdependence(16, 4)
+        >>> isinstance(mix, Interdependence), mix.interdependence_matrix().shape
+        (True, torch.Size([16, 4]))
+        >>> mix(torch.randn(2, 8, 16)).shape, mix.output_shape((2, 8, 16))
+        (torch.Size([2, 8, 4]), torch.Size([2, 8, 4]))
+        >>> ParameterizedInterdependence(8, 3, axis="instance").output_shape((2, 8, 16))
+        torch.Size([2, 3, 16])
     """
 
     #: Whether ``A`` depends on the data (bilinear) or only on the parameters.

@@ -29,15 +29,28 @@ _STRATEGIES = ("auto", "matrices", "outputs")
 
 
 def is_linear_fusion(fusion: Fusion) -> bool:
-    r"""Whether ``fusion`` commutes with a left matrix product,
-    :math:`F(C A_1, \dots, C A_k) = C\,F(A_1, \dots, A_k)` for every ``C`` (a fixed ``(k,)``
-    mask included), so that fusing the outputs :math:`X A_i` equals applying the fused matrix.
+    r"""Whether ``fusion`` commutes with a left matrix product.
 
-    True for the weighted sum, sum and mean (weights that do not depend on the inputs), the
-    concatenation, and the projected concatenation without bias (a bias ``b`` would turn
-    :math:`X (A + \mathbf{1} b^\top)` into :math:`XA + (X\mathbf{1}) b^\top`). Products,
-    extrema, medians, norms, and fusions this library does not know are treated as
+    That is :math:`F(C A_1, \dots, C A_k) = C\,F(A_1, \dots, A_k)` for every ``C`` (a fixed
+    ``(k,)`` mask included), so that fusing the outputs :math:`X A_i` equals applying the
+    fused matrix. True for the weighted sum, sum and mean (weights that do not depend on the
+    inputs), the concatenation, and the projected concatenation without bias (a bias ``b``
+    would turn :math:`X (A + \mathbf{1} b^\top)` into :math:`XA + (X\mathbf{1}) b^\top`).
+    Products, extrema, medians, norms, and fusions this library does not know are treated as
     non-linear, which is always correct (their matrices are fused instead).
+
+    Args:
+        fusion: the fusion module.
+
+    Returns:
+        Whether :class:`HybridInterdependence` may fuse the parts' outputs instead of their
+        matrices.
+
+    Example:
+        >>> is_linear_fusion(MeanFusion()), is_linear_fusion(ProdFusion())
+        (True, False)
+        >>> is_linear_fusion(ProjectedConcatFusion([4, 4], 2, bias=False))
+        True
     """
     if isinstance(fusion, ProjectedConcatFusion):
         return fusion.bias is None

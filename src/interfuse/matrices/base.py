@@ -19,7 +19,7 @@ _MODES = ("auto", "factored", "dense")
 
 
 class StructuredMatrix(Configurable, nn.Module, abc.ABC):
-    r"""A learnable ``out_features × in_features`` matrix ``W`` stored in factored form.
+    """A learnable ``out_features × in_features`` matrix ``W`` stored in factored form.
 
     Applied as ``x @ Wᵀ`` (the :class:`torch.nn.Linear` layout), in factored form unless the
     dense product is cheaper. ``mode='auto'`` compares the flops of the factored kernel, each
@@ -30,6 +30,25 @@ class StructuredMatrix(Configurable, nn.Module, abc.ABC):
     Subclasses are final: they own their factors, initialize them in :meth:`reset_parameters`
     and implement :meth:`forward_factored`, :meth:`materialize`, :meth:`count_parameters` and
     :meth:`factored_flops`.
+
+    Args:
+        in_features: width of the input.
+        out_features: width of the output.
+        mode: ``'auto'`` (the cheaper product), ``'factored'`` or ``'dense'`` (build ``W``).
+
+    Shape:
+        - Input: ``(..., in_features)`` or a list of pieces whose widths add up to it.
+        - Output: ``(..., out_features)``.
+
+    Example:
+        >>> m = LowRankMatrix(64, 32, rank=4)
+        >>> isinstance(m, StructuredMatrix), m.shape, m.num_parameters
+        (True, torch.Size([32, 64]), 384)
+        >>> x = torch.randn(8, 64)
+        >>> torch.allclose(m(x), x @ m.materialize().T, atol=1e-5)
+        True
+        >>> m.use_factored(rows=8), LowRankMatrix(4096, 1024, rank=8).use_factored(rows=1)
+        (False, True)
     """
 
     #: Flops charged per extra GEMM launch when choosing between factored and dense products.

@@ -52,12 +52,30 @@ def _divisors(n: int) -> list[int]:
 def choose_kronecker_factors(
     in_features: int, out_features: int, cost: Callable[[int, int, int, int], int] | None = None
 ) -> tuple[int, int]:
-    """The ``(p, q)`` (``p | out``, ``q | in``) minimizing ``cost(p, q, s, t)``.
+    """Kronecker factor sizes ``(p, q)`` for an ``out_features × in_features`` matrix.
 
-    The default cost is the parameter count ``pq + st`` of :class:`KroneckerMatrix`. Ties go
-    to the most balanced split (``pq`` closest to ``st``), then to the factors with the largest
-    attainable rank ``min(p, q)·min(s, t)``: for ``4096 → 1024``, ``p = 32, q = 64`` (rank up to
-    1024) rather than ``p = 1, q = 2048``, which has as few parameters but rank at most 2.
+    Returns the ``(p, q)`` with ``p | out_features`` and ``q | in_features`` minimizing
+    ``cost(p, q, s, t)``, where ``s = out_features / p`` and ``t = in_features / q`` (``A`` is
+    ``(p, q)``, ``B`` is ``(s, t)``). Ties go to the most balanced split (``pq`` closest to
+    ``st``), then to the largest attainable rank ``min(p, q)·min(s, t)``: for ``4096 → 1024``,
+    ``p = 32, q = 64`` (rank up to 1024) rather than ``p = 1, q = 2048``, which has as few
+    parameters but rank at most 2.
+
+    Args:
+        in_features: width of the input.
+        out_features: width of the output.
+        cost: ``cost(p, q, s, t)`` to minimize; ``None``: the parameter count ``pq + st`` of
+            :class:`KroneckerMatrix`.
+
+    Returns:
+        ``(p, q)``.
+
+    Example:
+        >>> choose_kronecker_factors(4096, 1024)
+        (32, 64)
+        >>> rank_2_lphm = lambda p, q, s, t: p * q + 2 * (s + t)  # A ⊗ (S_L S_R), rank 2
+        >>> choose_kronecker_factors(4096, 1024, cost=rank_2_lphm)
+        (8, 32)
     """
     cost = cost or (lambda p, q, s, t: p * q + s * t)
     best: tuple[int, float, int, int, int] | None = None

@@ -24,15 +24,29 @@ class _Materialized(nn.Module):
 def register_structured_weight(
     module: nn.Module, matrix: StructuredMatrix, name: str = "weight"
 ) -> nn.Module:
-    """Replace ``module.<name>`` (shape ``(out, in)``) by ``matrix``'s materialized ``W``.
+    """Make ``matrix`` the weight of any module, via :mod:`torch.nn.utils.parametrize`.
 
-    The original tensor is kept by parametrize but no longer used; gradients flow to the
-    matrix's factors. Returns ``module``.
+    ``module.<name>`` then reads as ``matrix.materialize()`` (``W`` is built at each access)
+    and gradients flow to the matrix's factors. The original tensor is kept by parametrize
+    but no longer used.
+
+    Args:
+        module: the module, e.g. an ``nn.Linear``; changed in place.
+        matrix: the structured matrix, of the weight's shape ``(out, in)``.
+        name: the weight's attribute name.
+
+    Returns:
+        ``module``.
+
+    Raises:
+        ValueError: the weight's shape is not ``matrix.shape``.
 
     Example:
         >>> lin = register_structured_weight(nn.Linear(64, 32), LowRankMatrix(64, 32, rank=4))
         >>> lin(torch.randn(2, 64)).shape
         torch.Size([2, 32])
+        >>> lin.parametrizations.weight[0].matrix.num_parameters  # 4·(64 + 32)
+        384
     """
     current = getattr(module, name)
     if tuple(current.shape) != tuple(matrix.shape):

@@ -38,7 +38,29 @@ _ALIASES = {
 
 
 def matrix_class(name: str | type[StructuredMatrix]) -> type[StructuredMatrix]:
-    """The class registered under ``name`` (or its alias); errors list the choices."""
+    """The structured-matrix class registered under ``name``.
+
+    A name is a key of :data:`MATRICES` or one of the RPN 2 paper's aliases (``'full'``,
+    ``'low_rank'``, ``'hm'``, ``'lphm'``, ``'dual_lphm'``, ``'rma'``,
+    ``'random_matrix_adaption'``); case does not matter and ``-`` reads as ``_``.
+
+    Args:
+        name: a name or alias, or a :class:`~interfuse.matrices.StructuredMatrix` subclass
+            (returned unchanged).
+
+    Returns:
+        The class.
+
+    Raises:
+        TypeError: ``name`` is neither a string nor a ``StructuredMatrix`` subclass.
+        ValueError: an unknown name (the message lists the choices).
+
+    Example:
+        >>> matrix_class("lphm")
+        <class 'interfuse.matrices.kronecker.LowRankKroneckerMatrix'>
+        >>> matrix_class("Low-Rank") is LowRankMatrix
+        True
+    """
     if isinstance(name, type) and issubclass(name, StructuredMatrix):
         return name
     if not isinstance(name, str):
@@ -59,8 +81,28 @@ def resolve_matrix(
 ) -> StructuredMatrix:
     """Build (or check) a structured matrix of shape ``(out_features, in_features)``.
 
-    ``matrix`` is a name from :data:`MATRICES` (with ``kwargs`` passed to its constructor), a
-    class, or an instance whose shape must match.
+    Args:
+        matrix: a name or alias (see :func:`matrix_class`) or a class, built with ``kwargs``;
+            or an instance, returned unchanged once its shape is checked.
+        in_features: width of the input.
+        out_features: width of the output.
+        **kwargs: constructor options of the class (``rank``, ``p``, ``q``, ``seed``, ``mode``,
+            ``device``, ``dtype``, ...).
+
+    Returns:
+        The matrix.
+
+    Raises:
+        TypeError: an option the class does not take (the message lists those it takes), or
+            options given with an instance.
+        ValueError: an unknown name, or an instance of another shape.
+
+    Example:
+        >>> resolve_matrix("lowrank", 64, 32, rank=4)
+        LowRankMatrix(in_features=64, out_features=32, rank=4)
+        >>> resolve_matrix(LowRankMatrix(64, 32), 16, 32)
+        Traceback (most recent call last):
+        ValueError: matrix has in_features=64, out_features=32 but in_features=16, ...
     """
     if isinstance(matrix, StructuredMatrix):
         if kwargs:

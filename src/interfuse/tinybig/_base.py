@@ -390,6 +390,20 @@ class TinybigFunction(nn.Module):
         preprocess_function_configs: see :func:`resolve_functions`.
         postprocess_function_configs: see :func:`resolve_functions`.
         device: device string, used for functions built from configs and for buffers.
+
+    Shape:
+        - Input and output: as the subclass defines. Fusions map ``k`` tensors ``(*, n_i)``
+          to ``(*, n')``; interdependences map ``(b, m)`` to ``(b, m')`` (attribute) or
+          ``(b', m)`` (instance).
+
+    Example:
+        >>> f = tb.mean_fusion(dims=[2, 2], postprocess_functions="relu")
+        >>> isinstance(f, TinybigFunction), f.get_name()
+        (True, 'mean_fusion')
+        >>> f([torch.tensor([[1.0, -4.0]]), torch.tensor([[3.0, -2.0]])])
+        tensor([[2., 0.]])
+        >>> tb.from_config(f.to_config()).postprocess_functions
+        [Builtin('relu')]
     """
 
     #: Where :meth:`to_config` says the class lives (``interfuse.tinybig.<name>``).

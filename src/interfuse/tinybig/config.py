@@ -110,6 +110,15 @@ def instantiation_from_configs(
     Raises:
         ValueError: not a config, or an unknown class (the message lists the choices).
         TypeError: an ``interfuse.tinybig`` config with a key its class does not take.
+
+    Example:
+        >>> head = {"head_class": "tinybig.fusion.metric_fusion.max_fusion",
+        ...         "head_parameters": {"dims": [2, 2], "training": True, "_buffers": {}}}
+        >>> instantiation_from_configs(head, class_name="head_class",
+        ...                            parameter_name="head_parameters").dims
+        [2, 2]
+        >>> instantiation_from_configs({"function_class": "torch.nn.ReLU"})
+        ReLU()
     """
     if not isinstance(configs, Mapping) or class_name not in configs:
         raise ValueError(
@@ -163,5 +172,25 @@ def instantiation_from_configs(
 
 
 def from_config(config: Mapping[str, Any], device: str | torch.device = "cpu") -> Any:
-    """Build a function from ``to_config()`` output (or a tinyBIG-written config)."""
+    """Build a tinyBIG-face function from ``to_config()`` output (or a tinyBIG-written config).
+
+    The same as :func:`instantiation_from_configs` with the default keys
+    ``function_class`` / ``function_parameters``.
+
+    Args:
+        config: ``{"function_class": path, "function_parameters": {...}}``.
+        device: passed as ``device`` to classes that take it, unless the config sets it.
+
+    Returns:
+        The new object.
+
+    Raises:
+        ValueError: not a config, or an unknown class (the message lists the choices).
+        TypeError: an ``interfuse.tinybig`` config with a key its class does not take.
+
+    Example:
+        >>> f = from_config(tb.l2_norm_fusion(dims=[2, 2]).to_config())
+        >>> f([torch.tensor([[3.0, 0.0]]), torch.tensor([[4.0, 1.0]])])
+        tensor([[5., 1.]])
+    """
     return instantiation_from_configs(config, device=device)

@@ -17,16 +17,68 @@ __all__ = [
 
 
 class ValueAssertionError(ValueError, AssertionError):
-    """A bad value where tinyBIG raised ``AssertionError``."""
+    """A bad value where tinyBIG raised ``AssertionError``.
+
+    Both ``except ValueError`` and ``except AssertionError`` catch it.
+
+    Other Args:
+        *args (object): the message (and any further arguments), as for ``ValueError``.
+
+    Example:
+        >>> try:
+        ...     raise ValueAssertionError("dims must be positive")
+        ... except AssertionError as err:
+        ...     print(isinstance(err, ValueError), err)
+        True dims must be positive
+    """
 
 
 class ValueAttributeError(ValueError, AttributeError):
-    """A missing value where tinyBIG crashed with ``AttributeError`` (e.g. ``w=None``)."""
+    """A missing value where tinyBIG crashed with ``AttributeError`` (e.g. ``w=None``).
+
+    Both ``except ValueError`` and ``except AttributeError`` catch it.
+
+    Other Args:
+        *args (object): the message (and any further arguments), as for ``ValueError``.
+
+    Example:
+        >>> try:
+        ...     raise ValueAttributeError("w is required")
+        ... except AttributeError as err:
+        ...     print(isinstance(err, ValueError), err)
+        True w is required
+    """
 
 
 class ValueIndexError(ValueError, IndexError):
-    """An out-of-range index where tinyBIG raised ``IndexError``."""
+    """An out-of-range index where tinyBIG raised ``IndexError``.
+
+    Both ``except ValueError`` and ``except IndexError`` catch it.
+
+    Other Args:
+        *args (object): the message (and any further arguments), as for ``ValueError``.
+
+    Example:
+        >>> try:
+        ...     raise ValueIndexError("index 3 is out of range")
+        ... except IndexError as err:
+        ...     print(isinstance(err, ValueError), err)
+        True index 3 is out of range
+    """
 
 
 class ValueRuntimeError(ValueError, RuntimeError):
-    """A shape mismatch where tinyBIG crashed inside a matmul or reshape (``RuntimeError``)."""
+    """A shape mismatch where tinyBIG crashed inside a matmul or reshape (``RuntimeError``).
+
+    Both ``except ValueError`` and ``except RuntimeError`` catch it.
+
+    Other Args:
+        *args (object): the message (and any further arguments), as for ``ValueError``.
+
+    Example:
+        >>> try:
+        ...     raise ValueRuntimeError("x has 3 features, expected 4")
+        ... except RuntimeError as err:
+        ...     print(isinstance(err, ValueError), err)
+        True x has 3 features, expected 4
+    """
