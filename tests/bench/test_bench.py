@@ -120,3 +120,81 @@ def test_produced_shapes_sees_backward() -> None:
     x = torch.randn(2, 5)
     shapes = checks.produced_shapes(lambda: torch.autograd.grad((x @ w.t()).sum(), [w]))
     assert (2, 3) in shapes and (3, 5) in shapes
+
+
+def _forward_outputs(case: cases.Case) -> dict[str, torch.Tensor]:
+    outs = {name: run() for name, run in case.variants().items() if name != "floor"}
+    return {name: out for name, out in outs.items() if isinstance(out, torch.Tensor)}
+
+
+@pytest.mark.parametrize(
+    ("name", "masked"),
+    [(n, False) for n in cases.ELEMENTWISE] + [(n, True) for n in cases.MASKED],
+)
+def test_elementwise_variants_compute_the_same_fusion(name: str, masked: bool) -> None:
+    spec = {
+        "id": f"t/{name}",
+        "group": "masked" if masked else "elementwise",
+        "name": name,
+        "k": 4,
+        "rows": 6,
+        "width": 5,
+        "dtype": "float32",
+        "phase": "forward",
+        "masked": masked,
+    }
+    outs = _forward_outputs(cases.build_case(spec))
+    if masked:
+        del outs["reference"]  # the unmasked reduction: a speed reference, not the same job
+    # The baselines only mean something if they do the same job: PyG's combine step takes
+    # part for sum/mean/max/min (torch_geometric is in the test extra).
+    expected = {"interfuse", "naive", "modern"} | (set() if masked else {"reference", "tinybig"})
+    if name in ("sum", "mean", "max", "min") and not masked:
+        expected.add("pyg")
+    assert expected <= set(outs)
+    for variant, out in outs.items():
+        torch.testing.assert_close(out, outs["interfuse"], msg=lambda m, v=variant: f"{v}: {m}")
+
+
+def test_projection_variants_compute_the_same_projection() -> None:
+    spec = {
+        "id": "t/proj",
+        "group": "projection",
+        "name": "dense",
+        "widths": [8, 8, 8],
+        "out_features": 5,
+        "batch": 7,
+        "phase": "forward",
+    }
+    outs = _forward_outputs(cases.build_case(spec))
+    assert {"interfuse", "reference", "naive", "modern", "tinybig", "pyg"} <= set(outs)
+    for variant, out in outs.items():
+        torch.testing.assert_close(out, outs["interfuse"], msg=lambda m, v=variant: f"{v}: {m}")
+
+
+def test_projection_backward_variants_give_the_same_input_gradients() -> None:
+    spec = {
+        "id": "t/proj-bwd",
+        "group": "projection",
+        "name": "dense",
+        "widths": [4, 4],
+        "out_features": 3,
+        "batch": 5,
+        "phase": "forward+backward",
+    }
+    grads = {name: run() for name, run in cases.build_case(spec).variants().items()}
+    assert "pyg" in grads
+    # The first two gradients are those of the two inputs in every per-piece variant.
+    for variant in ("modern", "tinybig", "pyg", "naive"):
+        for got, want in zip(grads[variant][:2], grads["interfuse"][:2]):
+            torch.testing.assert_close(got, want)
+
+
+def test_only_selects_cases_containing_any_of_the_texts(tmp_path: Path) -> None:
+    argv = ["--tiny", "--only", "/max/", "--only", "lowrank", "--no-memory", "--no-plot"]
+    assert bench.main([*argv, "--out", str(tmp_path)]) == 0
+    payload = json.loads((tmp_path / "bench-results.json").read_text())
+    ids = {r["id"] for r in payload["results"]}
+    expected = {s["id"] for s in cases.plan("tiny") if "/max/" in s["id"] or "lowrank" in s["id"]}
+    assert ids == expected - {s["id"] for s in cases.plan("tiny") if s["group"] == "crossover"}
+    assert any("/max/" in i for i in ids) and any("lowrank" in i for i in ids)

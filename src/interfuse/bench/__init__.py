@@ -50,7 +50,13 @@ def _parser() -> argparse.ArgumentParser:
     size.add_argument("--quick", action="store_true", help="headline sizes only (< 2 min)")
     size.add_argument("--tiny", action="store_true", help="a few seconds, tiny sizes (tests)")
     p.add_argument("--out", default="bench-results", help="output directory (bench-results/)")
-    p.add_argument("--only", default=None, help="run only cases whose id contains this text")
+    p.add_argument(
+        "--only",
+        action="append",
+        default=None,
+        metavar="TEXT",
+        help="run only cases whose id contains this text (repeat: any of them)",
+    )
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocess")
     p.add_argument("--no-plot", action="store_true", help="skip the PNG plot")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
@@ -274,7 +280,7 @@ def run(args: argparse.Namespace, echo: bool = True) -> dict[str, Any]:
     malloc = configure_malloc(args.malloc, _WARM[mode])
     specs = _cases.plan(mode)
     if args.only:
-        specs = [s for s in specs if args.only in s["id"]]
+        specs = [s for s in specs if any(text in s["id"] for text in args.only)]
     budget = args.budget if args.budget is not None else _BUDGET[mode]
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -283,7 +289,7 @@ def run(args: argparse.Namespace, echo: bool = True) -> dict[str, Any]:
     if _cases.optional("torch_geometric") is None:
         notes.append(
             "PyTorch Geometric's MultiAggregation was skipped: torch_geometric is not installed "
-            "(`pip install torch_geometric` adds the `pyg` column for sum/mean/max/min)."
+            "(the `bench` extra adds the `pyg` column: sum/mean/max/min and the dense projection)."
         )
     for face in ("interfuse.fusion", "interfuse.tinybig"):
         if _cases.optional(face) is None:

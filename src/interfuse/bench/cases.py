@@ -18,7 +18,9 @@ it). Its variants share one set of inputs:
 * ``modern`` / ``tinybig``: the two public faces (:mod:`interfuse.fusion`,
   :mod:`interfuse.tinybig`) on the same inputs, when they are importable.
 * ``pyg``: PyTorch Geometric's ``MultiAggregation`` combine step, if ``torch_geometric`` is
-  installed (it is optional; the report notes when it was skipped).
+  installed (the ``bench`` extra has it; the report notes when it was skipped): modes
+  ``sum``/``mean``/``max``/``min`` against the element-wise fusions, ``proj`` (concatenate,
+  then ``Linear``) against the dense projection.
 
 Forward+backward variants return ``torch.autograd.grad`` of the output (inputs and weights
 require grad), as a layer inside a network sees it: no ``.grad`` accumulation copies.
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -105,9 +108,15 @@ def _dtype(name: str) -> torch.dtype:
 
 
 def optional(module: str) -> Any | None:
-    """``importlib.import_module(module)``, or ``None`` when it is not importable."""
+    """``importlib.import_module(module)``, or ``None`` when it is not importable.
+
+    Deprecation warnings raised while importing (PyG scripts modules with ``torch.jit`` at
+    import time) are silenced: they concern the optional package, not the run.
+    """
     try:
-        return importlib.import_module(module)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return importlib.import_module(module)
     except ImportError:
         return None
 
@@ -270,6 +279,26 @@ def _pyg(name: str, k: int) -> Any | None:
         return aggr.MultiAggregation(["sum"] * k, mode=mode)
     except (TypeError, ValueError):
         return None
+
+
+def _pyg_projection(widths: list[int], W: Tensor) -> Any | None:
+    """PyG's ``MultiAggregation(mode='proj')`` combine step (concatenate, then a Linear)
+    holding ``W``; it takes equally wide inputs only."""
+    aggr = optional("torch_geometric.nn.aggr")
+    if aggr is None or len(set(widths)) != 1:
+        return None
+    try:
+        module = aggr.MultiAggregation(
+            ["sum"] * len(widths),
+            mode="proj",
+            mode_kwargs={"in_channels": widths[0], "out_channels": W.shape[0], "bias": False},
+        )
+    except (TypeError, ValueError):
+        return None
+    module = module.to(W.dtype)
+    with torch.no_grad():
+        module.lin.weight.copy_(W)
+    return module
 
 
 def elementwise_case(spec: dict[str, Any]) -> Case:
@@ -497,6 +526,7 @@ def projection_case(spec: dict[str, Any]) -> Case:
                 tiny = tb.parameterized_concatenation_fusion(n=n, dims=widths)
             except (AttributeError, TypeError, ValueError):
                 tiny = None
+        pyg = _pyg_projection(widths, W)
         v: dict[str, Thunk] = {}
         if phase == "forward":
             v["interfuse"] = lambda: fn.dense_linear(xs, W)
@@ -507,6 +537,8 @@ def projection_case(spec: dict[str, Any]) -> Case:
             if tiny is not None:
                 flat = W.reshape(-1)
                 v["tinybig"] = lambda: tiny(xs, w=flat)
+            if pyg is not None:
+                v["pyg"] = lambda: pyg.combine(xs)
             return v
         xg = [x.clone().requires_grad_() for x in xs]
         xcg = xc.clone().requires_grad_()
@@ -521,6 +553,9 @@ def projection_case(spec: dict[str, Any]) -> Case:
         if tiny is not None:
             flat_g = Wg.detach().reshape(-1).clone().requires_grad_()
             v["tinybig"] = _grad_thunk(lambda: tiny(xg, w=flat_g), [*xg, flat_g], g)
+        if pyg is not None:
+            pyg_params = list(pyg.parameters())
+            v["pyg"] = _grad_thunk(lambda: pyg.combine(xg), [*xg, *pyg_params], g)
         return v
 
     return Case(spec, make, base="reference", output_bytes=out_bytes, target=target)

@@ -78,11 +78,12 @@ def markdown(payload: dict[str, Any]) -> str:
             "inputs (forward+backward: `tensordot(w, S)` when each input needs its own "
             "gradient); `reference` is the matching native reduction (`S.amax(0)`, "
             "`vector_norm(S, p, 0)`, ...). `naive` stacks then reduces. Time ratios are "
-            "interfuse ÷ other, except `naive`, `modern`, `tinybig` (other ÷ interfuse).",
+            "interfuse ÷ other, except `naive`, `modern`, `tinybig`, `pyg` (other ÷ interfuse; "
+            "`pyg` is PyTorch Geometric's `MultiAggregation` combine step).",
             "",
             "| fusion | mask | dtype | k | shape | phase | interfuse ms | ÷ bandwidth | "
-            "÷ reference | naive × | modern × | tinybig × | mem (× out) | naive mem |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "÷ reference | naive × | modern × | tinybig × | pyg × | mem (× out) | naive mem |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in ew:
             p = r["params"]
@@ -93,7 +94,7 @@ def markdown(payload: dict[str, Any]) -> str:
                 f"{_ms(_v(r, 'interfuse', 'median_ms'))} | {_fmt(rt.get('interfuse/bandwidth'))} | "
                 f"{_fmt(rt.get('interfuse/reference'))} | {_fmt(rt.get('naive/interfuse'))} | "
                 f"{_fmt(rt.get('modern/interfuse'))} | {_fmt(rt.get('tinybig/interfuse'))} | "
-                f"{_mem(r, 'interfuse')} | {_mem(r, 'naive')} |"
+                f"{_fmt(rt.get('pyg/interfuse'))} | {_mem(r, 'interfuse')} | {_mem(r, 'naive')} |"
             )
         lines.append("")
     st = [r for r in results if r["group"] == "structured"]
@@ -126,9 +127,12 @@ def markdown(payload: dict[str, Any]) -> str:
         lines += [
             "## Dense projected concatenation",
             "",
+            "`pyg` is PyTorch Geometric's `MultiAggregation(mode='proj')` combine step (other "
+            "÷ interfuse).",
+            "",
             "| pieces | out | batch | phase | interfuse ms | ÷ F.linear on cat | cat+linear ÷ "
-            "F.linear | modern × | tinybig × | mem (× out) | cat+linear mem |",
-            "|---|---|---|---|---|---|---|---|---|---|---|",
+            "F.linear | modern × | tinybig × | pyg × | mem (× out) | cat+linear mem |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in pj:
             p = r["params"]
@@ -138,7 +142,7 @@ def markdown(payload: dict[str, Any]) -> str:
                 f"{p['phase']} | {_ms(_v(r, 'interfuse', 'median_ms'))} | "
                 f"{_fmt(rt.get('interfuse/reference'))} | {_fmt(rt.get('naive/reference'))} | "
                 f"{_fmt(rt.get('modern/interfuse'))} | {_fmt(rt.get('tinybig/interfuse'))} | "
-                f"{_mem(r, 'interfuse')} | {_mem(r, 'naive')} |"
+                f"{_fmt(rt.get('pyg/interfuse'))} | {_mem(r, 'interfuse')} | {_mem(r, 'naive')} |"
             )
         lines.append("")
     cx = payload.get("crossover", [])
