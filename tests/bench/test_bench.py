@@ -127,6 +127,11 @@ def _forward_outputs(case: cases.Case) -> dict[str, torch.Tensor]:
     return {name: out for name, out in outs.items() if isinstance(out, torch.Tensor)}
 
 
+def _assert_all_match(outs: dict[str, torch.Tensor]) -> None:
+    for variant, out in outs.items():
+        torch.testing.assert_close(out, outs["interfuse"], msg=lambda m, v=variant: f"{v}: {m}")
+
+
 @pytest.mark.parametrize(
     ("name", "masked"),
     [(n, False) for n in cases.ELEMENTWISE] + [(n, True) for n in cases.MASKED],
@@ -152,8 +157,7 @@ def test_elementwise_variants_compute_the_same_fusion(name: str, masked: bool) -
     if name in ("sum", "mean", "max", "min") and not masked:
         expected.add("pyg")
     assert expected <= set(outs)
-    for variant, out in outs.items():
-        torch.testing.assert_close(out, outs["interfuse"], msg=lambda m, v=variant: f"{v}: {m}")
+    _assert_all_match(outs)
 
 
 def test_projection_variants_compute_the_same_projection() -> None:
@@ -168,8 +172,7 @@ def test_projection_variants_compute_the_same_projection() -> None:
     }
     outs = _forward_outputs(cases.build_case(spec))
     assert {"interfuse", "reference", "naive", "modern", "tinybig", "pyg"} <= set(outs)
-    for variant, out in outs.items():
-        torch.testing.assert_close(out, outs["interfuse"], msg=lambda m, v=variant: f"{v}: {m}")
+    _assert_all_match(outs)
 
 
 def test_projection_backward_variants_give_the_same_input_gradients() -> None:
