@@ -201,3 +201,31 @@ def test_only_selects_cases_containing_any_of_the_texts(tmp_path: Path) -> None:
     expected = {s["id"] for s in cases.plan("tiny") if "/max/" in s["id"] or "lowrank" in s["id"]}
     assert ids == expected - {s["id"] for s in cases.plan("tiny") if s["group"] == "crossover"}
     assert any("/max/" in i for i in ids) and any("lowrank" in i for i in ids)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("phase", ["forward", "forward+backward"])
+def test_compiled_variant_computes_the_same_masked_max(phase: str) -> None:
+    spec = {
+        "id": f"t/compiled/{phase}",
+        "group": "masked",
+        "name": "max",
+        "k": 3,
+        "rows": 6,
+        "width": 5,
+        "dtype": "float32",
+        "phase": phase,
+        "masked": True,
+        "compiled": True,
+    }
+    got = {name: run() for name, run in cases.build_case(spec).variants().items()}
+    assert "compiled" in got  # inductor compiles here (the test machine has a C++ compiler)
+    torch.testing.assert_close(got["compiled"], got["interfuse"])
+
+
+def test_full_plan_compiles_the_headline_element_wise_cases_only() -> None:
+    full = cases.plan("full")
+    compiled = [s for s in full if s.get("compiled")]
+    assert compiled and all(s["headline"] for s in compiled)
+    assert {s["group"] for s in compiled} == {"elementwise", "masked"}
+    assert not any(s.get("compiled") for s in cases.plan("quick") + cases.plan("tiny"))

@@ -122,11 +122,13 @@ def _ratio_table(case: _cases.Case, timing: Timing) -> dict[str, float]:
             r[f"interfuse/{other}"] = timing.ratio("interfuse", other)
     refs = [n for n in case.bandwidth if n in names]
     if len(refs) == len(case.bandwidth) and refs and "floor" in names:
-        per_round = [
-            t / min(timing.times[n][i] for n in refs)
-            for i, t in enumerate(timing.times["interfuse"])
-        ]
-        r["interfuse/bandwidth"] = statistics.median(per_round)
+        for variant in ("interfuse", "compiled"):
+            if variant in names:
+                per_round = [
+                    t / min(timing.times[n][i] for n in refs)
+                    for i, t in enumerate(timing.times[variant])
+                ]
+                r[f"{variant}/bandwidth"] = statistics.median(per_round)
     for other in ("naive", "modern", "tinybig", "pyg", "reference"):
         if other in names:
             r[f"{other}/interfuse"] = timing.ratio(other, "interfuse")
@@ -146,6 +148,9 @@ def _target(case: _cases.Case, ratios: dict[str, float]) -> dict[str, Any] | Non
     if value is None and t["against"] == "naive" and "naive/interfuse" in ratios:
         value = 1 / ratios["naive/interfuse"]
     t["ratio"] = value
+    compiled = ratios.get(f"compiled/{t['against']}")
+    if compiled is not None:
+        t["compiled_ratio"] = compiled
     t["met"] = None if value is None else bool(value <= t["max_ratio"])
     if t["against"] == "naive" and value is not None:
         t["speedup"] = 1 / value

@@ -17,6 +17,12 @@ it). Its variants share one set of inputs:
   then project; build ``W``, then multiply.
 * ``modern`` / ``tinybig``: the two public faces (:mod:`interfuse.fusion`,
   :mod:`interfuse.tinybig`) on the same inputs, when they are importable.
+* ``compiled``: the same kernel under ``torch.compile(fullgraph=True)`` (inductor), where
+  the spec asks for it (the full run's headline element-wise cases). Compiling hands the
+  kernels' plain formulas to inductor, which fuses each fusion into one loop: what a fused
+  kernel would reach where eager ATen needs two passes per input. Compiled (and warmed up)
+  when the case is built, so compile time is not timed; skipped, with a message, where
+  inductor cannot compile (no C++ compiler).
 * ``pyg``: PyTorch Geometric's ``MultiAggregation`` combine step, if ``torch_geometric`` is
   installed (the ``bench`` extra has it; the report notes when it was skipped): modes
   ``sum``/``mean``/``max``/``min`` against the element-wise fusions, ``proj`` (concatenate,
@@ -30,6 +36,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import sys
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -301,6 +308,29 @@ def _pyg_projection(widths: list[int], W: Tensor) -> Any | None:
     return module
 
 
+def _compile_kernel(name: str) -> Callable[..., Tensor]:
+    """``_kernel`` for ``name`` under ``torch.compile`` (inductor, whole graph, static shapes).
+
+    Every case compiles the same lambda's code, and Dynamo keeps a bounded number of graphs
+    per code object (8), so the previous cases' graphs are dropped first.
+    """
+    torch.compiler.reset()
+    return torch.compile(
+        lambda xs, w, mask: _kernel(name, xs, w, mask), fullgraph=True, dynamic=False
+    )
+
+
+def _warmed(name: str, thunk: Thunk) -> Thunk | None:
+    """``thunk`` after one call (which compiles it), or ``None``, with a message on stderr,
+    where compiling fails."""
+    try:
+        thunk()
+    except Exception as err:  # inductor's failures have no common base class
+        print(f"bench: torch.compile of {name} failed, no compiled variant: {err}", file=sys.stderr)
+        return None
+    return thunk
+
+
 def elementwise_case(spec: dict[str, Any]) -> Case:
     name, k, rows, width = spec["name"], spec["k"], spec["rows"], spec["width"]
     dtype, phase, masked = _dtype(spec["dtype"]), spec["phase"], spec.get("masked", False)
@@ -330,6 +360,10 @@ def elementwise_case(spec: dict[str, Any]) -> Case:
         tiny = None if masked else _tinybig(name, k, width, w)
         pyg = None if masked else _pyg(name, k)
         if phase == "forward":
+            if spec.get("compiled"):
+                c = _compile_kernel(name)
+                if _warmed(name, _no_grad(lambda: c(xs, w, mask))) is not None:
+                    v["compiled"] = lambda: c(xs, w, mask)
             v["interfuse"] = lambda: _kernel(name, xs, w, mask)
             v["reference"] = lambda: _reference(name, S, w)
             v["floor"] = lambda: S.sum(0)
@@ -347,6 +381,11 @@ def elementwise_case(spec: dict[str, Any]) -> Case:
         g = torch.randn(rows, width, generator=gen).to(dtype)
         uses_w = name == "weighted_sum"
         ins = xg + ([wg] if uses_w else [])
+        if spec.get("compiled"):
+            cg = _compile_kernel(name)
+            warmed = _warmed(name, _grad_thunk(lambda: cg(xg, wg, mask), ins, g))
+            if warmed is not None:
+                v["compiled"] = warmed
         v["interfuse"] = _grad_thunk(lambda: _kernel(name, xg, wg, mask), ins, g)
         v["reference"] = _grad_thunk(
             lambda: _reference(name, Sg, wg), [Sg] + ([wg] if uses_w else []), g
@@ -644,6 +683,7 @@ def plan(mode: str) -> list[dict[str, Any]]:
     phases = ("forward", "forward+backward")
 
     def ew(group: str, name: str, k: int, rows: int, width: int, dtype: str, phase: str) -> None:
+        headline = k == 8 and rows == 4096 and width == 1024 and dtype == "float32"
         specs.append(
             {
                 "id": _eid(group, name, k, rows, width, dtype, phase),
@@ -655,7 +695,8 @@ def plan(mode: str) -> list[dict[str, Any]]:
                 "dtype": dtype,
                 "phase": phase,
                 "masked": group == "masked",
-                "headline": k == 8 and rows == 4096 and width == 1024 and dtype == "float32",
+                "headline": headline,
+                "compiled": headline and mode == "full",
             }
         )
 

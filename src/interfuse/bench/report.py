@@ -59,15 +59,19 @@ def markdown(payload: dict[str, Any]) -> str:
     results = payload["results"]
     targets = [r for r in results if r.get("target") and r["target"].get("ratio") is not None]
     if targets:
+        compiled = any("compiled_ratio" in r["target"] for r in targets)
         lines += [
             "## Targets",
             "",
-            "| case | target | measured | met |",
-            "|---|---|---|---|",
+            "| case | target | measured | met |" + (" under torch.compile |" if compiled else ""),
+            "|---|---|---|---|" + ("---|" if compiled else ""),
         ]
         for r in targets:
             t = r["target"]
-            lines.append(f"| `{r['id']}` | {t['text']} | {_fmt(t['ratio'])} | {_met(t)} |")
+            row = f"| `{r['id']}` | {t['text']} | {_fmt(t['ratio'])} | {_met(t)} |"
+            if compiled:
+                row += f" {_fmt(t.get('compiled_ratio'))} |"
+            lines.append(row)
         lines.append("")
     ew = [r for r in results if r["group"] in ("elementwise", "masked")]
     if ew:
@@ -79,11 +83,13 @@ def markdown(payload: dict[str, Any]) -> str:
             "gradient); `reference` is the matching native reduction (`S.amax(0)`, "
             "`vector_norm(S, p, 0)`, ...). `naive` stacks then reduces. Time ratios are "
             "interfuse ÷ other, except `naive`, `modern`, `tinybig`, `pyg` (other ÷ interfuse; "
-            "`pyg` is PyTorch Geometric's `MultiAggregation` combine step).",
+            "`pyg` is PyTorch Geometric's `MultiAggregation` combine step). `compiled`: the "
+            "kernel under `torch.compile` (inductor) ÷ bandwidth, where measured.",
             "",
             "| fusion | mask | dtype | k | shape | phase | interfuse ms | ÷ bandwidth | "
-            "÷ reference | naive × | modern × | tinybig × | pyg × | mem (× out) | naive mem |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "÷ reference | compiled | naive × | modern × | tinybig × | pyg × | mem (× out) | "
+            "naive mem |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in ew:
             p = r["params"]
@@ -92,7 +98,8 @@ def markdown(payload: dict[str, Any]) -> str:
                 f"| {r['name']} | {'rows' if p.get('masked') else '–'} | {p['dtype']} | "
                 f"{p['k']} | {p['rows']}×{p['width']} | {p['phase']} | "
                 f"{_ms(_v(r, 'interfuse', 'median_ms'))} | {_fmt(rt.get('interfuse/bandwidth'))} | "
-                f"{_fmt(rt.get('interfuse/reference'))} | {_fmt(rt.get('naive/interfuse'))} | "
+                f"{_fmt(rt.get('interfuse/reference'))} | {_fmt(rt.get('compiled/bandwidth'))} | "
+                f"{_fmt(rt.get('naive/interfuse'))} | "
                 f"{_fmt(rt.get('modern/interfuse'))} | {_fmt(rt.get('tinybig/interfuse'))} | "
                 f"{_fmt(rt.get('pyg/interfuse'))} | {_mem(r, 'interfuse')} | {_mem(r, 'naive')} |"
             )
