@@ -4,7 +4,9 @@ the argument, the value received and what was expected."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
+import torch
 from torch import Tensor
 
 __all__ = [
@@ -25,6 +27,19 @@ def check_positive_int(name: str, value: object) -> int:
     if value <= 0:
         raise ValueError(f"{name} must be a positive int, got {value}")
     return value
+
+
+def check_factory_dtype(dtype: object) -> Any:
+    """Return ``dtype`` if it is ``None`` or a floating ``torch.dtype`` (the dtype of a
+    module's parameters), else raise ``TypeError``."""
+    if dtype is None:
+        return None
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(
+            f"dtype must be a floating torch.dtype such as torch.float32 (the parameters' "
+            f"dtype), got {dtype!r}"
+        )
+    return dtype
 
 
 def check_divides(divisor_name: str, divisor: int, name: str, value: int) -> int:

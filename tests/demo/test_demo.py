@@ -288,3 +288,56 @@ def test_cli_entry_point_dispatches_to_demo(capsys: pytest.CaptureFixture[str]) 
 
     assert cli_main(["demo", "--data", "x.csv"]) == 2
     assert "--data and --target go together" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("sub", ["", "sub"])
+def test_cli_out_blocked_by_a_file_exits_2_before_training(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    sub: str,
+) -> None:
+    import interfuse.demo.run as run
+
+    def no_training(*args: object, **kwargs: object) -> None:
+        raise AssertionError("training started despite an unusable --out")
+
+    monkeypatch.setattr(run, "run_demo", no_training)
+    blocker = tmp_path / "results.txt"
+    blocker.write_text("not a folder\n")
+    out = blocker / sub if sub else blocker
+    code = main(["--quick", "--out", str(out), "--no-progress"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("interfuse demo: error: --out "), err
+    assert "cannot create the output folder" in err
+    assert "Traceback" not in err
+    assert blocker.read_text() == "not a folder\n"
+
+
+def test_cli_write_failure_exits_2_with_a_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import interfuse.demo.run as run
+
+    def unwritable(data: object, settings: object, out: Path, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied", str(out / "results.json"))
+
+    monkeypatch.setattr(run, "run_demo", unwritable)
+    code = main(["--quick", "--out", str(tmp_path / "out"), "--no-progress"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("interfuse demo: error: --out "), err
+    assert "cannot write the results: Permission denied" in err
+    assert "results.json" in err
+
+
+def test_cli_entry_point_reports_a_bad_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from interfuse.cli import main as cli_main
+
+    blocker = tmp_path / "taken"
+    blocker.touch()
+    assert cli_main(["demo", "--quick", "--out", str(blocker), "--no-progress"]) == 2
+    assert "interfuse demo: error: --out" in capsys.readouterr().err

@@ -130,6 +130,38 @@ def test_identity_init_is_a_no_op(name: str, options: dict, axis: str) -> None:
     torch.testing.assert_close(module(x), x)
 
 
+@pytest.mark.parametrize("dim", [6, 8, 10, 12, 18, 32, 128])
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("kronecker", {}),
+        ("lowrank_kronecker", {"rank": 16}),
+        ("dual_lowrank_kronecker", {"rank": 16}),
+    ],
+)
+def test_identity_init_picks_square_kronecker_factors(
+    dim: int, name: str, options: dict[str, Any]
+) -> None:
+    # The automatic factors are rarely square (8 -> p=2, q=4); identity asks for p == q.
+    module = ParameterizedInterdependence(dim, matrix=name, init="identity", matrix_options=options)
+    assert module.matrix.p == module.matrix.q
+    x = torch.randn(3, dim)
+    torch.testing.assert_close(module(x), x)
+    count = ParameterizedInterdependence.count_parameters(
+        dim, matrix=name, matrix_options=options, init="identity"
+    )
+    assert count == module.num_parameters
+    rebuilt = ParameterizedInterdependence.from_config(module.to_config())
+    assert (rebuilt.matrix.p, rebuilt.matrix.q) == (module.matrix.p, module.matrix.q)
+
+
+def test_count_parameters_rejects_unknown_matrix_options() -> None:
+    with pytest.raises(TypeError, match=r"LowRankMatrix.count_parameters got \['rnk'\]"):
+        ParameterizedInterdependence.count_parameters(
+            16, matrix="lowrank", matrix_options={"rnk": 2}
+        )
+
+
 def test_identity_init_rectangular_keeps_leading_features() -> None:
     module = ParameterizedInterdependence(4, 6, init="identity")
     x = torch.randn(2, 4)
@@ -311,7 +343,7 @@ def test_error_wrong_instance_count() -> None:
         (
             {"in_dim": 4, "matrix": 3},
             TypeError,
-            r"matrix must be a name or a StructuredMatrix, got 3",
+            r"matrix must be a name from \[.dense., .*got 3",
         ),
         (
             {"in_dim": 4, "matrix_options": [1]},
@@ -353,7 +385,7 @@ def test_error_matrix_instance_of_wrong_shape() -> None:
     ):
         ParameterizedInterdependence(4, 6, matrix=DenseMatrix(4, 4))
     with pytest.raises(
-        TypeError, match=r"matrix options \['rank'\] apply only when matrix is a name"
+        TypeError, match=r"matrix_options \['rank'\] apply only when matrix is a name"
     ):
         ParameterizedInterdependence(4, matrix=DenseMatrix(4, 4), matrix_options={"rank": 2})
 

@@ -367,6 +367,52 @@ def test_given_random_factors_are_used() -> None:
     torch.testing.assert_close(m.materialize(), expected)
 
 
+def test_given_random_factors_take_the_parameters_dtype() -> None:
+    r_out, r_in = torch.randn(3, 2, dtype=torch.float64), torch.randn(4, 2, dtype=torch.float64)
+    m = RandomAdaptedMatrix(4, 3, rank=2, random_factors=(r_out, r_in))
+    assert m.random_out.dtype == m.scale_out.dtype == torch.float32
+    assert m(torch.randn(5, 4)).shape == (5, 3)
+    torch.testing.assert_close(m.random_in, r_in.float())
+
+
+@pytest.mark.parametrize(
+    ("cls", "options", "error", "match"),
+    [
+        (LowRankMatrix, {"rnk": 2}, TypeError, r"LowRankMatrix.count_parameters got \['rnk'\]"),
+        (DenseMatrix, {"rank": 2}, TypeError, r"unexpected keyword argument 'rank'"),
+        (KroneckerMatrix, {"p": 3}, ValueError, r"p=3 must divide out_features=4"),
+        (LowRankKroneckerMatrix, {"p": 2, "q": 3}, ValueError, r"q=3 must divide in_features=8"),
+        (LowRankMatrix, {"rank": 0}, ValueError, r"rank must be a positive int"),
+    ],
+)
+def test_count_parameters_checks_arguments_as_the_constructor(
+    cls: type[StructuredMatrix], options: dict[str, Any], error: type, match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        cls.count_parameters(8, 4, **options)
+    with pytest.raises(error):
+        cls(8, 4, **options)
+
+
+@pytest.mark.parametrize(
+    ("cls", "dim", "options", "expected"),
+    [
+        (KroneckerMatrix, 128, {}, 8),
+        (KroneckerMatrix, 8, {}, 2),
+        (LowRankKroneckerMatrix, 64, {"rank": 4}, 16),
+        (DualLowRankKroneckerMatrix, 64, {"rank": 8}, 8),
+    ],
+)
+def test_identity_factors_are_square_and_can_hold_the_identity(
+    cls: type[KroneckerMatrix], dim: int, options: dict[str, Any], expected: int
+) -> None:
+    p, q = cls.identity_factors(dim, **options)
+    assert p == q == expected
+    m = cls(dim, dim, p=p, q=q, **options)
+    m.reset_to_identity()
+    torch.testing.assert_close(m.materialize(), torch.eye(dim))
+
+
 # ---------------------------------------------------------------------------------------------
 # register_structured_weight
 # ---------------------------------------------------------------------------------------------

@@ -462,6 +462,94 @@ def _() -> object:
     return target.load_state_dict(interfuse.DenseMatrix(12, 6).state_dict())
 
 
+@bad(
+    "matrix-bias-size",
+    M,
+    "w of the wrong size",
+    ValueError,
+    r"bias must have shape \(4,\) \(out_features of LowRankMatrix\), got \(5,\)",
+)
+def _() -> object:
+    return interfuse.LowRankMatrix(4, 4)(torch.ones(2, 4), torch.ones(5))
+
+
+@bad("matrix-bias-integer", M, "integer dtype", TypeError, r"bias must have a floating dtype")
+def _() -> object:
+    return interfuse.DenseMatrix(4, 4)(torch.ones(2, 4), torch.ones(4, dtype=torch.long))
+
+
+@bad(
+    "matrix-integer-factory-dtype",
+    M,
+    "integer dtype",
+    TypeError,
+    r"dtype must be a floating torch.dtype .* got torch.int64",
+)
+def _() -> object:
+    return interfuse.DenseMatrix(4, 4, dtype=torch.long)
+
+
+# ------------------------------------------------------------------------------------------
+# The kernels of interfuse.functional, called directly
+# ------------------------------------------------------------------------------------------
+FN = "modern: functional"
+
+
+@bad(
+    "functional-empty",
+    FN,
+    "empty input list",
+    ValueError,
+    r"fused_sum: xs must hold at least one tensor",
+)
+def _() -> object:
+    return interfuse.functional.fused_sum([])
+
+
+@bad(
+    "functional-shapes",
+    FN,
+    "mismatched leading shapes",
+    ValueError,
+    r"fused_max: xs\[1\] has shape \(2, 4\) but xs\[0\] has \(2, 3\)",
+)
+def _() -> object:
+    return interfuse.functional.fused_max([torch.ones(2, 3), torch.ones(2, 4)])
+
+
+@bad(
+    "functional-weights-size",
+    FN,
+    "w of the wrong size",
+    ValueError,
+    r"weighted_sum: weights must have shape \(2,\), got \(3,\)",
+)
+def _() -> object:
+    return interfuse.functional.weighted_sum([torch.ones(2), torch.ones(2)], torch.ones(3))
+
+
+@bad(
+    "functional-lowrank-width",
+    FN,
+    "width disagrees",
+    ValueError,
+    r"lowrank_linear: x has width 3 but the matrix expects in_features=5",
+)
+def _() -> object:
+    return interfuse.functional.lowrank_linear(torch.ones(2, 3), torch.ones(4, 2), torch.ones(2, 5))
+
+
+@bad(
+    "functional-lowrank-rank",
+    FN,
+    "ranks that do not fit",
+    ValueError,
+    r"lowrank_linear: left.shape\[1\]=3 must equal right.shape\[0\]=2",
+)
+def _() -> object:
+    return interfuse.functional.lowrank_linear(torch.ones(2, 5), torch.ones(4, 3), torch.ones(2, 5))
+
+
 # ------------------------------------------------------------------------------------------
 # Configs (modern face)
 # ------------------------------------------------------------------------------------------
@@ -1576,6 +1664,35 @@ def _() -> object:
 
 
 @bad(
+    "tinybig-written-config-key",
+    TF,
+    "configs with unknown keys",
+    TypeError,
+    r"lowrank_parameterized_concatenation_fusion does not take 'rank' \(in function_parameters\)",
+)
+def _() -> object:
+    params = {"dims": [3, 3], "n": 4, "rank": 5}  # tinyBIG names it r
+    return tb.instantiation_from_configs(
+        {
+            "function_class": "tinybig.fusion.lowrank_parameterized_concatenation_fusion",
+            "function_parameters": params,
+        }
+    )
+
+
+@bad(
+    "tinybig-constructor-keyword",
+    TF,
+    "unknown names",
+    TypeError,
+    r"max_fusion\(\): unexpected keyword argument 'dimz' \(did you mean 'dims'\?\); missing "
+    r"required argument 'dims'\. max_fusion accepts: name, dims \(required\), ",
+)
+def _() -> object:
+    return tb.max_fusion(dimz=[3, 3])  # type: ignore[call-arg]
+
+
+@bad(
     "tinybig-state-dict",
     TF,
     "state_dict of a differently shaped module",
@@ -1659,10 +1776,22 @@ def _() -> object:
     TI,
     "Kronecker factors that do not divide",
     ValueAssertionError,
-    r"p=4 must divide n=6 and q=2 must divide D=6",
+    r"hm_parameterized_interdependence: p=4 must divide m=6 and q=2 must divide m_prime=6",
 )
 def _() -> object:
     return tb.hm_parameterized_interdependence(b=4, m=6, p=4, q=2)
+
+
+@bad(
+    "tinybig-interdependence-missing",
+    TI,
+    "unknown names",
+    TypeError,
+    r"parameterized_interdependence\(\): missing required argument 'm'\. "
+    r"parameterized_interdependence accepts: b \(required\), m \(required\), ",
+)
+def _() -> object:
+    return tb.parameterized_interdependence(b=2)  # type: ignore[call-arg]
 
 
 @bad(

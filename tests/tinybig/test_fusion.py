@@ -728,17 +728,66 @@ def test_config_records_arguments_not_state() -> None:
         "device": "cpu",
     }
     w = tb.weighted_summation_fusion(dims=[2, 2], weights=torch.ones(2))
-    assert w.to_config()["function_parameters"]["weights"] is None  # the tensor is in the state
+    assert w.to_config()["function_parameters"]["weights"] == [1.0, 1.0]  # fixed: plain floats
 
 
-def test_config_weights_come_back_through_state_dict() -> None:
+@pytest.mark.parametrize("fmt", ["json", "yaml"])
+@pytest.mark.parametrize(
+    "weights",
+    [
+        torch.tensor([0.2, 0.5, 0.3]),
+        torch.tensor([[0.1], [-0.7], [1.3]]),
+        torch.tensor([[1 / 3, 2 / 7, 0.9]]),
+        torch.tensor([1, 2, 3]),
+    ],
+    ids=["k", "k1", "1k", "int"],
+)
+def test_config_round_trip_keeps_fixed_weights(fmt: str, weights: torch.Tensor) -> None:
+    """Fix: to_config writes the fixed weights as floats, so the rebuilt module needs no
+    state_dict and computes bit-identical outputs."""
+    f = tb.weighted_summation_fusion(dims=[2, 2, 2], weights=weights)
+    cfg = f.to_config()
+    written = cfg["function_parameters"]["weights"]
+    assert isinstance(written, list) and all(type(v) is float for v in written)
+    text = json.dumps(cfg) if fmt == "json" else yaml.safe_dump(cfg)
+    loaded = json.loads(text) if fmt == "json" else yaml.safe_load(text)
+    assert loaded == cfg
+    g = from_config(loaded)
+    assert g.weights is not None and torch.equal(g.weights, f.weights)
+    assert torch.equal(g(XY), f(XY))
+    assert g.to_config() == cfg
+
+
+@pytest.mark.parametrize(
+    "weights", [[0.25, 0.75], (0.25, 0.75), [[0.25], [0.75]], [[0.25, 0.75]], [1, 3]]
+)
+def test_weights_accept_lists(weights: Any) -> None:
+    f = tb.weighted_summation_fusion(dims=[2, 2], weights=weights)
+    assert f.weights is not None and f.weights.dtype == torch.get_default_dtype()
+    expected = torch.tensor(weights, dtype=torch.float32).reshape(-1)
+    torch.testing.assert_close(f.weights, expected)
+    close(f([X1, X2]), expected[0] * X1 + expected[1] * X2)
+
+
+@pytest.mark.parametrize("weights", ["ab", 0.5, [1.0, "a"], [[1.0, 2.0], [3.0]], {"a": 1.0}])
+def test_weights_of_the_wrong_type(weights: Any) -> None:
+    with pytest.raises(TypeError, match=r"weights must be a torch.Tensor or a list of numbers"):
+        tb.weighted_summation_fusion(dims=[2, 2], weights=weights)
+
+
+def test_config_without_weights_comes_back_through_state_dict() -> None:
+    """A config holding weights=None (written before weights were serialized) still loads;
+    the weights then come from the state_dict."""
     f = tb.weighted_summation_fusion(dims=[2, 2, 2], weights=torch.tensor([0.2, 0.5, 0.3]))
-    g = instantiation_from_configs(f.to_config())
+    cfg = f.to_config()
+    cfg["function_parameters"]["weights"] = None
+    g = instantiation_from_configs(cfg)
     assert g.weights is None
     with pytest.raises(ValueAssertionError, match="load a state_dict"):
         g(XY)
     g.load_state_dict(f.state_dict())
     torch.testing.assert_close(g(XY), f(XY))
+    assert g.to_config() == f.to_config()
 
 
 def test_config_pre_post_functions() -> None:
@@ -951,3 +1000,17 @@ def test_repr_shows_arguments() -> None:
     text = repr(tb.hm_parameterized_concatenation_fusion(p=2, n=4, dims=[2, 2], kronecker=True))
     assert text.startswith("hm_parameterized_concatenation_fusion(p=2")
     assert "kronecker=True" in text and "dims=[2, 2]" in text
+
+
+def test_given_random_factors_take_the_default_dtype() -> None:
+    ra, rb = torch.randn(3, 2, dtype=torch.float64), torch.randn(4, 2, dtype=torch.float64)
+    f = tb.random_matrix_adaption_parameterized_concatenation_fusion(
+        n=3, dims=[2, 2], r=2, random_factors=(ra, rb)
+    )
+    assert f.R_A.dtype == f.R_B.dtype == torch.get_default_dtype()
+    out = f([torch.randn(5, 2), torch.randn(5, 2)], w=torch.randn(1, f.calculate_l()))
+    assert out.shape == (5, 3) and out.dtype == torch.float32
+    i = tb.random_matrix_adaption_parameterized_interdependence(
+        b=5, m=4, m_prime=3, r=2, random_factors=(ra[:, :2].repeat(2, 1)[:4], rb[:3])
+    )
+    assert i(torch.randn(5, 4), w=torch.randn(1, i.calculate_l())).shape == (5, 3)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from typing import Any
 
@@ -19,6 +20,7 @@ from interfuse.tinybig.errors import (
     ValueAttributeError,
     ValueRuntimeError,
 )
+from interfuse.tinybig.fabrication import Fabrication
 from tests.tinybig.rpn_doubles import (
     IdentityExpansion,
     IdentityReconciliation,
@@ -613,7 +615,7 @@ def test_kronecker_bilinear_equals_torch_kron(cls: type) -> None:
 
 
 def test_hm_divisibility_is_checked() -> None:
-    with pytest.raises(ValueAssertionError, match=r"p=3 must divide n=4"):
+    with pytest.raises(ValueAssertionError, match=r"p=3 must divide m=4"):
         tb.hm_parameterized_interdependence(b=2, m=4, p=3)
     with pytest.raises(AssertionError):
         tb.lphm_parameterized_interdependence(b=2, m=4, m_prime=6, r=1, p=2, q=4)
@@ -626,6 +628,79 @@ def test_hm_divisibility_is_checked() -> None:
         tb.lowrank_parameterized_interdependence(b=2, m=4, r=0)
     with pytest.raises(ValueError, match="b must be a positive int"):
         tb.parameterized_interdependence(b=0, m=4)
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (
+            lambda: tb.hm_parameterized_interdependence(b=2, m=3, p=2),
+            r"^hm_parameterized_interdependence: p=2 must divide m=3 and q=2 must divide "
+            r"m_prime=3 \(got m % p = 1, m_prime % q = 1\)$",
+        ),
+        (
+            lambda: tb.lphm_parameterized_interdependence(b=2, m=3, r=1, p=2),
+            r"^lphm_parameterized_interdependence: p=2 must divide m=3 and q=2 must divide "
+            r"m_prime=3",
+        ),
+        (
+            lambda: tb.dual_lphm_parameterized_interdependence(b=2, m=3, r=1, p=2),
+            r"^dual_lphm_parameterized_interdependence: p=2 must divide m=3 and q=2 must divide "
+            r"m_prime=3",
+        ),
+        (  # p divides m, q divides m'
+            lambda: tb.lphm_parameterized_interdependence(b=2, m=4, m_prime=6, r=1, p=2, q=4),
+            r"p=2 must divide m=4 and q=4 must divide m_prime=6 \(got m % p = 0, "
+            r"m_prime % q = 2\)",
+        ),
+        (  # the instance type: A is b×b'
+            lambda: tb.hm_parameterized_interdependence(
+                b=3, m=4, b_prime=4, p=2, interdependence_type="instance"
+            ),
+            r"^hm_parameterized_interdependence: p=2 must divide b=3 and q=2 must divide "
+            r"b_prime=4 \(got b % p = 1, b_prime % q = 0\)",
+        ),
+        (
+            lambda: tb.dual_lphm_parameterized_interdependence(
+                b=4, m=4, b_prime=3, r=1, p=2, interdependence_type="instance"
+            ),
+            r"^dual_lphm_parameterized_interdependence: p=2 must divide b=4 and q=2 must divide "
+            r"b_prime=3",
+        ),
+        (  # bilinear: W is m×m (instance type) or b×b (attribute type)
+            lambda: tb.dual_lphm_parameterized_bilinear_interdependence(b=2, m=6, r=1, p=4),
+            r"^dual_lphm_parameterized_bilinear_interdependence: p=4 must divide m=6 and q=4 "
+            r"must divide m=6",
+        ),
+        (
+            lambda: tb.hm_parameterized_bilinear_interdependence(
+                b=3, m=4, p=2, interdependence_type="attribute"
+            ),
+            r"^hm_parameterized_bilinear_interdependence: p=2 must divide b=3 and q=2 must "
+            r"divide b=3",
+        ),
+    ],
+)
+def test_hm_divisibility_names_the_class_arguments(make: Any, match: str) -> None:
+    """Fix: the message names the class and its own dimension arguments, not the fusion's
+    ``n`` and ``D``; the exception is still a ValueAssertionError (an AssertionError)."""
+    with pytest.raises(ValueAssertionError, match=match) as info:
+        make()
+    assert not re.search(r"\b(n|D)=", str(info.value))
+
+
+def test_hm_divisibility_after_rebinding_names_the_arguments() -> None:
+    f = tb.hm_parameterized_interdependence(b=4, m=4, p=2)
+    with pytest.raises(
+        ValueAssertionError, match=r"p=2 must divide m=3 and q=2 must divide m_prime=3"
+    ):
+        f._set_shape(4, 3, "attribute")
+
+
+def test_fabrication_check_shape_defaults_to_n_and_D() -> None:
+    """The fusion-side names stay ``n`` and ``D`` unless a caller passes its own."""
+    with pytest.raises(ValueAssertionError, match=r"^p=2 must divide n=3 and q=2 must divide D=3"):
+        Fabrication("hm", p=2, q=2).check_shape(3, 3)
 
 
 # -- factored application equals the materialized matrix ------------------------------------------

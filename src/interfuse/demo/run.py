@@ -132,6 +132,14 @@ def _error(message: str) -> int:
     return 2
 
 
+def _reason(exc: OSError) -> str:
+    """``exc`` without the ``[Errno N]`` prefix, naming the path that failed."""
+    if isinstance(exc, FileExistsError) and exc.filename:
+        return f"{exc.filename} exists and is not a folder"
+    reason = exc.strerror or str(exc)
+    return f"{reason}: {exc.filename}" if exc.filename else reason
+
+
 def _select(names: str | None) -> list[Strategy]:
     if not names:
         return list(STRATEGIES)
@@ -364,15 +372,23 @@ def main(argv: list[str] | None = None) -> int:
         data = load_digits() if args.data is None else load_csv(args.data, args.target)
     except (DemoDataError, ValueError) as exc:
         return _error(str(exc))
+    out = Path(args.out)
+    try:  # before training, so that a bad --out fails at once
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return _error(f"--out {out}: cannot create the output folder: {_reason(exc)}")
     print(
         f"interfuse demo: {data.name}, {data.x_train.shape[0]} train / {data.x_test.shape[0]} "
         f"test rows, {data.num_features} features, {data.num_classes} classes; "
         f"{len(strategies)} strategies x {settings.seeds} seed(s) x {settings.epochs} epochs",
         flush=True,
     )
-    payload = run_demo(
-        data, settings, Path(args.out), strategies=strategies, progress=not args.no_progress
-    )
+    try:
+        payload = run_demo(
+            data, settings, out, strategies=strategies, progress=not args.no_progress
+        )
+    except OSError as exc:
+        return _error(f"--out {out}: cannot write the results: {_reason(exc)}")
     return 0 if payload["reload_check"]["passed"] else 1
 
 

@@ -70,6 +70,28 @@ def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
 
 
+def _check_xs(kernel: str, xs: Sequence[Tensor]) -> None:
+    """The kernels' own check: a non-empty list of tensors of one shape, on one device, so a
+    bad call fails here rather than as an ``IndexError`` or a broadcast error. Dtypes are the
+    caller's business (the modules demand one floating dtype; the tinyBIG face keeps
+    tinyBIG's integer and mixed-dtype behaviour, which the reference formulas give)."""
+    if isinstance(xs, Tensor) or not isinstance(xs, (list, tuple)):
+        raise TypeError(f"{kernel}: xs must be a list or tuple of tensors, got {type(xs).__name__}")
+    if not xs:
+        raise ValueError(f"{kernel}: xs must hold at least one tensor, got an empty sequence")
+    first = xs[0]
+    for i, x in enumerate(xs):
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{kernel}: xs[{i}] must be a torch.Tensor, got {type(x).__name__}")
+        if x.shape != first.shape:
+            raise ValueError(
+                f"{kernel}: xs[{i}] has shape {tuple(x.shape)} but xs[0] has "
+                f"{tuple(first.shape)}; element-wise fusions need identical shapes"
+            )
+        if x.device != first.device:
+            raise ValueError(f"{kernel}: xs[{i}] is on {x.device} but xs[0] is on {first.device}")
+
+
 def check_mask(mask: Tensor | None, xs: Sequence[Tensor]) -> Tensor | None:
     """Validate a presence ``mask`` against the ``k = len(xs)`` inputs.
 
@@ -161,6 +183,8 @@ def _overflow_safe(
     if torch.compiler.is_compiling():
         return compute(wide)
     acc = compute(acc_t)
+    if acc.device.type == "meta":  # shapes only: nothing to check
+        return acc
     return compute(wide) if not bool(torch.isfinite(acc.detach().sum())) else acc
 
 
@@ -352,6 +376,8 @@ def _plan(xs: Sequence[Tensor], mask: Tensor | None) -> _Plan | None:
     if not isinstance(x0, Tensor) or torch.overrides.has_torch_function(tuple(xs)):
         return None
     if x0.ndim == 0 or not x0.is_floating_point() or x0.numel() == 0:
+        return None
+    if x0.device.type == "meta":  # no values: the finiteness checks cannot run
         return None
     for x in xs:
         if (
@@ -1129,6 +1155,10 @@ def weighted_sum(
         >>> weighted_sum(xs, w, mask=torch.tensor([True, True, False]), renormalize=False)
         tensor([3., 6.])
     """
+    _check_xs("weighted_sum", xs)
+    if not isinstance(weights, Tensor) or tuple(weights.shape) != (len(xs),):
+        got = tuple(weights.shape) if isinstance(weights, Tensor) else type(weights).__name__
+        raise ValueError(f"weighted_sum: weights must have shape ({len(xs)},), got {got}")
     plan = _plan(xs, mask)
     scalar_weights = (
         isinstance(weights, Tensor)
@@ -1199,6 +1229,7 @@ def _unweighted(
     mask: Tensor | None,
 ) -> Tensor:
     """A weight-free linear fusion: blocked kernel when it applies, else ``reference``."""
+    _check_xs(f"fused_{kind}", xs)
     plan = _plan(xs, mask)
     if plan is None:
         return reference(xs, mask)
@@ -1233,6 +1264,7 @@ def fused_prod(xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
         >>> fused_prod([torch.full((2,), 1e30), torch.full((2,), 1e30), torch.full((2,), 1e-30)])
         tensor([1.0000e+30, 1.0000e+30])
     """
+    _check_xs("fused_prod", xs)
     plan = _plan(xs, mask)
     if plan is None:
         return _prod_ref(xs, mask)
@@ -1243,6 +1275,7 @@ def fused_prod(xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
 
 
 def _extreme(xs: Sequence[Tensor], mask: Tensor | None, pick_max: bool) -> Tensor:
+    _check_xs("fused_max" if pick_max else "fused_min", xs)
     plan = _plan(xs, mask)
     if plan is None:
         return _extreme_ref(xs, mask, pick_max)
@@ -1333,6 +1366,7 @@ def fused_median(xs: Sequence[Tensor], mask: Tensor | None = None, mode: str = "
         >>> fused_median(xs, mask=torch.tensor([True, True, True, False]))
         tensor([3.])
     """
+    _check_xs("fused_median", xs)
     if mode not in ("lower", "mean"):
         raise ValueError(f"mode must be 'lower' or 'mean', got {mode!r}")
     stacked = torch.stack(list(xs), dim=-1)  # (..., n, k): selection needs all k values
@@ -1378,6 +1412,7 @@ def fused_norm(xs: Sequence[Tensor], p: float = 2.0, mask: Tensor | None = None)
         (tensor([7., 3.]), tensor([4., 2.]))
     """
     p = float(p)
+    _check_xs("fused_norm", xs)
     plan = _plan(xs, mask)
     if plan is None:
         return _norm_ref(xs, p, mask)

@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from interfuse._validation import check_tensor_list
+
 __all__ = [
     "Inputs",
     "as_tensor_input",
@@ -72,6 +74,43 @@ def as_tensor_input(x: Inputs) -> Tensor:
     if isinstance(x, Tensor):
         return x
     return x[0] if len(x) == 1 else torch.cat(list(x), dim=-1)
+
+
+def _check_linear(
+    kernel: str,
+    x: Inputs,
+    in_features: int,
+    out_features: int,
+    bias: Tensor | None,
+    inner: tuple[tuple[str, int, str, int], ...] = (),
+    **factors: Tensor,
+) -> None:
+    """Check a kernel's arguments, so a bad one fails here, naming it, and not as a shape
+    error inside a GEMM: ``factors`` are 2-D tensors, ``inner`` pairs of sizes that must
+    agree (``(name_a, size_a, name_b, size_b)``), ``x`` is floating with ``in_features``
+    columns in all (or pieces adding up to that), ``bias`` is ``(out_features,)``."""
+    for name, f in factors.items():
+        if not isinstance(f, Tensor) or f.ndim != 2:
+            got = tuple(f.shape) if isinstance(f, Tensor) else type(f).__name__
+            raise ValueError(f"{kernel}: {name} must be a 2-D tensor, got {got}")
+    for name_a, size_a, name_b, size_b in inner:
+        if size_a != size_b:
+            raise ValueError(f"{kernel}: {name_a}={size_a} must equal {name_b}={size_b}")
+    if isinstance(x, Tensor):
+        if not x.is_floating_point():
+            raise TypeError(f"{kernel}: x must have a floating dtype, got {x.dtype}")
+        if x.ndim == 0:
+            raise ValueError(f"{kernel}: x must have at least one dimension, got a 0-d tensor")
+        width = x.shape[-1]
+    else:
+        width = sum(t.shape[-1] for t in check_tensor_list("x", x))
+    if width != in_features:
+        raise ValueError(
+            f"{kernel}: x has width {width} but the matrix expects in_features={in_features}"
+        )
+    if bias is not None and (not isinstance(bias, Tensor) or tuple(bias.shape) != (out_features,)):
+        got = tuple(bias.shape) if isinstance(bias, Tensor) else type(bias).__name__
+        raise ValueError(f"{kernel}: bias must have shape ({out_features},), got {got}")
 
 
 def _autocasting(device_type: str) -> bool:
@@ -198,6 +237,7 @@ def dense_linear(x: Inputs, weight: Tensor, bias: Tensor | None = None) -> Tenso
         >>> y.shape, torch.allclose(y, x @ w.T, atol=1e-5)
         (torch.Size([5, 4]), True)
     """
+    _check_linear("dense_linear", x, weight.shape[-1], weight.shape[0], bias, weight=weight)
     y = _first_stage(x, weight)
     return y if bias is None else y + bias
 
@@ -230,6 +270,16 @@ def lowrank_linear(x: Inputs, left: Tensor, right: Tensor, bias: Tensor | None =
         >>> y.shape, torch.allclose(y, x @ lowrank_matrix(left, right).T, atol=1e-5)
         (torch.Size([5, 4]), True)
     """
+    _check_linear(
+        "lowrank_linear",
+        x,
+        right.shape[-1],
+        left.shape[0],
+        bias,
+        (("left.shape[1]", left.shape[-1], "right.shape[0]", right.shape[0]),),
+        left=left,
+        right=right,
+    )
     return F.linear(_first_stage(x, right), left, bias)
 
 
@@ -338,6 +388,9 @@ def kron_linear(x: Inputs, a: Tensor, b: Tensor, bias: Tensor | None = None) -> 
         >>> y.shape, torch.allclose(y, x @ kron_matrix(a, b).T, atol=1e-5)
         (torch.Size([5, 8]), True)
     """
+    _check_linear(
+        "kron_linear", x, a.shape[-1] * b.shape[-1], a.shape[0] * b.shape[0], bias, a=a, b=b
+    )
     s, t = b.shape
     return _add_bias(_kron_core(as_tensor_input(x), a, _BApply(b=b), s, t), bias)
 
@@ -397,6 +450,17 @@ def lowrank_kron_linear(
         >>> y.shape, torch.allclose(y, x @ w.T, atol=1e-5)
         (torch.Size([5, 8]), True)
     """
+    _check_linear(
+        "lowrank_kron_linear",
+        x,
+        a.shape[-1] * s_right.shape[-1],
+        a.shape[0] * s_left.shape[0],
+        bias,
+        (("s_left.shape[1]", s_left.shape[-1], "s_right.shape[0]", s_right.shape[0]),),
+        a=a,
+        s_left=s_left,
+        s_right=s_right,
+    )
     s, t = s_left.shape[0], s_right.shape[1]
     b_apply = _BApply(left=s_left, right=s_right)
     return _add_bias(_kron_core(as_tensor_input(x), a, b_apply, s, t), bias)
@@ -464,6 +528,16 @@ def dual_lowrank_kron_linear(
         >>> y.shape, torch.allclose(y, x @ dual_lowrank_kron_matrix(*factors).T, atol=1e-5)
         (torch.Size([5, 8]), True)
     """
+    _check_linear(
+        "dual_lowrank_kron_linear",
+        x,
+        p_right.shape[-1] * s_right.shape[-1],
+        p_left.shape[0] * s_left.shape[0],
+        bias,
+        (("p_left.shape[1]", p_left.shape[-1], "p_right.shape[0]", p_right.shape[0]),),
+        p_left=p_left,
+        p_right=p_right,
+    )
     return lowrank_kron_linear(x, p_left @ p_right, s_left, s_right, bias)
 
 
@@ -545,6 +619,16 @@ def random_adapted_linear(
     """
     if scale_in is not None:
         x = x * scale_in if isinstance(x, Tensor) else as_tensor_input(x) * scale_in
+    _check_linear(
+        "random_adapted_linear",
+        x,
+        r_in.shape[0],
+        r_out.shape[0],
+        bias,
+        (("r_out.shape[1]", r_out.shape[-1], "r_in.shape[1]", r_in.shape[-1]),),
+        r_out=r_out,
+        r_in=r_in,
+    )
     h = _first_stage(x, r_in.t()) * scale_rank
     y = F.linear(h, r_out)
     if scale_out is not None:

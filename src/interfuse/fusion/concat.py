@@ -8,7 +8,6 @@ accumulates, so the concatenation is never built.
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -19,7 +18,8 @@ from torch import Tensor, nn
 from interfuse import functional as fn
 from interfuse._validation import check_dims, check_positive_int
 from interfuse.fusion.base import Fusion
-from interfuse.matrices import MATRICES, StructuredMatrix, resolve_matrix
+from interfuse.matrices import MATRICES, StructuredMatrix
+from interfuse.matrices.registry import build_owned_matrix
 
 __all__ = ["ConcatFusion", "ProjectedConcatFusion"]
 
@@ -146,8 +146,14 @@ class ProjectedConcatFusion(_Concatenation):
         self.out_dim = check_positive_int("out_dim", out_dim)
         if not isinstance(bias, bool):
             raise TypeError(f"bias must be a bool, got {bias!r}")
-        self.matrix = _build_matrix(
-            matrix, sum(self.in_dims), self.out_dim, matrix_options, device, dtype
+        self.matrix = build_owned_matrix(
+            "ProjectedConcatFusion",
+            matrix,
+            sum(self.in_dims),
+            self.out_dim,
+            matrix_options,
+            device,
+            dtype,
         )
         ref = next(self.matrix.parameters())
         if bias:
@@ -189,48 +195,3 @@ class ProjectedConcatFusion(_Concatenation):
             f"in_dims={list(self.in_dims)}, out_dim={self.out_dim}, "
             f"matrix={name or type(self.matrix).__name__!r}, bias={self.bias is not None}"
         )
-
-
-_FACTORY_KEYS = ("in_features", "out_features", "device", "dtype")
-
-
-def _build_matrix(
-    matrix: object,
-    in_features: int,
-    out_features: int,
-    options: object,
-    device: torch.device | str | None,
-    dtype: torch.dtype | None,
-) -> StructuredMatrix:
-    if options is not None and not isinstance(options, dict):
-        raise TypeError(f"matrix_options must be a dict or None, got {options!r}")
-    options = dict(options or {})
-    taken = sorted(k for k in options if k in _FACTORY_KEYS)
-    if taken:
-        raise TypeError(
-            f"matrix_options must not set {taken}: ProjectedConcatFusion sets in_features="
-            f"{in_features} (Σ in_dims), out_features={out_features} (out_dim) and passes its "
-            "own device and dtype"
-        )
-    if isinstance(matrix, StructuredMatrix):
-        if options:
-            raise TypeError(
-                f"matrix_options {sorted(options)} apply only when matrix is a name or a "
-                f"class, not an instance ({type(matrix).__name__})"
-            )
-        built = resolve_matrix(matrix, in_features, out_features)
-        if device is not None or dtype is not None:
-            built = built.to(device=device, dtype=dtype)
-        return built
-    if not isinstance(matrix, (str, type)):
-        raise TypeError(
-            f"matrix must be a name from {sorted(MATRICES)}, a StructuredMatrix class or an "
-            f"instance, got {matrix!r}"
-        )
-    if isinstance(matrix, type) and inspect.isabstract(matrix):
-        raise TypeError(
-            f"matrix must be a concrete StructuredMatrix class, got the abstract "
-            f"{matrix.__name__}; choose one of {sorted(MATRICES)}"
-        )
-    # A class that is no StructuredMatrix fails in resolve_matrix with a clear TypeError.
-    return resolve_matrix(matrix, in_features, out_features, **options, device=device, dtype=dtype)

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from interfuse import functional as fn
-from interfuse._validation import check_positive_int, resolve_choice
+from interfuse._validation import check_factory_dtype, check_positive_int, resolve_choice
 from interfuse.fusion.base import Fusion
 
 __all__ = [
@@ -98,6 +98,7 @@ class WeightedSumFusion(_Elementwise):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__(check_positive_int("num_inputs", num_inputs))
+        dtype = check_factory_dtype(dtype)
         self.initial_weights = _check_weights(weights, num_inputs)
         if not isinstance(learnable, bool):
             raise TypeError(f"learnable must be a bool, got {learnable!r}")

@@ -22,7 +22,8 @@ from torch import Tensor, nn
 
 from interfuse._validation import resolve_choice
 from interfuse.config import Configurable
-from interfuse.matrices import MATRICES, StructuredMatrix, resolve_matrix
+from interfuse.matrices import MATRICES, StructuredMatrix, matrix_class
+from interfuse.matrices.registry import build_owned_matrix
 
 __all__ = ["AXES", "INITS", "Interdependence"]
 
@@ -30,7 +31,36 @@ __all__ = ["AXES", "INITS", "Interdependence"]
 AXES: tuple[str, ...] = ("attribute", "instance")
 #: Initializations of an owned structured matrix.
 INITS: tuple[str, ...] = ("default", "identity")
-_FACTORY_KEYS = ("in_features", "out_features", "device", "dtype")
+
+
+def identity_options(
+    matrix: str | StructuredMatrix | type[StructuredMatrix],
+    in_features: int,
+    out_features: int,
+    options: dict[str, Any] | None,
+    init: str,
+) -> dict[str, Any]:
+    """The matrix's constructor options; with ``init='identity'``, square Kronecker factors.
+
+    The Kronecker family's automatic factors minimize parameters and are rarely square
+    (``p ≠ q``), and only square factors can hold the identity, so a square Kronecker-family
+    matrix that is to start as the identity and was given neither ``p`` nor ``q`` gets
+    ``identity_factors`` instead. Constructor and ``count_parameters`` both ask here.
+    """
+    chosen = dict(options or {})
+    if (
+        init != "identity"
+        or in_features != out_features
+        or isinstance(matrix, StructuredMatrix)
+        or "p" in chosen
+        or "q" in chosen
+    ):
+        return chosen
+    cls = matrix_class(matrix)
+    factors = getattr(cls, "identity_factors", None)
+    if factors is not None:
+        chosen["p"], chosen["q"] = factors(in_features, **chosen)
+    return chosen
 
 
 class Interdependence(Configurable, nn.Module, abc.ABC):
@@ -194,22 +224,10 @@ class _MatrixOwner(Interdependence):
         device: torch.device | str | None,
         dtype: torch.dtype | None,
     ) -> StructuredMatrix:
-        if options is not None and not isinstance(options, dict):
-            raise TypeError(f"matrix_options must be a dict or None, got {options!r}")
-        taken = sorted(k for k in options or {} if k in _FACTORY_KEYS)
-        if taken:
-            raise TypeError(
-                f"matrix_options must not set {taken}: {type(self).__name__} sets the shape "
-                f"(in_features={in_features}, out_features={out_features}) and passes its own "
-                "device and dtype"
-            )
-        if isinstance(matrix, StructuredMatrix):
-            built = resolve_matrix(matrix, in_features, out_features, **(options or {}))
-            if device is not None or dtype is not None:
-                built = built.to(device=device, dtype=dtype)
-            return built
-        return resolve_matrix(
-            matrix, in_features, out_features, **(options or {}), device=device, dtype=dtype
+        if isinstance(options, dict) or options is None:
+            options = identity_options(matrix, in_features, out_features, options, self.init)
+        return build_owned_matrix(
+            type(self).__name__, matrix, in_features, out_features, options, device, dtype
         )
 
     def _init_matrix(self, matrix: StructuredMatrix, *, fresh: bool) -> None:

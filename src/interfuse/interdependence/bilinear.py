@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from interfuse._validation import check_positive_int, resolve_choice
-from interfuse.interdependence.base import _MatrixOwner
+from interfuse.interdependence.base import _MatrixOwner, identity_options
 from interfuse.matrices import StructuredMatrix, matrix_class
 
 __all__ = ["BilinearInterdependence"]
@@ -109,6 +109,7 @@ class BilinearInterdependence(_MatrixOwner):
         dim: int,
         matrix: str | type[StructuredMatrix] = "dense",
         matrix_options: dict[str, Any] | None = None,
+        init: str = "default",
     ) -> int:
         """Trainable scalars of a module built with these arguments (no instance needed).
 
@@ -116,7 +117,8 @@ class BilinearInterdependence(_MatrixOwner):
             >>> BilinearInterdependence.count_parameters(32, "lowrank", {"rank": 2})
             128
         """
-        return matrix_class(matrix).count_parameters(dim, dim, **(matrix_options or {}))
+        options = identity_options(matrix, dim, dim, matrix_options, init)
+        return matrix_class(matrix).count_parameters(dim, dim, **options)
 
     def reset_parameters(self) -> None:
         """Re-initialize ``W`` as ``init`` says (``W = I`` for ``'identity'``)."""

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from interfuse._validation import resolve_choice
+from interfuse._validation import check_factory_dtype, resolve_choice
 from interfuse.fusion import (
     ConcatFusion,
     Fusion,
@@ -122,6 +122,7 @@ class HybridInterdependence(Interdependence):
         dtype: torch.dtype | None = None,
     ) -> None:
         checked = _check_parts(parts)
+        dtype = check_factory_dtype(dtype)
         super().__init__(checked[0].axis)
         self.parts = nn.ModuleList(checked)
         self.data_dependent = any(p.data_dependent for p in checked)

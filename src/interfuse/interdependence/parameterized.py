@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from interfuse._validation import check_positive_int
-from interfuse.interdependence.base import _MatrixOwner
+from interfuse.interdependence.base import _MatrixOwner, identity_options
 from interfuse.matrices import StructuredMatrix, matrix_class
 
 __all__ = ["ParameterizedInterdependence"]
@@ -101,6 +101,7 @@ class ParameterizedInterdependence(_MatrixOwner):
         out_dim: int | None = None,
         matrix: str | type[StructuredMatrix] = "dense",
         matrix_options: dict[str, Any] | None = None,
+        init: str = "default",
     ) -> int:
         """Trainable scalars of a module built with these arguments (no instance needed).
 
@@ -110,7 +111,8 @@ class ParameterizedInterdependence(_MatrixOwner):
             128
         """
         out = in_dim if out_dim is None else out_dim
-        return matrix_class(matrix).count_parameters(in_dim, out, **(matrix_options or {}))
+        options = identity_options(matrix, in_dim, out, matrix_options, init)
+        return matrix_class(matrix).count_parameters(in_dim, out, **options)
 
     def reset_parameters(self) -> None:
         """Re-initialize the matrix as ``init`` says (``A = I`` for ``'identity'``)."""

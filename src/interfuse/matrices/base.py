@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import abc
+import inspect
 from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from interfuse._validation import check_positive_int, check_tensor_list, resolve_choice
+from interfuse._validation import (
+    check_factory_dtype,
+    check_positive_int,
+    check_tensor_list,
+    resolve_choice,
+)
 from interfuse.config import Configurable
 from interfuse.functional.structured import Inputs, as_tensor_input
 
@@ -28,7 +34,8 @@ class StructuredMatrix(Configurable, nn.Module, abc.ABC):
     ``4096 → 1024`` at every batch size), so ``W`` is never allocated in training.
 
     Subclasses are final: they own their factors, initialize them in :meth:`reset_parameters`
-    and implement :meth:`forward_factored`, :meth:`materialize`, :meth:`count_parameters` and
+    and implement :meth:`forward_factored`, :meth:`materialize`, ``_count`` (the formula behind
+    :meth:`count_parameters`) and
     :meth:`factored_flops`.
 
     Args:
@@ -79,9 +86,27 @@ class StructuredMatrix(Configurable, nn.Module, abc.ABC):
         """Build ``W`` of shape ``(out_features, in_features)``."""
 
     @classmethod
-    @abc.abstractmethod
     def count_parameters(cls, in_features: int, out_features: int, **kwargs: Any) -> int:
-        """Trainable scalars of a matrix built with these arguments (no instance needed)."""
+        """Trainable scalars of a matrix built with these arguments (no instance needed).
+
+        The arguments are checked as the constructor checks them (unknown options raise
+        ``TypeError``, Kronecker factors that do not divide raise ``ValueError``), so a count
+        is only given for a matrix that can be built.
+        """
+        try:
+            inspect.signature(cls.__init__).bind(None, in_features, out_features, **kwargs)
+        except TypeError as err:
+            accepted = [n for n in inspect.signature(cls.__init__).parameters if n not in ("self",)]
+            raise TypeError(
+                f"{cls.__name__}.count_parameters got {sorted(kwargs)}: {err}; the constructor "
+                f"accepts {accepted}"
+            ) from None
+        return cls._count(in_features, out_features, **kwargs)
+
+    @classmethod
+    @abc.abstractmethod
+    def _count(cls, in_features: int, out_features: int, **kwargs: Any) -> int:
+        """The parameter count's formula (arguments already bound to the constructor)."""
 
     @abc.abstractmethod
     def factored_flops(self, rows: int) -> int:
@@ -132,6 +157,8 @@ class StructuredMatrix(Configurable, nn.Module, abc.ABC):
             - output: ``(..., out_features)``
         """
         first = self._check_input(x)
+        if bias is not None:
+            self._check_bias(bias, first)
         width = x.shape[-1] if isinstance(x, Tensor) else sum(t.shape[-1] for t in x)
         if width != self.in_features:
             raise ValueError(
@@ -176,6 +203,22 @@ class StructuredMatrix(Configurable, nn.Module, abc.ABC):
             )
         return first
 
+    def _check_bias(self, bias: object, first: Tensor) -> None:
+        name = type(self).__name__
+        if not isinstance(bias, Tensor):
+            raise TypeError(f"bias must be a torch.Tensor or None, got {type(bias).__name__}")
+        if tuple(bias.shape) != (self.out_features,):
+            raise ValueError(
+                f"bias must have shape ({self.out_features},) (out_features of {name}), got "
+                f"{tuple(bias.shape)}"
+            )
+        if not bias.is_floating_point():
+            raise TypeError(f"bias must have a floating dtype, got {bias.dtype}")
+        if bias.device != first.device:
+            raise ValueError(f"bias is on {bias.device} but x is on {first.device}")
+        if bias.dtype != first.dtype and not torch.is_autocast_enabled(first.device.type):
+            raise TypeError(f"bias has dtype {bias.dtype} but x has dtype {first.dtype}")
+
     def extra_repr(self) -> str:
         parts = [f"in_features={self.in_features}", f"out_features={self.out_features}"]
         parts += [f"{k}={getattr(self, k)!r}" for k in self.config_keys]
@@ -192,4 +235,4 @@ class StructuredMatrix(Configurable, nn.Module, abc.ABC):
 
     @staticmethod
     def _factory(device: torch.device | str | None, dtype: torch.dtype | None) -> dict[str, Any]:
-        return {"device": device, "dtype": dtype}
+        return {"device": device, "dtype": check_factory_dtype(dtype)}

@@ -50,7 +50,7 @@ class DenseMatrix(StructuredMatrix):
         self.reset_parameters()
 
     @classmethod
-    def count_parameters(cls, in_features: int, out_features: int, **kwargs: Any) -> int:
+    def _count(cls, in_features: int, out_features: int, **kwargs: Any) -> int:
         return in_features * out_features
 
     def reset_parameters(self) -> None:

@@ -18,6 +18,7 @@ parameter count (``pq ≈ √(in·out)`` for the plain Kronecker matrix).
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -111,6 +112,43 @@ class _KroneckerBase(StructuredMatrix):
         a_first = self.p * self.q * self.t + self.p * b_cost
         return rows * min(b_first, a_first)
 
+    @classmethod
+    def _identity_rank(cls, p: int, s: int) -> int:
+        """The rank option needed to represent ``I = I_p ⊗ I_s`` (0: no rank option)."""
+        return 0
+
+    @classmethod
+    def identity_factors(cls, dim: int, **options: Any) -> tuple[int, int]:
+        """Square factors ``(p, p)`` with which a ``dim × dim`` matrix of this class can start
+        as the identity (``I_dim = I_p ⊗ I_{dim/p}``), with the fewest parameters.
+
+        The automatic choice (``p = q = None``) minimizes parameters and is rarely square, so
+        ``init='identity'`` of the interdependence modules asks here instead. Where the rank
+        given (or the default) is too small for every ``p``, the cheapest ``p`` is returned and
+        :meth:`reset_to_identity` says which rank is needed.
+
+        Example:
+            >>> KroneckerMatrix.identity_factors(128)
+            (8, 8)
+            >>> LowRankKroneckerMatrix.identity_factors(64, rank=4)
+            (16, 16)
+        """
+        check_positive_int("dim", dim)
+        rank = options.get("rank", inspect.signature(cls.__init__).parameters.get("rank"))
+        if isinstance(rank, inspect.Parameter):
+            rank = rank.default
+        best: tuple[bool, int, float, int] | None = None
+        for p in _divisors(dim):
+            s = dim // p
+            fits = cls._identity_rank(p, s) <= (rank or 0)
+            count = cls.count_parameters(dim, dim, **{**options, "p": p, "q": p})
+            key = (not fits, count, abs(math.log(p / s)), p)
+            if best is None or key < best:
+                best = key
+        if best is None:  # pragma: no cover - 1 always divides
+            raise ValueError("no Kronecker factors found")
+        return best[3], best[3]
+
     def _square_identity_check(self, rank: int | None = None) -> None:
         if self.in_features != self.out_features or self.p != self.q:
             raise ValueError(
@@ -118,10 +156,11 @@ class _KroneckerBase(StructuredMatrix):
                 f"got in_features={self.in_features}, out_features={self.out_features}, "
                 f"p={self.p}, q={self.q}"
             )
-        if rank is not None and rank < self.s:
+        needed = self._identity_rank(self.p, self.s)
+        if rank is not None and rank < needed:
             raise ValueError(
                 f"{type(self).__name__} with rank={rank} cannot represent the identity "
-                f"(needs rank >= {self.s})"
+                f"(needs rank >= {needed} with p={self.p})"
             )
 
 
@@ -165,7 +204,7 @@ class KroneckerMatrix(_KroneckerBase):
         self.reset_parameters()
 
     @classmethod
-    def count_parameters(cls, in_features: int, out_features: int, **kwargs: Any) -> int:
+    def _count(cls, in_features: int, out_features: int, **kwargs: Any) -> int:
         p, q = _resolve_pq(in_features, out_features, kwargs.get("p"), kwargs.get("q"), None)
         return p * q + (out_features // p) * (in_features // q)
 
@@ -217,6 +256,10 @@ class LowRankKroneckerMatrix(_KroneckerBase):
 
     config_keys = ("rank", "p", "q")
 
+    @classmethod
+    def _identity_rank(cls, p: int, s: int) -> int:
+        return s  # B = S_L S_R must be I_s
+
     def __init__(
         self,
         in_features: int,
@@ -241,7 +284,7 @@ class LowRankKroneckerMatrix(_KroneckerBase):
         self.reset_parameters()
 
     @classmethod
-    def count_parameters(cls, in_features: int, out_features: int, **kwargs: Any) -> int:
+    def _count(cls, in_features: int, out_features: int, **kwargs: Any) -> int:
         rank = check_positive_int("rank", kwargs.get("rank", 2))
         p, q = _resolve_pq(
             in_features,
@@ -302,6 +345,10 @@ class DualLowRankKroneckerMatrix(_KroneckerBase):
 
     config_keys = ("rank", "p", "q")
 
+    @classmethod
+    def _identity_rank(cls, p: int, s: int) -> int:
+        return max(p, s)  # both A = P Q and B = S T must be identities
+
     def __init__(
         self,
         in_features: int,
@@ -327,7 +374,7 @@ class DualLowRankKroneckerMatrix(_KroneckerBase):
         self.reset_parameters()
 
     @classmethod
-    def count_parameters(cls, in_features: int, out_features: int, **kwargs: Any) -> int:
+    def _count(cls, in_features: int, out_features: int, **kwargs: Any) -> int:
         r = check_positive_int("rank", kwargs.get("rank", 2))
         p, q = _resolve_pq(
             in_features,
@@ -350,11 +397,6 @@ class DualLowRankKroneckerMatrix(_KroneckerBase):
 
     def reset_to_identity(self) -> None:
         self._square_identity_check(self.rank)
-        if self.rank < self.p:
-            raise ValueError(
-                f"DualLowRankKroneckerMatrix with rank={self.rank} cannot represent the identity "
-                f"(needs rank >= p={self.p})"
-            )
         with torch.no_grad():
             self.a_left.copy_(torch.eye(self.p, self.rank))
             self.a_right.copy_(torch.eye(self.rank, self.q))
@@ -386,4 +428,7 @@ def _resolve_pq(
         return choose_kronecker_factors(in_features, out_features, cost)
     if p is None:
         raise ValueError(f"p must be given when q is given (q={q}); pass both or neither")
-    return check_positive_int("p", p), check_positive_int("q", p if q is None else q)
+    p, q = check_positive_int("p", p), check_positive_int("q", p if q is None else q)
+    check_divides("p", p, "out_features", out_features)
+    check_divides("q", q, "in_features", in_features)
+    return p, q

@@ -58,7 +58,7 @@ class LowRankMatrix(StructuredMatrix):
         self.reset_parameters()
 
     @classmethod
-    def count_parameters(cls, in_features: int, out_features: int, **kwargs: Any) -> int:
+    def _count(cls, in_features: int, out_features: int, **kwargs: Any) -> int:
         rank = check_positive_int("rank", kwargs.get("rank", 8))
         return rank * (in_features + out_features)
 

@@ -62,6 +62,9 @@ class RandomAdaptedMatrix(StructuredMatrix):
             raise TypeError(f"seed must be an int, got {seed!r}")
         self.seed = seed
         kw = self._factory(device, dtype)
+        # Given factors take the parameters' dtype (float64 factors with float32 scalings
+        # would fail in the first matmul).
+        kw["dtype"] = kw["dtype"] or torch.get_default_dtype()
         r_out, r_in = self._draw(random_factors)
         self.register_buffer("random_out", r_out.to(**kw))
         self.register_buffer("random_in", r_in.to(**kw))
@@ -90,7 +93,7 @@ class RandomAdaptedMatrix(StructuredMatrix):
     random_in: Tensor
 
     @classmethod
-    def count_parameters(cls, in_features: int, out_features: int, **kwargs: Any) -> int:
+    def _count(cls, in_features: int, out_features: int, **kwargs: Any) -> int:
         return out_features + check_positive_int("rank", kwargs.get("rank", 8))
 
     def reset_parameters(self) -> None:

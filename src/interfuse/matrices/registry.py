@@ -5,6 +5,9 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+import torch
+
+from interfuse._validation import check_factory_dtype
 from interfuse.matrices.base import StructuredMatrix
 from interfuse.matrices.dense import DenseMatrix
 from interfuse.matrices.kronecker import (
@@ -121,3 +124,77 @@ def resolve_matrix(
     if unknown:
         raise TypeError(f"{cls.__name__} does not take the options {unknown}; it takes {options}")
     return cls(in_features, out_features, **kwargs)
+
+
+_FACTORY_KEYS = ("in_features", "out_features", "device", "dtype")
+
+
+def build_owned_matrix(
+    owner: str,
+    matrix: object,
+    in_features: int,
+    out_features: int,
+    options: object,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+) -> StructuredMatrix:
+    """The structured matrix a module owns (``ProjectedConcatFusion``, the interdependences).
+
+    ``matrix`` is a name, a class (built with ``options``, ``device`` and ``dtype``) or an
+    instance (its shape checked, moved to ``device``/``dtype`` if given). The owner sets the
+    shape, device and dtype, so ``options`` may not.
+
+    Args:
+        owner: the owning class's name, for messages.
+        matrix: a name or alias, a concrete :class:`StructuredMatrix` class, or an instance.
+        in_features: width of the input.
+        out_features: width of the output.
+        options: the class's other constructor options (``rank``, ``p``, ...), or ``None``.
+        device: device of the matrix.
+        dtype: floating dtype of the matrix.
+
+    Returns:
+        The matrix.
+
+    Raises:
+        TypeError: ``options`` is not a dict, sets the shape, device or dtype, is given with an
+            instance, or holds an option the class does not take; ``matrix`` is of another
+            kind or an abstract class; ``dtype`` is not floating.
+        ValueError: an unknown name, or an instance of another shape.
+
+    Example:
+        >>> build_owned_matrix("MyModule", "lowrank", 8, 4, {"rank": 2})
+        LowRankMatrix(in_features=8, out_features=4, rank=2)
+    """
+    dtype = check_factory_dtype(dtype)
+    if options is not None and not isinstance(options, dict):
+        raise TypeError(f"matrix_options must be a dict or None, got {options!r}")
+    chosen = dict(options or {})
+    taken = sorted(k for k in chosen if k in _FACTORY_KEYS)
+    if taken:
+        raise TypeError(
+            f"matrix_options must not set {taken}: {owner} sets in_features={in_features}, "
+            f"out_features={out_features} and passes its own device and dtype"
+        )
+    if isinstance(matrix, StructuredMatrix):
+        if chosen:
+            raise TypeError(
+                f"matrix_options {sorted(chosen)} apply only when matrix is a name or a class, "
+                f"not an instance ({type(matrix).__name__})"
+            )
+        built = resolve_matrix(matrix, in_features, out_features)
+        if device is not None or dtype is not None:
+            built = built.to(device=device, dtype=dtype)
+        return built
+    if not isinstance(matrix, (str, type)):
+        raise TypeError(
+            f"matrix must be a name from {sorted(MATRICES)}, a StructuredMatrix class or an "
+            f"instance, got {matrix!r}"
+        )
+    if isinstance(matrix, type) and inspect.isabstract(matrix):
+        raise TypeError(
+            f"matrix must be a concrete StructuredMatrix class, got the abstract "
+            f"{matrix.__name__}; choose one of {sorted(MATRICES)}"
+        )
+    # A class that is no StructuredMatrix fails in resolve_matrix with a clear TypeError.
+    return resolve_matrix(matrix, in_features, out_features, **chosen, device=device, dtype=dtype)

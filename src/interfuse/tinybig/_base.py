@@ -35,6 +35,7 @@ Deliberate differences from the original:
 
 from __future__ import annotations
 
+import difflib
 import functools
 import importlib
 import inspect
@@ -421,7 +422,14 @@ class TinybigFunction(nn.Module):
         @functools.wraps(init)
         def recording_init(self: TinybigFunction, *args: Any, **kw: Any) -> None:
             if "_config_args" not in self.__dict__:
-                bound = signature.bind(self, *args, **kw)
+                try:
+                    bound = signature.bind(self, *args, **kw)
+                except TypeError as exc:
+                    message = _argument_error(type(self), signature, args, kw, exc)
+                    raise TypeError(message) from exc
+                message = _argument_error(type(self), signature, args, kw, None)
+                if message is not None:  # a bad keyword forwarded through **kwargs
+                    raise TypeError(message)
                 bound.apply_defaults()
                 recorded: dict[str, Any] = {}
                 for key, value in list(bound.arguments.items())[1:]:
@@ -485,7 +493,8 @@ class TinybigFunction(nn.Module):
         """``{"function_class": "interfuse.tinybig.<cls>", "function_parameters": {...}}``.
 
         The parameters are the constructor arguments (tensors as ``None``: they live in the
-        ``state_dict``); pre/post functions are written as names or config dicts.
+        ``state_dict``, unless the class writes them, as ``weighted_summation_fusion`` does its
+        fixed ``weights``); pre/post functions are written as names or config dicts.
 
         Raises:
             TypeError: a constructor argument that cannot be serialized (e.g. a lambda).
@@ -523,6 +532,86 @@ class TinybigFunction(nn.Module):
                 continue
             shown.append(f"{key}={value!r}")
         return ", ".join(shown)
+
+
+@functools.cache
+def _accepted_arguments(cls: type) -> tuple[tuple[inspect.Parameter, ...], bool]:
+    """The named arguments ``cls()`` accepts, and whether it takes any other keyword.
+
+    Follows ``**kwargs`` up the MRO while the class is one of ``interfuse.tinybig``'s (these
+    forward their ``**kwargs`` to the base constructor unchanged); a ``**kwargs`` of any other
+    class counts as "takes any keyword".
+    """
+    named: list[inspect.Parameter] = []
+    for klass in cls.__mro__:
+        if "__init__" not in klass.__dict__ or not issubclass(klass, TinybigFunction):
+            continue
+        params = list(inspect.signature(klass.__dict__["__init__"]).parameters.values())[1:]
+        seen = {p.name for p in named}
+        named += [
+            p
+            for p in params
+            if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name not in seen
+        ]
+        if not any(p.kind is p.VAR_KEYWORD for p in params):
+            return tuple(named), False
+        if not klass.__module__.startswith("interfuse.tinybig"):
+            return tuple(named), True
+    return tuple(named), True
+
+
+def _argument_error(
+    cls: type,
+    signature: inspect.Signature,
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+    bind_error: TypeError | None,
+) -> str | None:
+    """The message for bad constructor arguments (``None`` if they are fine): the class, the
+    unexpected keywords (with the closest accepted name), the missing required arguments, and
+    every argument the class accepts.
+
+    ``signature`` is the called ``__init__``'s (with ``self``); ``args`` exclude ``self``.
+    """
+    named, takes_any = _accepted_arguments(cls)
+    keyword_ok = sorted(p.name for p in named if p.kind is not p.POSITIONAL_ONLY)
+    own = list(signature.parameters.values())[1:]
+    positional = [p for p in own if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    given = {p.name for p in positional[: len(args)]} | set(kwargs)
+    unexpected = [] if takes_any else [k for k in kwargs if k not in keyword_ok]
+    missing = [p.name for p in named if p.default is p.empty and p.name not in given]
+    if not unexpected and not missing and bind_error is None:
+        return None
+
+    def quoted(names: list[str]) -> str:
+        return ", ".join(repr(n) for n in names)
+
+    problems: list[str] = []
+    other = str(bind_error) if bind_error is not None else ""
+    if other and "missing a required" not in other and "unexpected keyword" not in other:
+        problems.append(other)  # too many positional arguments, an argument given twice, ...
+    if unexpected:
+        plural = "s" if len(unexpected) > 1 else ""
+        close = {k: difflib.get_close_matches(k, keyword_ok, n=1) for k in unexpected}
+        hints = [
+            repr(match[0]) if len(unexpected) == 1 else f"{match[0]!r} for {key!r}"
+            for key, match in close.items()
+            if match
+        ]
+        problems.append(
+            f"unexpected keyword argument{plural} {quoted(unexpected)}"
+            + (f" (did you mean {', '.join(hints)}?)" if hints else "")
+        )
+    if missing:
+        plural = "s" if len(missing) > 1 else ""
+        problems.append(f"missing required argument{plural} {quoted(missing)}")
+    if not problems:  # pragma: no cover - bind failed for a reason not recognized above
+        problems.append(other)
+    accepted = ", ".join(p.name + (" (required)" if p.default is p.empty else "") for p in named)
+    if takes_any:
+        accepted += ", **kwargs"
+    name = cls.__name__
+    return f"{name}(): {'; '.join(problems)}. {name} accepts: {accepted}"
 
 
 def _drop_tensors(value: Any) -> Any:

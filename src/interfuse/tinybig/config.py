@@ -71,17 +71,37 @@ def choices() -> list[str]:
     return sorted(_registry())
 
 
+def _inherited(cls: type[nn.Module]) -> set[str]:
+    """Constructor arguments of ``cls``'s bases: tinyBIG writes the base class's attributes
+    (``require_parameters`` of a ``max_fusion``) into every subclass's config."""
+    names: set[str] = set()
+    for base in cls.__mro__[1:]:
+        if base is nn.Module or not issubclass(base, nn.Module):
+            continue
+        names.update(inspect.signature(base.__init__).parameters)
+    return names - {"self", "args", "kwargs"}
+
+
 def _clean_tinybig(params: Mapping[str, Any], cls: type[nn.Module]) -> dict[str, Any]:
     accepted = inspect.signature(cls).parameters
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
+    inherited = _inherited(cls)
     out: dict[str, Any] = {}
     for key, value in params.items():
         if key == "_interdependence_type":
             key = "interdependence_type"
         elif key.startswith("_") or key in _TINYBIG_JUNK:
             continue
-        if key in accepted or takes_any:
-            out[key] = value
+        if key in inherited and key not in accepted and not takes_any:
+            continue  # a base class's setting this class fixes
+        if key not in accepted and not takes_any:
+            # Beyond tinyBIG's own internals (above), an unknown key is a typo or a setting
+            # this class does not have: dropping it would build something else silently.
+            raise TypeError(
+                f"{cls.__name__} does not take {key!r} (in function_parameters); it accepts "
+                f"{[k for k in accepted if k != 'self']}"
+            )
+        out[key] = value
     return out
 
 

@@ -103,14 +103,29 @@ class Fabrication:
         return self.kind in ("hm", "lphm", "dual_lphm")
 
     # -- sizes --------------------------------------------------------------------------------
-    def check_shape(self, n: int, D: int) -> None:
-        """tinyBIG's constructor asserts: ``p`` divides ``n`` and ``q`` divides ``D``."""
+    def check_shape(
+        self, n: int, D: int, *, names: tuple[str, str] = ("n", "D"), owner: str | None = None
+    ) -> None:
+        """tinyBIG's constructor asserts: ``p`` divides ``n`` and ``q`` divides ``D``.
+
+        Args:
+            n: rows of ``W``.
+            D: columns of ``W``.
+            names: what the caller calls ``n`` and ``D`` in the message (an interdependence
+                passes its own arguments, e.g. ``("m", "m_prime")``).
+            owner: the class name the message starts with, if any.
+
+        Raises:
+            ValueAssertionError: ``p`` does not divide ``n`` or ``q`` does not divide ``D``.
+        """
         if self._hm:
             p, q = self._pq
             if n % p != 0 or D % q != 0:
+                rows, cols = names
+                prefix = f"{owner}: " if owner else ""
                 raise ValueAssertionError(
-                    f"p={p} must divide n={n} and q={q} must divide D={D} "
-                    f"(got n % p = {n % p}, D % q = {D % q})"
+                    f"{prefix}p={p} must divide {rows}={n} and q={q} must divide {cols}={D} "
+                    f"(got {rows} % p = {n % p}, {cols} % q = {D % q})"
                 )
 
     @property

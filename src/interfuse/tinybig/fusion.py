@@ -310,6 +310,22 @@ def _weights_vector(name: str, value: Tensor, k: int | None) -> Tensor:
     return value.reshape(-1)
 
 
+def _as_weights_tensor(value: object) -> Tensor:
+    """``weights`` as given: a tensor, or a (nested) list of numbers such as ``to_config``
+    writes (built in the default floating dtype)."""
+    if isinstance(value, Tensor):
+        return value
+    if isinstance(value, (list, tuple)):
+        try:
+            return torch.tensor(value, dtype=torch.get_default_dtype())
+        except (TypeError, ValueError, RuntimeError):
+            pass
+    raise TypeError(
+        "weights must be a torch.Tensor or a list of numbers (nested for (k, 1) or (1, k)), "
+        f"got {value!r}"
+    )
+
+
 class weighted_summation_fusion(fusion):
     r"""Weighted sum of ``k`` equally shaped inputs.
 
@@ -320,12 +336,15 @@ class weighted_summation_fusion(fusion):
     ``calculate_l()`` is ``k`` with ``require_parameters`` and 0 otherwise. ``weights`` and
     ``w`` may be shaped ``(k,)``, ``(k, 1)`` or ``(1, k)``.
 
-    A module rebuilt from its config has no ``weights`` until a ``state_dict`` holding them is
-    loaded (configs carry no tensors).
+    :meth:`to_config` writes the fixed weights as a list of floats (JSON/YAML-safe) and the
+    constructor accepts such a list, so ``from_config(f.to_config())`` computes what ``f``
+    does. A list is built in the default dtype (``torch.get_default_dtype()``); load the
+    ``state_dict`` as well to keep other dtypes.
 
     Args:
         dims: widths of the inputs (all equal), or ``None``.
-        weights: the fixed weights ``α``, ``(k,)``.
+        weights: the fixed weights ``α``: a tensor or a (nested) list of numbers, ``(k,)``,
+            ``(k, 1)`` or ``(1, k)``.
         name: the function's name.
         require_parameters: take the weights from ``w`` instead.
         preprocess_functions: see :class:`fusion`.
@@ -349,7 +368,7 @@ class weighted_summation_fusion(fusion):
     def __init__(
         self,
         dims: Dims | None = None,
-        weights: Tensor | None = None,
+        weights: Tensor | Sequence[float] | Sequence[Sequence[float]] | None = None,
         name: str = "weighted_summation_fusion",
         *,
         require_parameters: bool = False,
@@ -371,7 +390,11 @@ class weighted_summation_fusion(fusion):
         )
         buffer = None
         if weights is not None:
-            vec = _weights_vector("weights", weights, None if self.dims is None else len(self.dims))
+            vec = _weights_vector(
+                "weights",
+                _as_weights_tensor(weights),
+                None if self.dims is None else len(self.dims),
+            )
             if vec.is_floating_point() and not bool(torch.isfinite(vec).all()):
                 raise ValueError(f"weights must be finite, got {vec.tolist()}")
             dtype = vec.dtype if vec.is_floating_point() else torch.get_default_dtype()
@@ -391,11 +414,18 @@ class weighted_summation_fusion(fusion):
         key = prefix + "weights"
         incoming = state_dict.get(key)
         if self.weights is None and isinstance(incoming, Tensor):
-            # Rebuilt from a config (no tensors there): take the weights' shape from the state.
+            # Built without weights (require_parameters, or a config holding weights=None):
+            # take the weights' shape from the state.
             self.weights = torch.empty_like(incoming, device=self.device)
         super()._load_from_state_dict(
             state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
         )
+
+    def _config_value(self, key: str, value: Any) -> Any:
+        if key == "weights" and self.weights is not None and not self.weights.is_meta:
+            # The current fixed weights, as plain floats (the recorded argument is None).
+            return self.weights.detach().cpu().tolist()
+        return super()._config_value(key, value)
 
     def calculate_n(self, dims: Dims | None = None) -> int:
         """``dims[0]`` (all widths must be equal).
@@ -1844,7 +1874,9 @@ class random_matrix_adaption_parameterized_concatenation_fusion(parameterized_co
                 f"random_factors must have shapes ({self.n}, {self.r}) and ({want_d}, {self.r}), "
                 f"got {tuple(ra.shape)} and {tuple(rb.shape)}"
             )
-        dtype = ra.dtype if ra.is_floating_point() else torch.get_default_dtype()
+        # The default dtype, as drawn factors have (float64 factors with float32 data would
+        # fail in the first matmul); module.double() moves them with everything else.
+        dtype = torch.get_default_dtype()
         return (
             ra.detach().to(device=self.device, dtype=dtype, copy=True),
             rb.detach().to(device=self.device, dtype=dtype, copy=True),

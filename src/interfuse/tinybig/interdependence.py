@@ -486,7 +486,9 @@ class _RandomMixin:
                     f"random_factors must have shapes ({d}, {r}) and ({d_prime}, {r}), got "
                     f"{_shape(ra)} and {_shape(rb)}"
                 )
-            ra, rb = ra.detach().clone(), rb.detach().clone()
+            # The default dtype, as drawn factors have (see the fusion face).
+            dtype = torch.get_default_dtype()
+            ra, rb = ra.detach().to(dtype, copy=True), rb.detach().to(dtype, copy=True)
         else:
             ra, rb = _draw_random(d, d_prime, r, self.seed)
         self.register_buffer("R_A", ra.to(device))
@@ -651,6 +653,14 @@ class parameterized_interdependence(_PrimesMixin, interdependence):
             return self.b, self.calculate_b_prime()
         return self.m, self.calculate_m_prime()
 
+    def _dim_names(self) -> tuple[str, str]:
+        """The constructor arguments behind :meth:`_dims`, for error messages."""
+        return ("b", "b_prime") if self.is_instance else ("m", "m_prime")
+
+    def _check_fab_shape(self) -> None:
+        """``p`` must divide ``d`` and ``q`` must divide ``d'`` (hm family; no-op otherwise)."""
+        self._fab.check_shape(*self._dims(), names=self._dim_names(), owner=type(self).__name__)
+
     def calculate_l(self) -> int:
         """Length of the flat ``w`` (module table)."""
         d, d_prime = self._dims()
@@ -700,8 +710,7 @@ class parameterized_interdependence(_PrimesMixin, interdependence):
 
     def _shape_changed(self) -> None:
         self._default_primes()
-        d, d_prime = self._dims()
-        self._fab.check_shape(d, d_prime)
+        self._check_fab_shape()
 
 
 class lowrank_parameterized_interdependence(parameterized_interdependence):
@@ -785,7 +794,7 @@ class hm_parameterized_interdependence(parameterized_interdependence):
         super().__init__(name=name, **kwargs)
         self._fab = _hm_fabrication("hm", p, q, None, kronecker)
         self.p, self.q, self.kronecker = p, self._fab.q, bool(kronecker)
-        self._fab.check_shape(*self._dims())
+        self._check_fab_shape()
         self.parameter_fabrication = self._fab
 
 
@@ -829,7 +838,7 @@ class lphm_parameterized_interdependence(parameterized_interdependence):
         super().__init__(name=name, **kwargs)
         self._fab = _hm_fabrication("lphm", p, q, r, kronecker)
         self.r, self.p, self.q, self.kronecker = r, p, self._fab.q, bool(kronecker)
-        self._fab.check_shape(*self._dims())
+        self._check_fab_shape()
         self.parameter_fabrication = self._fab
 
 
@@ -872,7 +881,7 @@ class dual_lphm_parameterized_interdependence(parameterized_interdependence):
         super().__init__(name=name, **kwargs)
         self._fab = _hm_fabrication("dual_lphm", p, q, r, kronecker)
         self.r, self.p, self.q, self.kronecker = r, p, self._fab.q, bool(kronecker)
-        self._fab.check_shape(*self._dims())
+        self._check_fab_shape()
         self.parameter_fabrication = self._fab
 
 
@@ -1009,6 +1018,15 @@ class parameterized_bilinear_interdependence(interdependence):
         d = self._side()
         return d, d
 
+    def _dim_names(self) -> tuple[str, str]:
+        """The constructor argument behind :meth:`_side` (twice), for error messages."""
+        side = "m" if self.is_instance else "b"
+        return side, side
+
+    def _check_fab_shape(self) -> None:
+        """``p`` and ``q`` must divide ``d`` (hm family; no-op otherwise)."""
+        self._fab.check_shape(*self._dims(), names=self._dim_names(), owner=type(self).__name__)
+
     def calculate_b_prime(self, b: int | None = None) -> int:
         """``b`` (bilinear interdependences keep the shape)."""
         return b if b is not None else self.b
@@ -1091,7 +1109,7 @@ class parameterized_bilinear_interdependence(interdependence):
         return rows @ (xt_w @ x)
 
     def _shape_changed(self) -> None:
-        self._fab.check_shape(*self._dims())
+        self._check_fab_shape()
 
 
 class lowrank_parameterized_bilinear_interdependence(parameterized_bilinear_interdependence):
@@ -1161,7 +1179,7 @@ class hm_parameterized_bilinear_interdependence(parameterized_bilinear_interdepe
         super().__init__(name=name, **kwargs)
         self._fab = _hm_fabrication("hm", p, q, None, kronecker)
         self.p, self.q, self.kronecker = p, self._fab.q, bool(kronecker)
-        self._fab.check_shape(*self._dims())
+        self._check_fab_shape()
         self.parameter_fabrication = self._fab
 
 
@@ -1199,7 +1217,7 @@ class lphm_parameterized_bilinear_interdependence(parameterized_bilinear_interde
         super().__init__(name=name, **kwargs)
         self._fab = _hm_fabrication("lphm", p, q, r, kronecker)
         self.r, self.p, self.q, self.kronecker = r, p, self._fab.q, bool(kronecker)
-        self._fab.check_shape(*self._dims())
+        self._check_fab_shape()
         self.parameter_fabrication = self._fab
 
 
@@ -1238,7 +1256,7 @@ class dual_lphm_parameterized_bilinear_interdependence(parameterized_bilinear_in
         super().__init__(name=name, **kwargs)
         self._fab = _hm_fabrication("dual_lphm", p, q, r, kronecker)
         self.r, self.p, self.q, self.kronecker = r, p, self._fab.q, bool(kronecker)
-        self._fab.check_shape(*self._dims())
+        self._check_fab_shape()
         self.parameter_fabrication = self._fab
 
 
