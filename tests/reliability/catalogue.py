@@ -1197,6 +1197,31 @@ def _() -> object:
 
 
 @bad(
+    "hybrid-dtype",
+    ID,
+    "mixed dtypes",
+    TypeError,
+    r"x has dtype torch.float64 but the fused A of this HybridInterdependence has dtype "
+    r"torch.float32",
+)
+def _() -> object:
+    parts = [ParameterizedInterdependence(6, 6)]
+    return interfuse.HybridInterdependence(parts, "mean")(x(2, 3, 6, dtype=torch.float64))
+
+
+@bad(
+    "hybrid-device",
+    ID,
+    "different devices",
+    ValueError,
+    r"x is on meta but the fused A of this HybridInterdependence is on cpu",
+)
+def _() -> object:
+    parts = [ParameterizedInterdependence(6, 6)]
+    return interfuse.HybridInterdependence(parts, "mean")(x(2, 3, 6, device="meta"))
+
+
+@bad(
     "interdependence-axis",
     ID,
     "unknown names",
@@ -1758,6 +1783,45 @@ def _() -> object:
 def _() -> object:
     f = tb.parameterized_interdependence(b=4, m=6, interdependence_type="instance")
     return f(x=x(5, 6), w=x(1, 16))
+
+
+@bad(
+    "tinybig-interdependence-kappa-dtype",
+    TI,
+    "mixed dtypes",
+    ValueRuntimeError,
+    r"kappa_x has dtype torch.float64 but x has dtype torch.float32",
+)
+def _() -> object:
+    f = tb.parameterized_bilinear_interdependence(b=4, m=6)
+    return f(x=x(4, 6), w=x(1, 36), kappa_x=x(4, 6, dtype=torch.float64))
+
+
+@bad(
+    "tinybig-hybrid-w-dtype",
+    TI,
+    "mixed dtypes",
+    ValueRuntimeError,
+    r"x has dtype torch.float32 but hybrid_interdependence's A has dtype torch.float64",
+)
+def _() -> object:
+    parts = [tb.parameterized_interdependence(b=4, m=6)]
+    f = tb.hybrid_interdependence(
+        b=4, m=6, interdependence_functions=parts, fusion_function=tb.mean_fusion(dims=[6])
+    )
+    return f(x=x(4, 6), w=x(1, 36, dtype=torch.float64))
+
+
+@bad(
+    "tinybig-interdependence-bool-w",
+    TI,
+    "integer dtype",
+    ValueRuntimeError,
+    r"w has dtype torch.bool; the 'lowrank' fabrication needs floating parameters",
+)
+def _() -> object:
+    f = tb.lowrank_parameterized_interdependence(b=4, m=6, r=1)
+    return f.calculate_A(w=x(1, 12, dtype=torch.bool))
 
 
 @bad(

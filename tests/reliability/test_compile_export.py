@@ -4,12 +4,22 @@
 The per-module checks use the ``aot_eager`` backend (Dynamo + AOTAutograd, forward and
 backward traced, no code generation) to stay fast on two cores; one test compiles a composite
 model with the default inductor backend end to end.
+
+The registry's matrix entries run on so few rows that ``mode='auto'`` takes the materialized
+(dense) path; the ``*_factored`` tests force ``mode='factored'`` for every structured matrix
+(both Kronecker contraction orders), alone, inside a projected concatenation (list input, per-row
+mask) and inside a parameterized interdependence (both axes), so the factored kernels are the
+ones traced and exported.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import inspect
+from collections.abc import Iterator
 from typing import Any
+from unittest import mock
 
 import pytest
 import torch
@@ -17,6 +27,7 @@ import torch._dynamo
 from torch import nn
 
 import interfuse
+from interfuse.matrices import MATRICES, DenseMatrix, StructuredMatrix
 from tests.registry import ModuleEntry
 from tests.reliability._common import MODERN_ENTRIES, build, sample
 
@@ -46,13 +57,23 @@ def _fresh_dynamo() -> None:
     torch._dynamo.reset()
 
 
-@pytest.mark.parametrize("entry", MODERN_ENTRIES, ids=lambda e: e.id)
-def test_compile_fullgraph_same_result(entry: ModuleEntry) -> None:
-    eager = build(entry)
+def _clone(obj: Any) -> Any:
+    """Fresh leaf copies of the tensors in ``obj`` (so each run collects its own grads)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().clone()
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_clone(o) for o in obj)
+    if isinstance(obj, dict):
+        return {k: _clone(v) for k, v in obj.items()}
+    return obj
+
+
+def _check_compile(eager: nn.Module, args: Any, kwargs: Any) -> None:
+    """``torch.compile(fullgraph=True, backend='aot_eager')``: same output and gradients."""
     compiled_module = copy.deepcopy(eager)
-    ref, ref_grads = _forward_backward(eager, *sample(entry))
+    ref, ref_grads = _forward_backward(eager, _clone(args), _clone(kwargs))
     compiled = torch.compile(compiled_module, fullgraph=True, backend="aot_eager")
-    out, grads = _forward_backward(compiled, *sample(entry))
+    out, grads = _forward_backward(compiled, _clone(args), _clone(kwargs))
     torch.testing.assert_close(out, ref)
     for g, r in zip(grads, ref_grads, strict=True):
         assert (g is None) == (r is None)
@@ -60,13 +81,127 @@ def test_compile_fullgraph_same_result(entry: ModuleEntry) -> None:
             torch.testing.assert_close(g, r)
 
 
-@pytest.mark.parametrize("entry", MODERN_ENTRIES, ids=lambda e: e.id)
-def test_export(entry: ModuleEntry) -> None:
-    module = build(entry)
-    args, kwargs = sample(entry)
+def _check_export(module: nn.Module, args: Any, kwargs: Any) -> None:
     ref = module(*args, **kwargs)
     program = torch.export.export(module, tuple(args), kwargs)
     torch.testing.assert_close(program.module()(*args, **kwargs), ref)
+
+
+@pytest.mark.parametrize("entry", MODERN_ENTRIES, ids=lambda e: e.id)
+def test_compile_fullgraph_same_result(entry: ModuleEntry) -> None:
+    _check_compile(build(entry), *sample(entry))
+
+
+@pytest.mark.parametrize("entry", MODERN_ENTRIES, ids=lambda e: e.id)
+def test_export(entry: ModuleEntry) -> None:
+    _check_export(build(entry), *sample(entry))
+
+
+# ---------------------------------------------------------------------------------------------
+# The factored paths: mode='factored' for every structured matrix
+# ---------------------------------------------------------------------------------------------
+def _factored_options(name: str, n_in: int, n_out: int) -> dict[str, Any]:
+    """``mode='factored'`` and small options of matrix ``name`` for an ``n_out × n_in`` shape.
+
+    With ``(n_in, n_out) = (12, 6)`` (``p=2, q=3``) the Kronecker kernel mixes by ``A`` first,
+    with ``(6, 12)`` (``p=3, q=2``) it applies ``B`` first: both contraction orders are traced.
+    """
+    params = inspect.signature(MATRICES[name]).parameters
+    options: dict[str, Any] = {"mode": "factored"}
+    if "rank" in params:
+        options["rank"] = 2
+    if "p" in params:
+        options.update(p=2, q=3) if n_in > n_out else options.update(p=3, q=2)
+    if "seed" in params:
+        options["seed"] = 7
+    return options
+
+
+def _kronecker(name: str) -> bool:
+    return "p" in inspect.signature(MATRICES[name]).parameters
+
+
+#: ``(kind, matrix name, n_in, n_out)``: every matrix alone, the Kronecker family in both
+#: contraction orders; every matrix inside a projected concatenation and inside a
+#: parameterized interdependence of either axis.
+FACTORED_CASES = [
+    pytest.param(kind, name, n_in, n_out, id=f"{kind}-{name}-{n_in}to{n_out}")
+    for name in sorted(MATRICES)
+    for kind, n_in, n_out in [
+        ("matrix", 12, 6),
+        *([("matrix", 6, 12)] if _kronecker(name) else []),
+        ("projected_concat", 12, 6),
+        ("interdependence-attribute", 12, 6),
+        ("interdependence-instance", 6, 12),
+    ]
+]
+
+
+@contextlib.contextmanager
+def _materialize_forbidden(module: nn.Module) -> Iterator[None]:
+    """Fail if a (non-dense) structured matrix of ``module`` builds ``W`` in the block."""
+    classes = {
+        type(m)
+        for m in module.modules()
+        if isinstance(m, StructuredMatrix) and not isinstance(m, DenseMatrix)
+    }
+    with contextlib.ExitStack() as stack:
+        for cls in classes:
+            error = AssertionError(f"{cls.__name__}.materialize called on the factored path")
+            stack.enter_context(mock.patch.object(cls, "materialize", side_effect=error))
+        yield
+
+
+def _factored_matrix(name: str, n_in: int, n_out: int) -> tuple[nn.Module, Any, Any]:
+    torch.manual_seed(0)
+    m = MATRICES[name](n_in, n_out, **_factored_options(name, n_in, n_out)).eval()
+    return m, (torch.randn(3, n_in),), {}
+
+
+def _factored_projection(name: str, n_in: int, n_out: int) -> tuple[nn.Module, Any, Any]:
+    """A projected concatenation of two inputs (list input) under a per-row mask."""
+    torch.manual_seed(0)
+    widths = [n_in // 2 - 1, n_in - n_in // 2 + 1]
+    f = interfuse.ProjectedConcatFusion(
+        widths, n_out, matrix=name, matrix_options=_factored_options(name, n_in, n_out)
+    ).eval()
+    xs = [torch.randn(2, 3, n) for n in widths]
+    mask = torch.tensor([[True, True], [True, False], [False, True]])  # (rows, k), per row
+    return f, (xs,), {"mask": mask}
+
+
+def _factored_interdependence(
+    name: str, n_in: int, n_out: int, axis: str
+) -> tuple[nn.Module, Any, Any]:
+    torch.manual_seed(0)
+    f = interfuse.ParameterizedInterdependence(
+        n_in, n_out, matrix=name, axis=axis, matrix_options=_factored_options(name, n_in, n_out)
+    ).eval()
+    shape = (2, 3, n_in) if axis == "attribute" else (2, n_in, 3)
+    return f, (torch.randn(shape),), {}
+
+
+FACTORED_BUILDERS = {
+    "matrix": _factored_matrix,
+    "projected_concat": _factored_projection,
+    "interdependence-attribute": lambda *a: _factored_interdependence(*a, axis="attribute"),
+    "interdependence-instance": lambda *a: _factored_interdependence(*a, axis="instance"),
+}
+
+
+@pytest.mark.parametrize(("kind", "name", "n_in", "n_out"), FACTORED_CASES)
+def test_compile_and_export_factored(kind: str, name: str, n_in: int, n_out: int) -> None:
+    """The factored kernels compile to one graph (same output and gradients as eager) and
+    export (same output)."""
+    module, args, kwargs = FACTORED_BUILDERS[kind](name, n_in, n_out)
+    rows = 3 * (2 if kind != "matrix" else 1)
+    for m in module.modules():
+        if isinstance(m, StructuredMatrix):
+            assert m.mode == "factored" and m.use_factored(rows)
+    with _materialize_forbidden(module):  # eager: W is never built
+        module(*_clone(args), **_clone(kwargs))
+    _check_compile(module, args, kwargs)
+    _check_export(module, args, kwargs)
 
 
 def test_export_dynamic_batch() -> None:

@@ -11,12 +11,21 @@ Properties, for every class of both faces:
   concatenations, parameterized interdependences);
 * masked result equals the result on the present inputs alone (modern fusions).
 
+Besides the fixed registry inputs, the modern fusions are drawn at random (every class of
+:data:`interfuse.fusion.FUSIONS`, ``k`` in 1..6, widths in 1..8, any leading shape, and for the
+projected concatenation any matrix of :data:`interfuse.matrices.MATRICES` with a rank and
+Kronecker factors drawn among the divisors). The interdependences the registry-driven tests
+leave out (the modern hybrid, tinyBIG's bilinear, rpn and hybrid classes) are in
+``test_properties_interdependence.py``.
+
 ``max_examples`` stays modest and the runs are derandomized, so CI is deterministic and fast.
 """
 
 from __future__ import annotations
 
+import inspect
 import itertools
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +36,8 @@ from hypothesis import strategies as st
 
 import interfuse
 import interfuse.tinybig as tb
+from interfuse.fusion import FUSIONS, Fusion
+from interfuse.matrices import MATRICES as MATRIX_REGISTRY
 from interfuse.tinybig import fusion as tbf
 from tests.registry import ModuleEntry
 from tests.reliability._common import MODERN_ENTRIES
@@ -61,6 +72,39 @@ def clean_errors_only(fn: Callable[[], object]) -> None:
 @st.composite
 def leading(draw: st.DrawFn) -> tuple[int, ...]:
     return tuple(draw(st.lists(st.integers(1, 3), min_size=1, max_size=3)))
+
+
+def divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+#: The names of :data:`interfuse.matrices.MATRICES` (new matrices are fuzzed as they are added).
+MATRIX_KEYS = sorted(MATRIX_REGISTRY)
+
+
+def _takes(name: str, option: str) -> bool:
+    return option in inspect.signature(MATRIX_REGISTRY[name]).parameters
+
+
+@st.composite
+def matrix_options(
+    draw: st.DrawFn,
+    name: str,
+    in_features: int,
+    out_features: int,
+    modes: tuple[str, ...] = ("auto", "factored", "dense"),
+) -> dict[str, Any]:
+    """Valid options of matrix ``name``: a mode, a rank, and Kronecker factors ``p`` (a divisor
+    of ``out_features``) and ``q`` (a divisor of ``in_features``) where the class takes them."""
+    options: dict[str, Any] = {"mode": draw(st.sampled_from(modes))}
+    if _takes(name, "rank"):
+        options["rank"] = draw(st.integers(1, 4))
+    if _takes(name, "p"):
+        options["p"] = draw(st.sampled_from(divisors(out_features)))
+        options["q"] = draw(st.sampled_from(divisors(in_features)))
+    if _takes(name, "seed"):
+        options["seed"] = draw(st.integers(0, 3))
+    return options
 
 
 # ---------------------------------------------------------------------------------------------
@@ -193,6 +237,71 @@ def test_tinybig_symmetric_fusions_are_permutation_invariant(
     close(f([xs[i] for i in order]), out, dtype)
 
 
+#: A reference for every named metric of ``metric_fusion``, on the inputs stacked along dim 0.
+METRIC_REFERENCE: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "mean": lambda s: s.mean(0),
+    "sum": lambda s: s.sum(0),
+    "prod": lambda s: s.prod(0),
+    "max": lambda s: s.amax(0),
+    "min": lambda s: s.amin(0),
+    "median": lambda s: s.median(0).values,  # the lower median, as tinyBIG
+    "l1_norm": lambda s: s.abs().sum(0),
+    "l2_norm": lambda s: s.square().sum(0).sqrt(),
+}
+
+
+def test_metric_reference_covers_every_metric() -> None:
+    assert set(METRIC_REFERENCE) == set(tbf.METRICS)
+
+
+@FUZZ
+@given(
+    st.sampled_from(sorted(METRIC_REFERENCE)),
+    st.booleans(),
+    st.integers(1, 6),
+    leading(),
+    st.integers(1, 5),
+    DTYPES,
+    st.randoms(use_true_random=False),
+    st.floats(-3, 3),
+    st.floats(-3, 3),
+    st.integers(0, 2**16),
+)
+def test_tinybig_metric_fusion_properties(
+    metric: str,
+    as_callable: bool,
+    k: int,
+    lead: tuple[int, ...],
+    n: int,
+    dtype: torch.dtype,
+    rnd: Any,
+    a: float,
+    b: float,
+    seed: int,
+) -> None:
+    """Named metrics and tinyBIG batch metrics (``(N, k) → (N,)`` callables) agree with the
+    reference; every metric is symmetric, finite, ignores ``w``; mean and sum are linear."""
+    torch.manual_seed(seed)
+    reference = METRIC_REFERENCE[metric]
+
+    def batch_metric(t: torch.Tensor) -> torch.Tensor:
+        return reference(t.mT)
+
+    f = tbf.metric_fusion([n] * k, metric=batch_metric if as_callable else metric)
+    xs = [torch.randn(*lead, n, dtype=dtype) for _ in range(k)]
+    out = f(xs)
+    assert out.shape == (*lead, n) and out.dtype == dtype and torch.isfinite(out).all()
+    close(out, reference(torch.stack(xs)), dtype)
+    close(getattr(tbf, f"{metric}_fusion")(dims=[n] * k)(xs), out, dtype)
+    close(f(xs, w=torch.randn(1, 3, dtype=dtype)), out, dtype)  # w is ignored
+    order = list(range(k))
+    rnd.shuffle(order)
+    close(f([xs[i] for i in order]), out, dtype)
+    if metric in ("mean", "sum"):
+        ys = [torch.randn_like(x) for x in xs]
+        close(f([a * x + b * y for x, y in zip(xs, ys)]), a * out + b * f(ys), dtype)
+
+
 @FUZZ
 @given(st.integers(1, 6), leading(), st.integers(1, 5), DTYPES, st.floats(-3, 3), st.floats(-3, 3))
 def test_tinybig_weighted_sum_is_linear(
@@ -286,6 +395,7 @@ TINYBIG_FUSIONS = [
     "lphm_parameterized_concatenation_fusion",
     "dual_lphm_parameterized_concatenation_fusion",
     "random_matrix_adaption_parameterized_concatenation_fusion",
+    "metric_fusion",
 ]
 
 
@@ -307,6 +417,8 @@ def test_tinybig_fusion_fuzz_only_clean_errors(
         extra["n"] = 2
     if name == "weighted_summation_fusion":
         extra["weights"] = torch.ones(k)
+    if name == "metric_fusion":
+        extra["metric"] = "l2_norm"
     f = getattr(tbf, name)(dims=dims, **extra)
     xs: Any = [torch.randn(*lead, width) for _ in range(k)]
     n_w = f.calculate_l()
@@ -672,41 +784,248 @@ FUSION_CORRUPTIONS = [
 ]
 
 
+#: Broken masks for ``k`` inputs (or parts), by corruption name; the fuzzers of both the
+#: fusions and the hybrid interdependence use them.
+BAD_MASKS: dict[str, Callable[[int], object]] = {
+    "float mask": lambda k: torch.ones(k),
+    "mask of wrong k": lambda k: torch.ones(k + 1, dtype=torch.bool),
+    "all masked": lambda k: torch.zeros(k, dtype=torch.bool),
+    "list mask": lambda k: [True] * k,
+    "2-d mask": lambda k: torch.ones(2, k, dtype=torch.bool),
+    "meta mask": lambda k: torch.ones(k, dtype=torch.bool, device="meta"),
+}
+
+
+def _corrupt_fusion_call(xs: list[torch.Tensor], corruption: str) -> tuple[Any, dict[str, Any]]:
+    """A valid fusion call ``f(xs)`` with one thing broken: ``(xs, kwargs)``."""
+    bad: Any = list(xs)
+    k, lead, width = len(xs), xs[-1].shape[:-1], xs[-1].shape[-1]
+    kwargs: dict[str, Any] = {}
+    if corruption == "integer inputs":
+        bad = [x.long() for x in xs]
+    elif corruption == "mixed dtypes":
+        bad[-1] = xs[-1].double() if xs[-1].dtype != torch.float64 else xs[-1].float()
+    elif corruption == "meta input":
+        bad[-1] = xs[-1].to("meta")
+    elif corruption == "wrong width":
+        bad[-1] = torch.randn(*lead, width + 1, dtype=xs[-1].dtype)
+    elif corruption == "wrong leading shape":
+        bad[-1] = torch.randn(*(n + 1 for n in lead), width, dtype=xs[-1].dtype)
+    elif corruption == "extra input":
+        bad.append(xs[0])
+    elif corruption == "missing input":
+        bad.pop()
+    elif corruption == "non-tensor item":
+        bad[-1] = 1.0
+    elif corruption == "0-d input":
+        bad[-1] = torch.tensor(1.0, dtype=xs[-1].dtype)
+    elif corruption == "empty list":
+        bad = []
+    elif corruption == "stacked tensor":
+        bad = torch.stack(xs) if all(x.shape == xs[0].shape for x in xs) else xs[0]
+    elif corruption in BAD_MASKS:
+        kwargs["mask"] = BAD_MASKS[corruption](k)
+    return bad, kwargs
+
+
 @pytest.mark.parametrize("corruption", FUSION_CORRUPTIONS)
 @pytest.mark.parametrize("entry", FUSION_ENTRIES, ids=lambda e: e.id)
 def test_fusion_bad_inputs_fail_cleanly(entry: ModuleEntry, corruption: str) -> None:
     f = _fusion(entry, torch.float32)
-    xs: Any = _inputs(entry, (2, 3), torch.float32, 0)
-    k = len(xs)
-    kwargs: dict[str, Any] = {}
-    if corruption == "integer inputs":
-        xs = [x.long() for x in xs]
-    elif corruption == "mixed dtypes":
-        xs[-1] = xs[-1].double()
-    elif corruption == "meta input":
-        xs[-1] = xs[-1].to("meta")
-    elif corruption == "wrong width":
-        xs[-1] = torch.randn(2, 3, xs[-1].shape[-1] + 1)
-    elif corruption == "wrong leading shape":
-        xs[-1] = torch.randn(3, 2, xs[-1].shape[-1])
-    elif corruption == "extra input":
-        xs.append(xs[0])
-    elif corruption == "missing input":
-        xs.pop()
-    elif corruption == "non-tensor item":
-        xs[-1] = 1.0
-    elif corruption == "0-d input":
-        xs[-1] = torch.tensor(1.0)
-    elif corruption == "empty list":
-        xs = []
-    elif corruption == "stacked tensor":
-        xs = torch.stack(xs) if all(x.shape == xs[0].shape for x in xs) else xs[0]
-    elif corruption == "float mask":
-        kwargs["mask"] = torch.ones(k)
-    elif corruption == "mask of wrong k":
-        kwargs["mask"] = torch.ones(k + 1, dtype=torch.bool)
-    elif corruption == "all masked":
-        kwargs["mask"] = torch.zeros(k, dtype=torch.bool)
-    elif corruption == "meta mask":
-        kwargs["mask"] = torch.ones(k, dtype=torch.bool, device="meta")
+    xs, kwargs = _corrupt_fusion_call(_inputs(entry, (2, 3), torch.float32, 0), corruption)
     clean_errors_only(lambda: f(xs, **kwargs))
+
+
+# ---------------------------------------------------------------------------------------------
+# Modern fusions at random: every class, k, widths, leading shape, dtype, matrix and its options
+# ---------------------------------------------------------------------------------------------
+#: Every modern fusion class, by name (from the registry, so a new class must be added here).
+FUSION_CLASSES = sorted(cls.__name__ for cls in FUSIONS.values())
+#: Fusions that are linear in their inputs (no bias); the projected concatenation is linear
+#: without its bias and affine with it.
+LINEAR = {"WeightedSumFusion", "SumFusion", "MeanFusion", "ConcatFusion"}
+CONCATENATIONS = {"ConcatFusion", "ProjectedConcatFusion"}
+
+
+@st.composite
+def modern_fusion(draw: st.DrawFn, name: str, widths: list[int], dtype: torch.dtype) -> Fusion:
+    """A fusion of class ``name`` for inputs of ``widths``, its options drawn at random."""
+    k = len(widths)
+    num_inputs = draw(st.sampled_from([None, k]))
+    if name == "WeightedSumFusion":
+        normalize = draw(st.sampled_from(["none", "softmax"]))
+        # unnormalized weights stay positive, so no subset of present weights sums to zero
+        low = -2.0 if normalize == "softmax" else 0.1
+        weights = draw(st.lists(st.floats(low, 2.0), min_size=k, max_size=k))
+        learnable = draw(st.booleans())
+        return interfuse.WeightedSumFusion(
+            k, weights=weights, learnable=learnable, normalize=normalize, dtype=dtype
+        )
+    if name == "MedianFusion":
+        return interfuse.MedianFusion(
+            draw(st.sampled_from(["lower", "mean"])), num_inputs=num_inputs
+        )
+    if name == "NormFusion":
+        p = draw(st.sampled_from([1.0, 2.0, 3.0, math.inf]))
+        return interfuse.NormFusion(p, num_inputs=num_inputs)
+    if name == "ConcatFusion":
+        return interfuse.ConcatFusion(None if num_inputs is None else widths)
+    if name == "ProjectedConcatFusion":
+        matrix = draw(st.sampled_from(MATRIX_KEYS))
+        out = draw(st.integers(1, 8))
+        options = draw(matrix_options(matrix, sum(widths), out))
+        bias = draw(st.booleans())
+        return interfuse.ProjectedConcatFusion(
+            widths, out, matrix=matrix, bias=bias, matrix_options=options, dtype=dtype
+        )
+    fusion: Fusion = getattr(interfuse, name)(num_inputs=num_inputs)
+    return fusion
+
+
+@st.composite
+def fusion_cases(draw: st.DrawFn) -> tuple[Fusion, list[int], torch.dtype]:
+    """``(fusion, widths, dtype)``: any class, ``k`` in 1..6, widths in 1..8."""
+    name = draw(st.sampled_from(FUSION_CLASSES))
+    k = draw(st.integers(1, 6))
+    if name in CONCATENATIONS:
+        widths = draw(st.lists(st.integers(1, 8), min_size=k, max_size=k))
+    else:
+        widths = [draw(st.integers(1, 8))] * k
+    dtype = draw(DTYPES)
+    torch.manual_seed(draw(st.integers(0, 2**16)))  # inits and inputs replay with the example
+    return draw(modern_fusion(name, widths, dtype)).eval(), widths, dtype
+
+
+def test_every_modern_fusion_class_is_drawn() -> None:
+    assert set(FUSION_CLASSES) == {cls.__name__ for cls in FUSIONS.values()}
+    assert SYMMETRIC | LINEAR | CONCATENATIONS | {"ProdFusion"} >= set(FUSION_CLASSES)
+
+
+def _present_only(f: Fusion, xs: list[torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
+    """What ``f(xs, mask)`` must be, computed from the present inputs alone (a ``(k,)`` mask)."""
+    keep = [i for i, m in enumerate(mask.tolist()) if m]
+    name = type(f).__name__
+    if name in SYMMETRIC:  # the same fusion, on the present inputs only
+        config = {**f.get_config(), "num_inputs": None}
+        out: torch.Tensor = type(f)(**config)([xs[i] for i in keep])
+        return out
+    if isinstance(f, interfuse.WeightedSumFusion):  # present weights, rescaled to the total
+        w = f.fusion_weights()
+        return sum(w[i] * xs[i] for i in keep) * (w.sum() / w[keep].sum())  # type: ignore[return-value]
+    if isinstance(f, interfuse.ConcatFusion):  # absent inputs zero-filled, slots kept
+        return torch.cat([x if i in keep else torch.zeros_like(x) for i, x in enumerate(xs)], -1)
+    assert isinstance(f, interfuse.ProjectedConcatFusion)  # the present columns of W only
+    offsets = [0, *itertools.accumulate(x.shape[-1] for x in xs)]
+    cols = torch.cat([torch.arange(offsets[i], offsets[i + 1]) for i in keep])
+    out = torch.cat([xs[i] for i in keep], -1) @ f.matrix.materialize()[:, cols].T
+    return out if f.bias is None else out + f.bias
+
+
+@settings(FUZZ, max_examples=60)
+@given(fusion_cases(), leading(), st.floats(-3, 3), st.floats(-3, 3), st.data())
+def test_fusion_random_shapes_properties(
+    case: tuple[Fusion, list[int], torch.dtype],
+    lead: tuple[int, ...],
+    a: float,
+    b: float,
+    data: st.DataObject,
+) -> None:
+    """Finite, symmetric where it should be, linear where it should be, and a masked result
+    that is the result on the present inputs alone (per call and per row)."""
+    f, widths, dtype = case
+    name, k = type(f).__name__, len(widths)
+    xs = [torch.randn(*lead, n, dtype=dtype) for n in widths]
+    out = f(xs)
+    assert out.shape == (*lead, f.out_features(widths)) and out.dtype == dtype
+    assert torch.isfinite(out).all()
+
+    if name in SYMMETRIC:
+        order = data.draw(st.permutations(range(k)))
+        close(f([xs[i] for i in order]), out, dtype)
+    if name in LINEAR or isinstance(f, interfuse.ProjectedConcatFusion):
+        ys = [torch.randn_like(x) for x in xs]
+        mixed = f([a * x + b * y for x, y in zip(xs, ys)])
+        bias = getattr(f, "bias", None)
+        if bias is None:  # linear: f(a·x + b·y) = a·f(x) + b·f(y)
+            close(mixed, a * out + b * f(ys), dtype)
+        else:  # affine: the bias once
+            close(mixed, a * out + b * f(ys) + (1 - a - b) * bias, dtype)
+
+    mask = _mask(k, data)
+    masked = f(xs, mask=mask)
+    assert masked.shape == out.shape and torch.isfinite(masked).all()
+    close(masked, _present_only(f, xs, mask), dtype)
+    poisoned = [x if keep else torch.full_like(x, float("nan")) for x, keep in zip(xs, mask)]
+    close(f(poisoned, mask=mask), masked, dtype)
+
+    # A per-row mask (..., k): each row is fused over its own present inputs.
+    rows = math.prod(lead)
+    row_mask = torch.rand(*lead, k) < 0.5
+    row_mask.scatter_(-1, torch.randint(k, (*lead, 1)), True)  # one present input per row
+    by_row = f(xs, mask=row_mask).reshape(rows, -1)
+    for r in data.draw(st.lists(st.integers(0, rows - 1), min_size=1, max_size=2)):
+        one = [x.reshape(rows, -1)[r : r + 1] for x in xs]
+        close(by_row[r], f(one, mask=row_mask.reshape(rows, k)[r])[0], dtype)
+
+
+@pytest.mark.parametrize(
+    "name",
+    sorted(SYMMETRIC | {"WeightedSumFusion"}),
+)
+def test_row_mask_of_width_one_inputs(name: str) -> None:
+    """Row r of ``f(xs, mask)`` is ``f`` of row r under ``mask[r]``, for inputs of width 1 too."""
+    f = getattr(interfuse, name)(2) if name == "WeightedSumFusion" else getattr(interfuse, name)()
+    xs = [torch.tensor([[1.0], [2.0]]), torch.tensor([[10.0], [20.0]])]
+    mask = torch.tensor([[True, False], [False, True]])  # row 0: input 0 only; row 1: input 1
+    expected = torch.cat([f([x[r : r + 1] for x in xs], mask=mask[r]) for r in range(2)])
+    torch.testing.assert_close(f(xs, mask=mask), expected)
+
+
+@pytest.mark.parametrize("corruption", FUSION_CORRUPTIONS)
+@settings(FUZZ, max_examples=8)
+@given(fusion_cases(), leading())
+def test_fusion_random_shapes_only_clean_errors(
+    corruption: str, case: tuple[Fusion, list[int], torch.dtype], lead: tuple[int, ...]
+) -> None:
+    f, widths, dtype = case
+    xs, kwargs = _corrupt_fusion_call(
+        [torch.randn(*lead, n, dtype=dtype) for n in widths], corruption
+    )
+    clean_errors_only(lambda: f(xs, **kwargs))
+
+
+@FUZZ
+@given(
+    st.lists(st.integers(-1, 6), max_size=4),
+    st.integers(-1, 8),
+    st.sampled_from([*MATRIX_KEYS, "hm", "lphm", "rma", "no_such_matrix"]),
+    st.one_of(st.none(), st.integers(-1, 5)),
+    st.one_of(st.none(), st.integers(-1, 5)),
+    st.one_of(st.none(), st.integers(-1, 5)),
+    st.sampled_from([None, "auto", "factored", "dense", "sparse"]),
+    st.integers(-1, 1),
+)
+def test_projected_concat_fuzz_only_clean_errors(
+    in_dims: list[int],
+    out_dim: int,
+    matrix: str,
+    rank: int | None,
+    p: int | None,
+    q: int | None,
+    mode: str | None,
+    drift: int,
+) -> None:
+    """Random, often invalid, constructor arguments (widths, ranks, factors that do not divide,
+    options the matrix does not take, unknown names) and inputs one width off: clean errors."""
+    options = {
+        key: value
+        for key, value in (("rank", rank), ("p", p), ("q", q), ("mode", mode))
+        if value is not None
+    }
+
+    def run() -> object:
+        f = interfuse.ProjectedConcatFusion(in_dims, out_dim, matrix=matrix, matrix_options=options)
+        widths = [*in_dims[:-1], max(in_dims[-1] + drift, 0)] if in_dims else []
+        return f([torch.randn(2, n) for n in widths])
+
+    clean_errors_only(run)

@@ -332,8 +332,8 @@ def _norm_ref(xs: Sequence[Tensor], p: float, mask: Tensor | None) -> Tensor:
 class _Plan:
     """How to walk ``k`` equally shaped contiguous inputs in cache-sized blocks.
 
-    Every input is viewed as ``(units, unit)`` (``unit = 1`` flattens it); ``rows`` holds the
-    per-row mask as ``(units, k)`` when there is one (then ``unit`` is the last dim).
+    Every input is viewed flat, or as ``(units, unit)`` rows when there is a per-row mask
+    (``rows``, ``(units, k)``; ``unit`` is the last dim).
     ``present`` lists the inputs taking part (a ``(k,)`` mask selects them up front).
     """
 
@@ -349,7 +349,9 @@ class _Plan:
     per_block: int
 
     def view(self, t: Tensor) -> Tensor:
-        return t.view(-1) if self.unit == 1 else t.view(self.units, self.unit)
+        # Flat without a per-row mask; (units, unit) with one, even for width 1, where the
+        # (units, k) mask columns must broadcast over (units, 1) rows.
+        return t.view(-1) if self.rows is None else t.view(self.units, self.unit)
 
     def blocks(self, per_block: int | None = None) -> Iterator[tuple[int, int]]:
         per = per_block or self.per_block
@@ -358,7 +360,7 @@ class _Plan:
 
     def scratch(self, dtype: torch.dtype, per_block: int | None = None) -> Tensor:
         n = min(per_block or self.per_block, self.units)
-        shape = (n,) if self.unit == 1 else (n, self.unit)
+        shape = (n,) if self.rows is None else (n, self.unit)
         return torch.empty(shape, dtype=dtype, device=self.device)
 
     def rowf(self, dtype: torch.dtype) -> Tensor:

@@ -259,6 +259,19 @@ class HybridInterdependence(Interdependence):
                 f"{type(self.fusion).__name__} changed the rows of A to {a.shape[-2]}, "
                 f"expected {expected}"
             )
+        # Parts that ignore the data never see it, so no part has checked it.
+        name = "x" if data is None else "data"
+        if d.device != a.device:
+            raise ValueError(
+                f"{name} is on {d.device} but the fused A of this HybridInterdependence is on "
+                f"{a.device}; move the input or the module (.to(device))"
+            )
+        if d.dtype != a.dtype and not torch.is_autocast_enabled(d.device.type):
+            raise TypeError(
+                f"{name} has dtype {d.dtype} but the fused A of this HybridInterdependence has "
+                f"dtype {a.dtype}; convert the input ({name}.to({a.dtype})) or the module "
+                f"(.to({d.dtype}))"
+            )
         return self.apply_matrix(a, d)
 
     @staticmethod

@@ -51,29 +51,35 @@ __all__ = ["KINDS", "Fabrication"]
 KINDS = ("reshape", "lowrank", "hm", "lphm", "dual_lphm", "random_matrix_adaption")
 
 
-def _check_operands(x: Inputs, w: Tensor) -> None:
-    """The inputs must match ``w`` in device and (outside autocast) dtype: tinyBIG failed on a
-    mismatch inside the matrix product with a bare ``RuntimeError``."""
+def check_operands(x: Inputs, ref: Tensor, *, name: str = "x", ref_name: str = "w") -> None:
+    """``x`` (a tensor or a list of them) must match ``ref`` in device and, outside autocast,
+    dtype, and be floating: tinyBIG failed on a mismatch inside the matrix product with a bare
+    ``RuntimeError``.
+
+    Raises:
+        ValueRuntimeError: naming the operand, its device or dtype and ``ref``'s.
+    """
     pieces = [x] if isinstance(x, Tensor) else list(x)
     for i, t in enumerate(pieces):
-        name = "x" if isinstance(x, Tensor) else f"x[{i}]"
-        if t.device != w.device:
+        label = name if isinstance(x, Tensor) else f"{name}[{i}]"
+        if t.device != ref.device:
             raise ValueRuntimeError(
-                f"{name} is on {t.device} but w is on {w.device}; move them to one device"
+                f"{label} is on {t.device} but {ref_name} is on {ref.device}; move them to one "
+                "device"
             )
         if not t.is_floating_point():
             raise ValueRuntimeError(
-                f"{name} has dtype {t.dtype}; the product with w needs floating inputs "
-                f"(convert with .to({w.dtype}))"
+                f"{label} has dtype {t.dtype}; the product with {ref_name} needs floating "
+                f"inputs (convert with .to({ref.dtype}))"
             )
         device_type = t.device.type
         autocast = torch.amp.is_autocast_available(device_type) and torch.is_autocast_enabled(
             device_type
         )
-        if t.dtype != w.dtype and not autocast:
+        if t.dtype != ref.dtype and not autocast:
             raise ValueRuntimeError(
-                f"{name} has dtype {t.dtype} but w has dtype {w.dtype}; convert one of them "
-                f"(e.g. x.to({w.dtype}))"
+                f"{label} has dtype {t.dtype} but {ref_name} has dtype {ref.dtype}; convert "
+                f"one of them (e.g. {label}.to({ref.dtype}))"
             )
 
 
@@ -166,6 +172,11 @@ class Fabrication:
             raise ValueAssertionError(
                 f"w must hold l={l} parameters as shape ({l},) or (1, {l}), got shape {tuple(w.shape)}"
             )
+        if not w.is_floating_point():
+            raise ValueRuntimeError(
+                f"w has dtype {w.dtype}; the {self.kind!r} fabrication needs floating parameters "
+                "(convert with .float())"
+            )
         return w.reshape(-1)
 
     # -- the matrix and its product -------------------------------------------------------------
@@ -196,14 +207,16 @@ class Fabrication:
         *,
         transpose: bool = False,
         random_factors: tuple[Tensor, Tensor] | None = None,
+        name: str = "x",
     ) -> Tensor:
         """``x @ Wᵀ`` (fusion) or, with ``transpose=True``, ``x @ W`` (interdependence).
 
         Factored wherever the structure allows; tinyBIG's compat hm family builds its reshaped
-        outer product (it has no cheaper exact form), as the original does.
+        outer product (it has no cheaper exact form), as the original does. ``name`` is what
+        error messages call ``x``.
         """
         f = self.flat(w, n, D)
-        _check_operands(x, f)
+        check_operands(x, f, name=name)
         r = self.r or 0
         if self.kind == "reshape":
             W = f.view(n, D)

@@ -81,7 +81,7 @@ from interfuse.tinybig.errors import (
     ValueAttributeError,
     ValueRuntimeError,
 )
-from interfuse.tinybig.fabrication import Fabrication
+from interfuse.tinybig.fabrication import Fabrication, check_operands
 
 __all__ = [
     "ATTRIBUTE_TYPES",
@@ -364,15 +364,16 @@ class interdependence(TinybigFunction):
         if not isinstance(data, Tensor) or data.ndim != 2:
             got = _shape(data) if isinstance(data, Tensor) else type(data).__name__
             raise ValueAssertionError(f"{name}: kappa_x must be a 2-D tensor, got {got}")
+        label = "kappa_x" if kappa_x is not None else "x"
         if self.is_instance:
             x_in = None if x is None else x.t()
-            return self._rows_times_A(data.t(), x_in, w, device).t()
-        return self._rows_times_A(data, x, w, device)
+            return self._rows_times_A(data.t(), x_in, w, device, label).t()
+        return self._rows_times_A(data, x, w, device, label)
 
     def _rows_times_A(
-        self, rows: Tensor, x_in: Tensor | None, w: Tensor | None, device: Device
+        self, rows: Tensor, x_in: Tensor | None, w: Tensor | None, device: Device, data: str
     ) -> Tensor:
-        """``rows @ A`` (``rows`` is the data, transposed for the instance type)."""
+        """``rows @ A`` (``rows`` is the data, named ``data``, transposed for the instance type)."""
         A = self.calculate_A(x_in, w, device)
         if A is None:
             raise ValueAssertionError(
@@ -380,6 +381,7 @@ class interdependence(TinybigFunction):
                 "class computes no matrix; use a subclass"
             )
         self._check_rows(rows, A.size(0))
+        check_operands(rows, A, name=data, ref_name=f"{type(self).__name__}'s A")
         return _mm(rows, A)
 
     def _check_rows(self, rows: Tensor, expected: int) -> None:
@@ -697,15 +699,15 @@ class parameterized_interdependence(_PrimesMixin, interdependence):
         return self._store(A)
 
     def _rows_times_A(
-        self, rows: Tensor, x_in: Tensor | None, w: Tensor | None, device: Device
+        self, rows: Tensor, x_in: Tensor | None, w: Tensor | None, device: Device, data: str
     ) -> Tensor:
         if self._cacheable or self._has_postprocess() or rows.is_sparse:
-            return super()._rows_times_A(rows, x_in, w, device)
+            return super()._rows_times_A(rows, x_in, w, device, data)
         d, d_prime = self._dims()
         w = self._require_w(w)
         self._check_rows(rows, d)
         return self._fab.apply(
-            rows, w, d, d_prime, transpose=True, random_factors=self._random_factors()
+            rows, w, d, d_prime, transpose=True, random_factors=self._random_factors(), name=data
         )
 
     def _shape_changed(self) -> None:
@@ -1090,15 +1092,16 @@ class parameterized_bilinear_interdependence(interdependence):
         return self._store(A)
 
     def _rows_times_A(
-        self, rows: Tensor, x_in: Tensor | None, w: Tensor | None, device: Device
+        self, rows: Tensor, x_in: Tensor | None, w: Tensor | None, device: Device, data: str
     ) -> Tensor:
         if self._cacheable or self._has_postprocess() or rows.is_sparse:
-            return super()._rows_times_A(rows, x_in, w, device)
+            return super()._rows_times_A(rows, x_in, w, device, data)
         x = self._check_x_in(x_in)
         w = self._check_w(w)
         x = self.pre_process(x, device)
         d, k = x.shape
         self._check_rows(rows, k)
+        check_operands(rows, x, name=data, ref_name="x")
         rf = self._random_factors()
         n = rows.size(0)
         # rows @ xᵀ W x: either through A (k×k) or as a chain of thin products.
@@ -1474,11 +1477,25 @@ class parameterized_rpn_interdependence(_PrimesMixin, interdependence):
             raise ValueAssertionError(f"{name}: x must be a 2-D tensor, got {got}")
         n_w = self.calculate_l()
         w = _check_w_numel(_check_w_present(w, name, n_w), name, n_w)
+        for label, t in (("x", x), ("w", w)):
+            if not t.is_floating_point():  # κ and ψ are the user's: check before they see it
+                raise ValueRuntimeError(
+                    f"{name}: {label} has dtype {t.dtype}; κ(x) ψ(w)ᵀ needs floating tensors "
+                    "(convert with .float())"
+                )
         x = self.pre_process(x, device)
         d, d_prime = self._dims()
         kappa = self.data_transformation(x.t(), device=device)
         D = self.data_transformation.calculate_D(m=d)
+        if not isinstance(kappa, Tensor) or kappa.ndim != 2 or kappa.size(-1) != D:
+            got = _shape(kappa) if isinstance(kappa, Tensor) else type(kappa).__name__
+            what, dim = ("attributes", "m") if self.is_instance else ("instances", "b")
+            raise ValueAssertionError(
+                f"{name}: x has {x.size(0)} {what} but this function was built for {dim}={d}: "
+                f"κ(x) has shape {got}, ψ(w) expects D={D} columns"
+            )
         phi = self.parameter_fabrication(w=w, n=d_prime, D=D, device=device)
+        check_operands(kappa, phi, name="κ(x)", ref_name="ψ(w)")
         A = self.post_process(kappa @ phi.t(), device)
         return self._store(self._check_A(A))
 
