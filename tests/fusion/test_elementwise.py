@@ -646,6 +646,15 @@ def test_wrong_number_of_inputs() -> None:
         WeightedSumFusion(3)([X1, X1])
 
 
+@pytest.mark.parametrize("cls", [SumFusion, MeanFusion, MaxFusion, MinFusion, ProdFusion])
+def test_num_inputs_positional(cls: type[Fusion]) -> None:
+    """As ``WeightedSumFusion(3)``: the first argument of a fusion that has no other is ``k``."""
+    f = cls(3)
+    assert f.get_config() == cls(num_inputs=3).get_config() == {"num_inputs": 3}
+    with pytest.raises(ValueError, match=rf"xs has 2 tensors but {cls.__name__} was built"):
+        f([X1, X1])
+
+
 def test_module_on_another_device() -> None:
     with pytest.raises(ValueError, match=r"xs are on cpu but WeightedSumFusion is on meta"):
         WeightedSumFusion(2, device="meta")([X1, X1])

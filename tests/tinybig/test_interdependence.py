@@ -137,6 +137,34 @@ def test_rma_seed_is_deterministic_and_factors_can_be_given() -> None:
         tb.random_matrix_adaption_parameterized_interdependence(b=3, m=4, seed="0")  # type: ignore[arg-type]
 
 
+def test_random_factors_are_read_alike_on_both_faces() -> None:
+    """Pairs or {'A', 'B'} mappings of tensors or array-likes; anything else is a TypeError."""
+    np = pytest.importorskip("numpy")
+    ra, rb = np.ones((4, 2)), np.full((4, 2), 2.0)  # float64 arrays: stored in the default dtype
+    interdependence = tb.random_matrix_adaption_parameterized_interdependence(
+        b=3, m=4, r=2, random_factors=(ra, rb)
+    )
+    fusion = tb.random_matrix_adaption_parameterized_concatenation_fusion(
+        n=4, dims=[2, 2], r=2, random_factors={"A": ra, "B": rb}
+    )
+    for f in (interdependence, fusion):
+        assert f.R_A.dtype == torch.float32
+        assert torch.equal(f.R_B, torch.full((4, 2), 2.0))
+    makers = (
+        lambda rf: tb.random_matrix_adaption_parameterized_interdependence(
+            b=3, m=4, r=2, random_factors=rf
+        ),
+        lambda rf: tb.random_matrix_adaption_parameterized_concatenation_fusion(
+            n=4, dims=[2, 2], r=2, random_factors=rf
+        ),
+    )
+    for make in makers:
+        with pytest.raises(TypeError, match=r"random_factors must be a pair \(R_A, R_B\)"):
+            make(ra)
+        with pytest.raises(ValueError, match=r"must have the keys 'A' and 'B', got \['A'\]"):
+            make({"A": ra})
+
+
 def test_rma_buffers_follow_dtype_moves() -> None:
     f = tb.random_matrix_adaption_parameterized_bilinear_interdependence(b=3, m=4, r=2)
     f.to(torch.float64)

@@ -44,9 +44,10 @@ class _Elementwise(Fusion):
 
 
 class _ParameterFree(_Elementwise):
-    """Element-wise fusions without parameters; ``num_inputs`` is optional."""
+    """Element-wise fusions without parameters; ``num_inputs`` is optional (positional here, as
+    in :class:`WeightedSumFusion`; keyword-only where the first argument is the fusion's own)."""
 
-    def __init__(self, *, num_inputs: int | None = None) -> None:
+    def __init__(self, num_inputs: int | None = None) -> None:
         super().__init__(num_inputs)
 
     def get_config(self) -> dict[str, Any]:

@@ -23,6 +23,7 @@ documented ``A ⊗ B`` on the same flat layout.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
@@ -81,6 +82,54 @@ def check_operands(x: Inputs, ref: Tensor, *, name: str = "x", ref_name: str = "
                 f"{label} has dtype {t.dtype} but {ref_name} has dtype {ref.dtype}; convert "
                 f"one of them (e.g. {label}.to({ref.dtype}))"
             )
+
+
+def given_random_factors(
+    given: object, n: int, D: int | None, r: int, device: torch.device | str
+) -> tuple[Tensor, Tensor]:
+    """User-given random-adaption factors ``(R_A, R_B)``, checked and copied for a buffer.
+
+    ``given`` is a pair or ``{'A': R_A, 'B': R_B}`` of tensors or array-likes of shapes
+    ``(n, r)`` and ``(D, r)`` (``D=None``: any number of rows). The copies take the default
+    dtype, as drawn factors have: float64 factors with float32 data would fail in the first
+    product, and ``module.double()`` moves them with everything else.
+
+    Raises:
+        TypeError: ``given`` is not such a pair or holds something that is not array-like.
+        ValueError: a mapping with other keys than ``'A'`` and ``'B'``.
+        ValueAssertionError: the shapes do not fit.
+    """
+    if isinstance(given, Mapping):
+        if set(given) != {"A", "B"}:
+            raise ValueError(f"random_factors must have the keys 'A' and 'B', got {sorted(given)}")
+        pair = [given["A"], given["B"]]
+    elif isinstance(given, (tuple, list)) and len(given) == 2:
+        pair = list(given)
+    else:
+        raise TypeError(
+            "random_factors must be a pair (R_A, R_B) or {'A': R_A, 'B': R_B}, got "
+            f"{type(given).__name__}"
+        )
+    try:
+        ra, rb = (torch.as_tensor(f) for f in pair)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise TypeError(f"random_factors must hold tensors or array-likes: {error}") from None
+    if (
+        ra.shape != (n, r)
+        or rb.ndim != 2
+        or rb.shape[1] != r
+        or (D is not None and rb.shape[0] != D)
+    ):
+        want_d = "D" if D is None else str(D)
+        raise ValueAssertionError(
+            f"random_factors must have shapes ({n}, {r}) and ({want_d}, {r}), got "
+            f"{tuple(ra.shape)} and {tuple(rb.shape)}"
+        )
+    dtype = torch.get_default_dtype()
+    return (
+        ra.detach().to(device=device, dtype=dtype, copy=True),
+        rb.detach().to(device=device, dtype=dtype, copy=True),
+    )
 
 
 @dataclass(frozen=True)

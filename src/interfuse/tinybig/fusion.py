@@ -48,7 +48,7 @@ from interfuse.tinybig.errors import (
     ValueIndexError,
     ValueRuntimeError,
 )
-from interfuse.tinybig.fabrication import Fabrication
+from interfuse.tinybig.fabrication import Fabrication, given_random_factors
 
 __all__ = [
     "METRICS",
@@ -1860,27 +1860,7 @@ class random_matrix_adaption_parameterized_concatenation_fusion(parameterized_co
             ra = torch.randn(self.n, self.r, generator=gen)
             rb = torch.randn(D, self.r, generator=gen)
             return ra.to(self.device), rb.to(self.device)
-        if not isinstance(given, (tuple, list)) or len(given) != 2:
-            raise TypeError(f"random_factors must be a pair (R_A, R_B), got {given!r}")
-        ra, rb = (torch.as_tensor(f) for f in given)
-        if (
-            ra.shape != (self.n, self.r)
-            or rb.ndim != 2
-            or rb.shape[1] != self.r
-            or (D is not None and rb.shape[0] != D)
-        ):
-            want_d = "D" if D is None else str(D)
-            raise ValueAssertionError(
-                f"random_factors must have shapes ({self.n}, {self.r}) and ({want_d}, {self.r}), "
-                f"got {tuple(ra.shape)} and {tuple(rb.shape)}"
-            )
-        # The default dtype, as drawn factors have (float64 factors with float32 data would
-        # fail in the first matmul); module.double() moves them with everything else.
-        dtype = torch.get_default_dtype()
-        return (
-            ra.detach().to(device=self.device, dtype=dtype, copy=True),
-            rb.detach().to(device=self.device, dtype=dtype, copy=True),
-        )
+        return given_random_factors(given, self.n, D, self.r, self.device)
 
     def _random_factors(self) -> tuple[Tensor, Tensor] | None:
         ra, rb = self._buffers.get("R_A"), self._buffers.get("R_B")

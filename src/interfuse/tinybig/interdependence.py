@@ -81,7 +81,7 @@ from interfuse.tinybig.errors import (
     ValueAttributeError,
     ValueRuntimeError,
 )
-from interfuse.tinybig.fabrication import Fabrication, check_operands
+from interfuse.tinybig.fabrication import Fabrication, check_operands, given_random_factors
 
 __all__ = [
     "ATTRIBUTE_TYPES",
@@ -455,20 +455,6 @@ def _check_w_numel(w: Tensor, name: str, n_w: int) -> Tensor:
 # -- structure helpers -----------------------------------------------------------------------------
 
 
-def _random_factor_pair(factors: RandomFactors) -> tuple[Tensor, Tensor]:
-    if isinstance(factors, Mapping):
-        if set(factors) != {"A", "B"}:
-            raise ValueError(
-                f"random_factors must have the keys 'A' and 'B', got {sorted(factors)}"
-            )
-        pair = [factors["A"], factors["B"]]
-    else:
-        pair = list(factors)
-    if len(pair) != 2 or not all(isinstance(t, Tensor) for t in pair):
-        raise ValueError("random_factors must be two tensors (R_A, R_B) or {'A': R_A, 'B': R_B}")
-    return pair[0], pair[1]
-
-
 class _RandomMixin:
     """Registers ``R_A (d, r)`` and ``R_B (d', r)`` as buffers: given, or drawn from ``seed``."""
 
@@ -482,15 +468,7 @@ class _RandomMixin:
     ) -> None:
         r = self.r
         if random_factors is not None:
-            ra, rb = _random_factor_pair(random_factors)
-            if _shape(ra) != (d, r) or _shape(rb) != (d_prime, r):
-                raise ValueAssertionError(
-                    f"random_factors must have shapes ({d}, {r}) and ({d_prime}, {r}), got "
-                    f"{_shape(ra)} and {_shape(rb)}"
-                )
-            # The default dtype, as drawn factors have (see the fusion face).
-            dtype = torch.get_default_dtype()
-            ra, rb = ra.detach().to(dtype, copy=True), rb.detach().to(dtype, copy=True)
+            ra, rb = given_random_factors(random_factors, d, d_prime, r, device)
         else:
             ra, rb = _draw_random(d, d_prime, r, self.seed)
         self.register_buffer("R_A", ra.to(device))
