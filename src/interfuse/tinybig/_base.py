@@ -39,6 +39,7 @@ import difflib
 import functools
 import importlib
 import inspect
+import numbers
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -291,6 +292,10 @@ def apply_functions(
 def _json_safe(value: Any, argument: str) -> Any:
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
+    if isinstance(value, numbers.Integral):  # numpy's integers and the like
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
     if isinstance(value, torch.device):
         return str(value)
     if isinstance(value, torch.dtype):

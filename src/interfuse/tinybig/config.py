@@ -112,17 +112,17 @@ def _clean_foreign(params: Mapping[str, Any]) -> dict[str, Any]:
 
 def instantiation_from_configs(
     configs: Mapping[str, Any],
-    device: str | torch.device = "cpu",
     class_name: str = "function_class",
     parameter_name: str = "function_parameters",
+    device: str | torch.device = "cpu",
 ) -> Any:
-    """Instantiate the class a config names with its parameters.
+    """Instantiate the class a config names with its parameters (tinyBIG's argument order).
 
     Args:
         configs: ``{class_name: path, parameter_name: {...}}`` (parameters optional).
-        device: passed as ``device`` to classes that take it, unless the config sets it.
         class_name: the key holding the class path.
         parameter_name: the key holding the constructor arguments.
+        device: passed as ``device`` to classes that take it, unless the config sets it.
 
     Returns:
         The new object (an ``nn.Module`` for every ``interfuse.tinybig`` class).

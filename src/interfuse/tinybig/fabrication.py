@@ -217,7 +217,8 @@ class Fabrication:
         if not isinstance(w, Tensor):
             raise TypeError(f"w must be a torch.Tensor, got {type(w).__name__}")
         l = self.calculate_l(n, D)
-        if w.numel() != l or w.ndim not in (1, 2):
+        # tinyBIG's plain reshape took any shape of l elements; its fabrications, 1 or 2 dims.
+        if w.numel() != l or (self.kind != "reshape" and w.ndim not in (1, 2)):
             raise ValueAssertionError(
                 f"w must hold l={l} parameters as shape ({l},) or (1, {l}), got shape {tuple(w.shape)}"
             )
@@ -229,6 +230,26 @@ class Fabrication:
         return w.reshape(-1)
 
     # -- the matrix and its product -------------------------------------------------------------
+    def __call__(
+        self,
+        w: Tensor | None,
+        n: int,
+        D: int,
+        device: str | torch.device = "cpu",
+        random_factors: tuple[Tensor, Tensor] | None = None,
+    ) -> Tensor:
+        """``W`` of shape ``(n, D)``, called as tinyBIG called its fabrications.
+
+        ``device`` is accepted for tinyBIG's signature; ``W`` stays where ``w`` is. The
+        random-matrix adaption needs the module's factors: ``random_factors=(f.R_A, f.R_B)``.
+
+        Example:
+            >>> Fabrication("lowrank", r=1)(torch.ones(5), n=2, D=3)
+            tensor([[1., 1., 1.],
+                    [1., 1., 1.]])
+        """
+        return self.matrix(w, n, D, random_factors)
+
     def matrix(
         self, w: Tensor | None, n: int, D: int, random_factors: tuple[Tensor, Tensor] | None = None
     ) -> Tensor:
@@ -329,7 +350,10 @@ class Fabrication:
         self, factors: tuple[Tensor, Tensor] | None, n: int, D: int
     ) -> tuple[Tensor, Tensor]:
         if factors is None:
-            raise ValueError("random_matrix_adaption needs its random factors (R_A, R_B)")
+            raise ValueError(
+                "random_matrix_adaption needs its random factors: pass "
+                "random_factors=(module.R_A, module.R_B)"
+            )
         ra, rb = factors
         r = self.r or 0
         if tuple(ra.shape) != (n, r) or tuple(rb.shape) != (D, r):

@@ -34,6 +34,7 @@ naming the argument, the value received and what was expected.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -86,10 +87,16 @@ def _check_dims(dims: object) -> list[int] | None:
         raise TypeError(f"dims must be a list or tuple of positive ints or None, got {dims!r}")
     if len(dims) == 0:
         raise ValueError("dims must name at least one input width, got an empty list")
+    checked = []
     for i, d in enumerate(dims):
-        if isinstance(d, bool) or not isinstance(d, int) or d <= 0:
+        try:  # any integer type (numpy's too), as tinyBIG stored dims as given
+            value = operator.index(d) if not isinstance(d, bool) else 0
+        except TypeError:
+            value = 0
+        if value <= 0:
             raise ValueError(f"dims[{i}] must be a positive int, got {d!r} (dims={list(dims)})")
-    return list(dims)
+        checked.append(value)
+    return checked
 
 
 def _positive_int(name: str, value: object) -> int:

@@ -768,6 +768,7 @@ class hm_parameterized_interdependence(parameterized_interdependence):
         p: int,
         q: int | None = None,
         name: str = "hm_parameterized_interdependence",
+        *,
         kronecker: bool = False,
         **kwargs: Any,
     ) -> None:
@@ -812,6 +813,7 @@ class lphm_parameterized_interdependence(parameterized_interdependence):
         p: int,
         q: int | None = None,
         name: str = "lphm_parameterized_interdependence",
+        *,
         kronecker: bool = False,
         **kwargs: Any,
     ) -> None:
@@ -855,6 +857,7 @@ class dual_lphm_parameterized_interdependence(parameterized_interdependence):
         p: int,
         q: int | None = None,
         name: str = "dual_lphm_parameterized_interdependence",
+        *,
         kronecker: bool = False,
         **kwargs: Any,
     ) -> None:
@@ -1154,6 +1157,7 @@ class hm_parameterized_bilinear_interdependence(parameterized_bilinear_interdepe
         p: int,
         q: int | None = None,
         name: str = "hm_parameterized_bilinear_interdependence",
+        *,
         kronecker: bool = False,
         **kwargs: Any,
     ) -> None:
@@ -1192,6 +1196,7 @@ class lphm_parameterized_bilinear_interdependence(parameterized_bilinear_interde
         p: int,
         q: int | None = None,
         name: str = "lphm_parameterized_bilinear_interdependence",
+        *,
         kronecker: bool = False,
         **kwargs: Any,
     ) -> None:
@@ -1231,6 +1236,7 @@ class dual_lphm_parameterized_bilinear_interdependence(parameterized_bilinear_in
         p: int,
         q: int | None = None,
         name: str = "dual_lphm_parameterized_bilinear_interdependence",
+        *,
         kronecker: bool = False,
         **kwargs: Any,
     ) -> None:
