@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from interfuse.functional.elementwise import _column
+from interfuse.functional.elementwise import _check_xs, _column
 
 __all__ = ["concat", "masked_inputs"]
 
@@ -16,8 +16,8 @@ def masked_inputs(xs: Sequence[Tensor], mask: Tensor | None) -> list[Tensor]:
     """The inputs with every absent one replaced by zeros of its shape.
 
     Zeros come from ``torch.where``, not a multiplication, so a ``nan`` placeholder in an absent
-    input cannot leak. The mask is not validated here (see
-    :func:`~interfuse.functional.check_mask`).
+    input cannot leak. The mask's type, shape and device are checked, not that it leaves an
+    input present (see :func:`~interfuse.functional.check_mask`).
 
     Args:
         xs: the ``k`` inputs, ``(..., n_i)`` each (the same leading dims).
@@ -35,6 +35,11 @@ def masked_inputs(xs: Sequence[Tensor], mask: Tensor | None) -> list[Tensor]:
         >>> masked_inputs(xs, torch.tensor([True, False]))
         [tensor([1., 1.]), tensor([0., 0., 0.])]
     """
+    _check_xs("masked_inputs", xs, mask, same_width=False)
+    return _zero_absent(xs, mask)
+
+
+def _zero_absent(xs: Sequence[Tensor], mask: Tensor | None) -> list[Tensor]:
     if mask is None:
         return list(xs)
     return [torch.where(_column(mask, i), x, 0) for i, x in enumerate(xs)]
@@ -64,5 +69,6 @@ def concat(xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
         tensor([[1., 3., 4.],
                 [2., 0., 0.]])
     """
-    pieces = masked_inputs(xs, mask)
+    _check_xs("concat", xs, mask, same_width=False)
+    pieces = _zero_absent(xs, mask)
     return pieces[0].clone() if len(pieces) == 1 else torch.cat(pieces, dim=-1)

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.autograd.forward_ad as fwAD
 from torch import Tensor
 
 __all__ = [
@@ -70,11 +71,15 @@ def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
 
 
-def _check_xs(kernel: str, xs: Sequence[Tensor]) -> None:
-    """The kernels' own check: a non-empty list of tensors of one shape, on one device, so a
-    bad call fails here rather than as an ``IndexError`` or a broadcast error. Dtypes are the
-    caller's business (the modules demand one floating dtype; the tinyBIG face keeps
-    tinyBIG's integer and mixed-dtype behaviour, which the reference formulas give)."""
+def _check_xs(
+    kernel: str, xs: Sequence[Tensor], mask: object = None, *, same_width: bool = True
+) -> None:
+    """The kernels' own check: a non-empty list of tensors of one shape (one leading shape with
+    ``same_width=False``), on one device, and a well-formed ``mask``, so a bad call fails here
+    rather than as an ``IndexError`` or a broadcast error. It never synchronizes: that a mask
+    leaves some input present is :func:`check_mask`'s (the modules') business. Dtypes are the
+    caller's (the modules demand one floating dtype; the tinyBIG face keeps tinyBIG's integer
+    and mixed-dtype behaviour, which the reference formulas give)."""
     if isinstance(xs, Tensor) or not isinstance(xs, (list, tuple)):
         raise TypeError(f"{kernel}: xs must be a list or tuple of tensors, got {type(xs).__name__}")
     if not xs:
@@ -83,20 +88,54 @@ def _check_xs(kernel: str, xs: Sequence[Tensor]) -> None:
     for i, x in enumerate(xs):
         if not isinstance(x, Tensor):
             raise TypeError(f"{kernel}: xs[{i}] must be a torch.Tensor, got {type(x).__name__}")
-        if x.shape != first.shape:
+        if same_width and x.shape != first.shape:
             raise ValueError(
                 f"{kernel}: xs[{i}] has shape {tuple(x.shape)} but xs[0] has "
                 f"{tuple(first.shape)}; element-wise fusions need identical shapes"
             )
+        if not same_width and (x.ndim == 0 or x.shape[:-1] != first.shape[:-1]):
+            raise ValueError(
+                f"{kernel}: xs[{i}] has shape {tuple(x.shape)} but xs[0] has "
+                f"{tuple(first.shape)}; all but the last dimension must agree"
+            )
         if x.device != first.device:
             raise ValueError(f"{kernel}: xs[{i}] is on {x.device} but xs[0] is on {first.device}")
+    if mask is not None:
+        _check_mask_layout(mask, xs)
+
+
+def _check_mask_layout(mask: object, xs: Sequence[Tensor]) -> Tensor:
+    """Type, dtype, shape and device of a presence mask (what needs no synchronization)."""
+    k = len(xs)
+    if not isinstance(mask, Tensor):
+        raise TypeError(
+            f"mask must be a bool torch.Tensor of shape (k,) or (..., k), got {type(mask).__name__}"
+        )
+    if mask.dtype != torch.bool:
+        raise TypeError(f"mask must have dtype torch.bool, got {mask.dtype}")
+    if mask.ndim == 0 or mask.shape[-1] != k:
+        raise ValueError(
+            f"mask must have shape (k,) or (..., k) with k={k} inputs, got {tuple(mask.shape)}"
+        )
+    lead = xs[0].shape[:-1]
+    try:
+        torch.broadcast_shapes(mask.shape[:-1], lead)
+    except RuntimeError:
+        raise ValueError(
+            f"mask has leading shape {tuple(mask.shape[:-1])}, which does not broadcast against "
+            f"the inputs' leading shape {tuple(lead)}"
+        ) from None
+    if mask.device != xs[0].device:
+        raise ValueError(f"mask is on {mask.device} but the inputs are on {xs[0].device}")
+    return mask
 
 
 def check_mask(mask: Tensor | None, xs: Sequence[Tensor]) -> Tensor | None:
     """Validate a presence ``mask`` against the ``k = len(xs)`` inputs.
 
-    The kernels of this module do not validate their ``mask``; the fusion modules call this
-    first (:meth:`~interfuse.fusion.Fusion.check_inputs`).
+    The kernels of this module check the mask's type, shape and device but not that it leaves
+    an input present in every row (that needs a device synchronization); the fusion modules
+    call this first (:meth:`~interfuse.fusion.Fusion.check_inputs`).
 
     Args:
         mask: ``None``, or a bool tensor ``(k,)`` (one flag per input) or ``(..., k)`` (one
@@ -123,27 +162,7 @@ def check_mask(mask: Tensor | None, xs: Sequence[Tensor]) -> Tensor | None:
     """
     if mask is None:
         return None
-    k = len(xs)
-    if not isinstance(mask, Tensor):
-        raise TypeError(
-            f"mask must be a bool torch.Tensor of shape (k,) or (..., k), got {type(mask).__name__}"
-        )
-    if mask.dtype != torch.bool:
-        raise TypeError(f"mask must have dtype torch.bool, got {mask.dtype}")
-    if mask.ndim == 0 or mask.shape[-1] != k:
-        raise ValueError(
-            f"mask must have shape (k,) or (..., k) with k={k} inputs, got {tuple(mask.shape)}"
-        )
-    lead = xs[0].shape[:-1]
-    try:
-        torch.broadcast_shapes(mask.shape[:-1], lead)
-    except RuntimeError:
-        raise ValueError(
-            f"mask has leading shape {tuple(mask.shape[:-1])}, which does not broadcast against "
-            f"the inputs' leading shape {tuple(lead)}"
-        ) from None
-    if mask.device != xs[0].device:
-        raise ValueError(f"mask is on {mask.device} but the inputs are on {xs[0].device}")
+    mask = _check_mask_layout(mask, xs)
     if not torch.compiler.is_compiling() and not bool(mask.any(-1).all()):
         raise ValueError("mask leaves no input present for some rows; at least one must be True")
     return mask
@@ -168,6 +187,19 @@ def _wide_dtype(acc_t: torch.dtype, device: torch.device) -> torch.dtype | None:
     return torch.float64 if acc_t == torch.float32 and device.type != "mps" else None
 
 
+def _under_transform(tensors: Sequence[Tensor]) -> bool:
+    """Whether a :mod:`torch.func` transform (``vmap``, ``grad``, ``jacrev``, ...: the tensors are
+    wrapped) or forward-mode AD is active. The blocked kernels (``out=`` ops, autograd Functions
+    without forward-mode or batching rules) and data-dependent checks cannot run there; the
+    reference formulas, made of plain differentiable ops, can."""
+    if torch.compiler.is_compiling():  # dynamo handles transforms itself (and cannot trace this)
+        return False
+    if getattr(fwAD, "_current_level", -1) >= 0:
+        return True
+    wrapped = getattr(torch._C._functorch, "is_functorch_wrapped_tensor", None)
+    return wrapped is not None and any(isinstance(t, Tensor) and wrapped(t) for t in tensors)
+
+
 def _overflow_safe(
     compute: Callable[[torch.dtype], Tensor], acc_t: torch.dtype, device: torch.device
 ) -> Tensor:
@@ -183,7 +215,7 @@ def _overflow_safe(
     if torch.compiler.is_compiling():
         return compute(wide)
     acc = compute(acc_t)
-    if acc.device.type == "meta":  # shapes only: nothing to check
+    if acc.device.type == "meta" or _under_transform((acc,)):  # no values to branch on
         return acc
     return compute(wide) if not bool(torch.isfinite(acc.detach().sum())) else acc
 
@@ -249,16 +281,21 @@ def _prod_ref(xs: Sequence[Tensor], mask: Tensor | None) -> Tensor:
 
 
 def _extreme_ref(xs: Sequence[Tensor], mask: Tensor | None, pick_max: bool) -> Tensor:
-    op = torch.maximum if pick_max else torch.minimum
+    # A strict comparison keeps the first of tied inputs, so the gradient goes to it as in the
+    # blocked kernels (torch.maximum would split it); nan wins, as there.
+    def pick(acc: Tensor, x: Tensor) -> Tensor:
+        wins = (x > acc) if pick_max else (x < acc)
+        return torch.where(wins | x.isnan(), x, acc)
+
     if mask is None:
         acc = xs[0]
         for x in xs[1:]:
-            acc = op(acc, x)
+            acc = pick(acc, x)
         return acc.clone() if len(xs) == 1 else acc
     fill = -math.inf if pick_max else math.inf
     acc = torch.where(_column(mask, 0), xs[0], fill)
     for i in range(1, len(xs)):
-        acc = op(acc, torch.where(_column(mask, i), xs[i], fill))
+        acc = pick(acc, torch.where(_column(mask, i), xs[i], fill))
     return acc
 
 
@@ -321,6 +358,11 @@ def _norm_grads_ref(xs: Sequence[Tensor], out: Tensor, grad: Tensor, p: float) -
 def _norm_ref(xs: Sequence[Tensor], p: float, mask: Tensor | None) -> Tensor:
     if mask is not None:
         xs = [torch.where(_column(mask, i), x, 0) for i, x in enumerate(xs)]
+    if _under_transform(xs):
+        # Autograd's own norm (forward-mode and batching rules included), on the stack.
+        stacked = torch.stack(list(xs))
+        norm = torch.linalg.vector_norm(stacked, ord=p, dim=0, dtype=_acc_dtype(stacked.dtype))
+        return _finish(norm, stacked.dtype)
     out: Tensor = _NormRefFn.apply(*xs, float(p))
     return out
 
@@ -372,7 +414,7 @@ class _Plan:
 
 def _plan(xs: Sequence[Tensor], mask: Tensor | None) -> _Plan | None:
     """A blocked plan for ``xs``, or ``None`` where the reference formulas must run."""
-    if len(xs) == 0 or torch.compiler.is_compiling():
+    if len(xs) == 0 or torch.compiler.is_compiling() or _under_transform(xs):
         return None
     x0 = xs[0]
     if not isinstance(x0, Tensor) or torch.overrides.has_torch_function(tuple(xs)):
@@ -592,7 +634,7 @@ class _LinearFn(torch.autograd.Function):
             )
             return (None, None, None, *found)
         gx, gw = _linear_backward(plan, kind, renormalize, w, xs, grad, needs)
-        return (None, None, None, gw, *gx)
+        return (None, None, None, gw, *_fill_absent(gx, plan, needs[1:]))
 
 
 def _linear_backward(
@@ -766,7 +808,27 @@ class _ExtremeFn(torch.autograd.Function):
                 lambda *ts: _extreme_ref(ts, mask, ctx.pick_max), xs, needs, grad
             )
             return (None, None, *found)
-        return (None, None, *_first_hit_grads(plan, xs, out, grad, needs))
+        return (
+            None,
+            None,
+            *_fill_absent(_first_hit_grads(plan, xs, out, grad, needs), plan, needs),
+        )
+
+
+def _fill_absent(
+    grads: Sequence[Tensor | None], plan: _Plan, needs: Sequence[bool]
+) -> list[Tensor | None]:
+    """Zeros, not ``None``, for the inputs a ``(k,)`` mask left out and that need a gradient.
+
+    The blocked kernels never touch absent inputs, but the reference formulas (under
+    ``torch.compile``, for instance) give them zeros, as ``torch.stack`` code does; optimizers
+    treat the two differently (``None``: no step; zeros: momentum and weight decay still act),
+    so eager and compiled training would part ways.
+    """
+    return [
+        torch.zeros(plan.shape, dtype=plan.dtype, device=plan.device) if g is None and n else g
+        for g, n in zip(grads, needs, strict=True)
+    ]
 
 
 def _mask_of(plan: _Plan) -> Tensor | None:
@@ -889,7 +951,7 @@ class _ProdFn(torch.autograd.Function):
         if torch.is_grad_enabled():
             found = _differentiable_grads(lambda *ts: _prod_ref(ts, mask), xs, needs, grad)
             return (None, *found)
-        return (None, *_prod_backward(plan, xs, grad, needs, ctx.bad))
+        return (None, *_fill_absent(_prod_backward(plan, xs, grad, needs, ctx.bad), plan, needs))
 
 
 def _prod_backward(
@@ -1077,7 +1139,8 @@ class _NormFn(torch.autograd.Function):
             if mask is not None:
                 grads = [torch.where(_column(mask, i), gi, 0) for i, gi in enumerate(grads)]
             return (None, None, *[gi if n else None for gi, n in zip(grads, needs)])
-        return (None, None, *_norm_backward(plan, xs, out, grad, needs, p))
+        blocked = _norm_backward(plan, xs, out, grad, needs, p)
+        return (None, None, *_fill_absent(blocked, plan, needs))
 
 
 def _norm_backward(
@@ -1157,7 +1220,7 @@ def weighted_sum(
         >>> weighted_sum(xs, w, mask=torch.tensor([True, True, False]), renormalize=False)
         tensor([3., 6.])
     """
-    _check_xs("weighted_sum", xs)
+    _check_xs("weighted_sum", xs, mask)
     if not isinstance(weights, Tensor) or tuple(weights.shape) != (len(xs),):
         got = tuple(weights.shape) if isinstance(weights, Tensor) else type(weights).__name__
         raise ValueError(f"weighted_sum: weights must have shape ({len(xs)},), got {got}")
@@ -1168,6 +1231,7 @@ def weighted_sum(
         and weights.shape[0] == len(xs)
         and weights.device == (xs[0].device if xs else weights.device)
         and not torch.overrides.has_torch_function((weights,))
+        and not _under_transform((weights,))
     )
     if plan is None or not scalar_weights:
         return _weighted_sum_ref(xs, weights, mask, renormalize)
@@ -1231,7 +1295,7 @@ def _unweighted(
     mask: Tensor | None,
 ) -> Tensor:
     """A weight-free linear fusion: blocked kernel when it applies, else ``reference``."""
-    _check_xs(f"fused_{kind}", xs)
+    _check_xs(f"fused_{kind}", xs, mask)
     plan = _plan(xs, mask)
     if plan is None:
         return reference(xs, mask)
@@ -1266,7 +1330,7 @@ def fused_prod(xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
         >>> fused_prod([torch.full((2,), 1e30), torch.full((2,), 1e30), torch.full((2,), 1e-30)])
         tensor([1.0000e+30, 1.0000e+30])
     """
-    _check_xs("fused_prod", xs)
+    _check_xs("fused_prod", xs, mask)
     plan = _plan(xs, mask)
     if plan is None:
         return _prod_ref(xs, mask)
@@ -1277,7 +1341,7 @@ def fused_prod(xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
 
 
 def _extreme(xs: Sequence[Tensor], mask: Tensor | None, pick_max: bool) -> Tensor:
-    _check_xs("fused_max" if pick_max else "fused_min", xs)
+    _check_xs("fused_max" if pick_max else "fused_min", xs, mask)
     plan = _plan(xs, mask)
     if plan is None:
         return _extreme_ref(xs, mask, pick_max)
@@ -1368,24 +1432,35 @@ def fused_median(xs: Sequence[Tensor], mask: Tensor | None = None, mode: str = "
         >>> fused_median(xs, mask=torch.tensor([True, True, True, False]))
         tensor([3.])
     """
-    _check_xs("fused_median", xs)
+    _check_xs("fused_median", xs, mask)
     if mode not in ("lower", "mean"):
         raise ValueError(f"mode must be 'lower' or 'mean', got {mode!r}")
     stacked = torch.stack(list(xs), dim=-1)  # (..., n, k): selection needs all k values
     k = len(xs)
     if mask is None:
         if mode == "lower":
-            return stacked.median(dim=-1).values
+            return stacked.median(dim=-1).values  # propagates nan itself
         ordered = stacked.sort(dim=-1).values
-        return (ordered[..., (k - 1) // 2] + ordered[..., k // 2]) / 2
+        return _nan_if_any(stacked, None, (ordered[..., (k - 1) // 2] + ordered[..., k // 2]) / 2)
     m = mask[..., None, :]
     ordered = torch.where(m, stacked, math.inf).sort(dim=-1).values
     count = m.sum(-1, keepdim=True).expand(*ordered.shape[:-1], 1)
     lo = ordered.gather(-1, (count - 1) // 2).squeeze(-1)
     if mode == "lower":
-        return lo
+        return _nan_if_any(stacked, m, lo)
     hi = ordered.gather(-1, count // 2).squeeze(-1)
-    return (lo + hi) / 2
+    return _nan_if_any(stacked, m, (lo + hi) / 2)
+
+
+def _nan_if_any(stacked: Tensor, present: Tensor | None, out: Tensor) -> Tensor:
+    """``nan`` where a present value is ``nan``, as :meth:`torch.Tensor.median` gives: sorting
+    puts ``nan`` last, after the ``inf`` that stands in for absent inputs, or past the middle."""
+    if not out.is_floating_point():
+        return out
+    bad = stacked.isnan()
+    if present is not None:
+        bad = bad & present
+    return torch.where(bad.any(-1), torch.nan, out)
 
 
 def fused_norm(xs: Sequence[Tensor], p: float = 2.0, mask: Tensor | None = None) -> Tensor:
@@ -1414,7 +1489,7 @@ def fused_norm(xs: Sequence[Tensor], p: float = 2.0, mask: Tensor | None = None)
         (tensor([7., 3.]), tensor([4., 2.]))
     """
     p = float(p)
-    _check_xs("fused_norm", xs)
+    _check_xs("fused_norm", xs, mask)
     plan = _plan(xs, mask)
     if plan is None:
         return _norm_ref(xs, p, mask)

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from interfuse._validation import check_tensor_list
+from interfuse.functional.elementwise import _under_transform
 
 __all__ = [
     "Inputs",
@@ -194,6 +195,7 @@ def _split_linear(xs: Sequence[Tensor], weight: Tensor) -> Tensor:
     if (
         not needs_grad
         or torch.compiler.is_compiling()
+        or _under_transform((weight, *xs))
         or _autocasting(xs[0].device.type)
         or torch.overrides.has_torch_function((weight, *xs))
     ):
@@ -238,8 +240,9 @@ def dense_linear(x: Inputs, weight: Tensor, bias: Tensor | None = None) -> Tenso
         (torch.Size([5, 4]), True)
     """
     _check_linear("dense_linear", x, weight.shape[-1], weight.shape[0], bias, weight=weight)
-    y = _first_stage(x, weight)
-    return y if bias is None else y + bias
+    if isinstance(x, Tensor) or len(x) == 1:  # one fused GEMM + bias, autocast's own dtype
+        return F.linear(x if isinstance(x, Tensor) else x[0], weight, bias)
+    return _add_bias(_split_linear(x, weight), bias)
 
 
 def lowrank_linear(x: Inputs, left: Tensor, right: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -356,7 +359,9 @@ class _BApply:
 
 
 def _add_bias(y: Tensor, bias: Tensor | None) -> Tensor:
-    return y if bias is None else y + bias
+    # In y's dtype: under autocast y is the low-precision result and the bias the parameter's
+    # float32, which a plain add would promote (nn.Linear returns the autocast dtype).
+    return y if bias is None else y + bias.to(y.dtype)
 
 
 def kron_linear(x: Inputs, a: Tensor, b: Tensor, bias: Tensor | None = None) -> Tensor:

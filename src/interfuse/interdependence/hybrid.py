@@ -249,6 +249,10 @@ class HybridInterdependence(Interdependence):
         mask = self._check_mask(mask)
         if self.uses_outputs(x.shape, d.shape):
             outs = _common_dtype([self._apply_part(part, x, data) for part in self._parts()])
+            # A part that ignores x returns data's leading shape, one that reads x the
+            # broadcast of both: the fusion needs one shape.
+            lead = torch.broadcast_shapes(*(y.shape[:-2] for y in outs))
+            outs = [y.expand(*lead, *y.shape[-2:]) for y in outs]
             if self.axis == "attribute":
                 return self.fusion(outs, mask)
             return self.fusion([y.mT for y in outs], mask).mT

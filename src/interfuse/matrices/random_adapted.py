@@ -21,7 +21,8 @@ class RandomAdaptedMatrix(StructuredMatrix):
 
     The random factors are drawn once from ``seed`` (on the CPU, so every device gets the same
     numbers) or taken from ``random_factors``, and kept as registered buffers: saved in the
-    ``state_dict``, moved by ``.to()``, never re-drawn.
+    ``state_dict`` and moved by ``.to()``; :meth:`reset_parameters` draws seeded factors again
+    (the same numbers, which is what initializing a module built on the meta device needs).
 
     Args:
         in_features: width of the input.
@@ -65,6 +66,7 @@ class RandomAdaptedMatrix(StructuredMatrix):
         # Given factors take the parameters' dtype (float64 factors with float32 scalings
         # would fail in the first matmul).
         kw["dtype"] = kw["dtype"] or torch.get_default_dtype()
+        self._seeded = random_factors is None
         r_out, r_in = self._draw(random_factors)
         self.register_buffer("random_out", r_out.to(**kw))
         self.register_buffer("random_in", r_in.to(**kw))
@@ -74,9 +76,10 @@ class RandomAdaptedMatrix(StructuredMatrix):
 
     def _draw(self, given: tuple[Tensor, Tensor] | None) -> tuple[Tensor, Tensor]:
         if given is None:
-            gen = torch.Generator().manual_seed(self.seed)
-            r_out = torch.randn(self.out_features, self.rank, generator=gen)
-            r_in = torch.randn(self.in_features, self.rank, generator=gen)
+            # On the CPU whatever the default device, so every device gets the same numbers.
+            gen = torch.Generator(device="cpu").manual_seed(self.seed)
+            r_out = torch.randn(self.out_features, self.rank, generator=gen, device="cpu")
+            r_in = torch.randn(self.in_features, self.rank, generator=gen, device="cpu")
             return r_out, r_in
         if not isinstance(given, (tuple, list)) or len(given) != 2:
             raise TypeError(f"random_factors must be a pair (R_out, R_in), got {given!r}")
@@ -97,6 +100,14 @@ class RandomAdaptedMatrix(StructuredMatrix):
         return out_features + check_positive_int("rank", kwargs.get("rank", 8))
 
     def reset_parameters(self) -> None:
+        # Seeded factors are drawn again (the same numbers), so that meta-device construction,
+        # to_empty() and reset_parameters() give the module a constructor would; given factors
+        # cannot be restored and are kept as they are.
+        if self._seeded and self.random_out.device.type != "meta":
+            r_out, r_in = self._draw(None)
+            with torch.no_grad():
+                self.random_out.copy_(r_out)
+                self.random_in.copy_(r_in)
         # With unit Gaussian factors Var(W) = r·λ_r², matched to nn.Linear's 1/(3·in).
         nn.init.ones_(self.scale_out)
         nn.init.constant_(self.scale_rank, 1 / math.sqrt(3 * self.in_features * self.rank))

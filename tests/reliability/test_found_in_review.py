@@ -1,10 +1,12 @@
-"""Reproductions of bugs found in a user-style review of the modern API.
-
-Each test is marked ``xfail(strict=True)``: it passes while the bug is present and turns
-into an XPASS (a failure) once it is fixed, so the marker must then be removed.
+"""What a user-style review of the modern API found broken, now fixed: meta-device init of the
+random adaption, torch.func transforms and forward-mode AD, tie and absent-input gradients that
+depended on memory layout, broadcast data in the hybrid, autocast dtype of the dense
+projection, the public kernels' checks, and nan in the masked median.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 import torch
@@ -15,11 +17,6 @@ import interfuse as itf
 from interfuse import functional as fn
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RandomAdaptedMatrix.reset_parameters does not redraw the frozen random factors, "
-    "so meta-device init + to_empty + reset_parameters leaves uninitialized memory in them",
-)
 def test_random_adapted_meta_init_then_reset_parameters() -> None:
     reference = itf.RandomAdaptedMatrix(32, 16, rank=4, seed=3)
     with torch.device("meta"):
@@ -30,21 +27,12 @@ def test_random_adapted_meta_init_then_reset_parameters() -> None:
     torch.testing.assert_close(matrix.random_in, reference.random_in)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the blocked element-wise kernels use out= ops, which have no vmap batching rule",
-)
 def test_sum_fusion_under_vmap() -> None:
     xs = [torch.randn(4, 6) for _ in range(3)]
     out = vmap(lambda a, b, c: itf.SumFusion()([a, b, c]))(*xs)
     torch.testing.assert_close(out, xs[0] + xs[1] + xs[2])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_LinearFn/_SplitLinearFn are autograd.Functions without setup_context, which "
-    "torch.func transforms reject",
-)
 def test_weighted_sum_fusion_under_func_grad() -> None:
     fusion = itf.WeightedSumFusion(2)
     xs = [torch.randn(4, 6), torch.randn(4, 6)]
@@ -53,11 +41,6 @@ def test_weighted_sum_fusion_under_func_grad() -> None:
     torch.testing.assert_close(grads["weight"], torch.stack([x.sum() for x in xs]))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the split (concatenation-free) dense projection is an autograd.Function with "
-    "no setup_context, so torch.func.grad fails",
-)
 def test_dense_projected_concat_under_func_grad() -> None:
     fusion = itf.ProjectedConcatFusion([6, 6], 4)
     xs = [torch.randn(3, 6), torch.randn(3, 6)]
@@ -66,10 +49,6 @@ def test_dense_projected_concat_under_func_grad() -> None:
     assert grads["matrix.weight"].shape == (4, 12)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="forward-mode AD: the blocked kernels use out= ops / Functions without jvp",
-)
 def test_sum_fusion_forward_mode_ad() -> None:
     xs = [torch.randn(4, 6) for _ in range(2)]
     with fwAD.dual_level():
@@ -78,11 +57,6 @@ def test_sum_fusion_forward_mode_ad() -> None:
     torch.testing.assert_close(tangent, torch.full((4, 6), 2.0))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_extreme_ref chains torch.maximum, whose backward splits ties, while the blocked "
-    "kernel routes the gradient to the first input: the gradient depends on memory layout",
-)
 def test_max_fusion_tie_gradient_does_not_depend_on_layout() -> None:
     a = torch.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
     b = torch.tensor([[1.0, 0.0], [3.0, 5.0]], requires_grad=True)
@@ -93,11 +67,6 @@ def test_max_fusion_tie_gradient_does_not_depend_on_layout() -> None:
     torch.testing.assert_close((a.grad, b.grad), contiguous)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="with a (k,) mask the blocked kernels return None for absent inputs, the "
-    "reference formulas (non-contiguous inputs, torch.compile) return zeros",
-)
 def test_absent_input_gradient_does_not_depend_on_layout() -> None:
     def head_grad(contiguous: bool) -> torch.Tensor | None:
         torch.manual_seed(0)
@@ -111,11 +80,6 @@ def test_absent_input_gradient_does_not_depend_on_layout() -> None:
     assert (head_grad(True) is None) == (head_grad(False) is None)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HybridInterdependence's 'outputs' strategy (chosen by 'auto') fuses part outputs "
-    "of different leading shapes when data broadcasts against x",
-)
 def test_hybrid_outputs_strategy_with_broadcast_data() -> None:
     parts = [
         itf.ParameterizedInterdependence(64, matrix="lowrank", matrix_options={"rank": 1}),
@@ -128,11 +92,6 @@ def test_hybrid_outputs_strategy_with_broadcast_data() -> None:
     torch.testing.assert_close(hybrid(x, data), data @ a)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="dense_linear adds the float32 bias outside F.linear, so under autocast the dense "
-    "projection returns float32 (every other matrix, and nn.Linear, return the autocast dtype)",
-)
 def test_dense_projected_concat_autocast_dtype() -> None:
     fusion = itf.ProjectedConcatFusion([8, 8], 4)
     with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -140,28 +99,45 @@ def test_dense_projected_concat_autocast_dtype() -> None:
     assert out.dtype == torch.bfloat16
 
 
-@pytest.mark.xfail(
-    strict=True, reason="functional.concat passes mismatched inputs to torch.cat unchecked"
-)
 def test_functional_concat_rejects_mismatched_leading_shapes() -> None:
     with pytest.raises(ValueError):
         fn.concat([torch.randn(4, 8), torch.randn(3, 8)])
 
 
-@pytest.mark.xfail(
-    strict=True, reason="functional.masked_inputs indexes a too-short mask (IndexError)"
-)
 def test_functional_masked_inputs_rejects_short_mask() -> None:
     with pytest.raises(ValueError):
         fn.masked_inputs([torch.randn(4, 8), torch.randn(4, 8)], torch.tensor([True]))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="fused_median fills absent entries with +inf before sorting, and sort puts a "
-    "present nan after them, so a masked median of [nan, 1] is inf instead of nan",
-)
 def test_masked_median_propagates_nan_like_unmasked() -> None:
     xs = [torch.tensor([float("nan")]), torch.tensor([1.0]), torch.tensor([5.0])]
     masked = itf.MedianFusion("mean")(xs, torch.tensor([True, True, False]))
     assert torch.isnan(masked).all()
+
+
+ELEMENTWISE = [
+    itf.SumFusion,
+    itf.MeanFusion,
+    itf.MaxFusion,
+    itf.MinFusion,
+    itf.ProdFusion,
+    itf.NormFusion,
+    lambda: itf.NormFusion(1),
+    lambda: itf.WeightedSumFusion(3),
+    itf.MedianFusion,
+]
+
+
+@pytest.mark.parametrize("make", ELEMENTWISE)
+def test_elementwise_fusions_under_vmap_and_jvp(make: Any) -> None:
+    """vmap over a batch equals the loop; jvp equals the finite difference direction."""
+    f = make()
+    torch.manual_seed(0)
+    xs = [torch.randn(5, 4, 3, dtype=torch.float64) + 2 for _ in range(3)]
+    batched = vmap(lambda a, b, c: f([a, b, c]))(*xs)
+    torch.testing.assert_close(batched, f(xs))
+    tangents = [torch.randn_like(x) for x in xs]
+    out, tangent_out = torch.func.jvp(lambda a, b, c: f([a, b, c]), tuple(xs), tuple(tangents))
+    eps = 1e-6
+    shifted = f([x + eps * t for x, t in zip(xs, tangents)])
+    torch.testing.assert_close(tangent_out, (shifted - out) / eps, atol=1e-4, rtol=1e-4)
