@@ -529,6 +529,28 @@ def _() -> object:
 
 
 @bad(
+    "functional-concat-leading",
+    FN,
+    "mismatched leading shapes",
+    ValueError,
+    r"concat: xs\[1\] has shape \(3, 8\) but xs\[0\] has \(4, 8\); all but the last",
+)
+def _() -> object:
+    return interfuse.functional.concat([torch.ones(4, 8), torch.ones(3, 8)])
+
+
+@bad(
+    "functional-mask-length",
+    FN,
+    "masks of the wrong shape or dtype",
+    ValueError,
+    r"mask must have shape \(k,\) or \(\.\.\., k\) with k=2 inputs, got \(1,\)",
+)
+def _() -> object:
+    return interfuse.functional.fused_median([torch.ones(2), torch.ones(2)], torch.tensor([True]))
+
+
+@bad(
     "functional-lowrank-width",
     FN,
     "width disagrees",
@@ -1194,6 +1216,18 @@ def _() -> object:
 )
 def _() -> object:
     return ParameterizedInterdependence(6, 4)(x(2, 3, 6, device="meta"))
+
+
+@bad(
+    "hybrid-fusion-k",
+    ID,
+    "wrong number of inputs for fixed weights",
+    ValueError,
+    r"fusion WeightedSumFusion was built for num_inputs=3 but there are 2 parts",
+)
+def _() -> object:
+    parts = [ParameterizedInterdependence(6, 6), ParameterizedInterdependence(6, 6)]
+    return interfuse.HybridInterdependence(parts, interfuse.WeightedSumFusion(3))
 
 
 @bad(

@@ -82,7 +82,8 @@ class Fusion(Configurable, nn.Module, abc.ABC):
     # -- shared behaviour ---------------------------------------------------------------------
     @property
     def num_parameters(self) -> int:
-        """Trainable scalars (fixed weights, which are buffers, excluded)."""
+        """Scalars in the parameters (fixed weights, which are buffers, excluded; a parameter
+        frozen with ``requires_grad_(False)`` still counts)."""
         return sum(p.numel() for p in self.parameters())
 
     def extra_repr(self) -> str:

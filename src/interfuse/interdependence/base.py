@@ -122,7 +122,8 @@ class Interdependence(Configurable, nn.Module, abc.ABC):
     # -- shared behaviour ---------------------------------------------------------------------
     @property
     def num_parameters(self) -> int:
-        """Trainable scalars (frozen random buffers excluded)."""
+        """Scalars in the parameters, as ``count_parameters`` predicts (the frozen random
+        buffers excluded; a parameter frozen with ``requires_grad_(False)`` still counts)."""
         return sum(p.numel() for p in self.parameters())
 
     @abc.abstractmethod

@@ -382,6 +382,12 @@ def _build_fusion(
                 f"fusion_options {sorted(options)} apply only when fusion is a name or a "
                 f"class, not an instance ({type(fusion).__name__})"
             )
+        expected = getattr(fusion, "num_inputs", None)
+        if expected is not None and expected != k:
+            raise ValueError(
+                f"fusion {type(fusion).__name__} was built for num_inputs={expected} but there "
+                f"are {k} parts; build it with num_inputs={k} (or pass its name)"
+            )
         if device is not None or dtype is not None:
             fusion = fusion.to(device=device, dtype=dtype)
         return fusion
