@@ -5,6 +5,7 @@ Two faces on one core: the modern API exported here (modules that own their para
 """
 
 from interfuse.config import dump_config, from_config, load_config
+from interfuse.convert import ReplacedLinear, replace_linear
 
 # fusion
 from interfuse.fusion import (
@@ -35,6 +36,7 @@ from interfuse.matrices import (
     KroneckerMatrix,
     LowRankKroneckerMatrix,
     LowRankMatrix,
+    MonarchMatrix,
     RandomAdaptedMatrix,
     StructuredMatrix,
 )
@@ -56,11 +58,13 @@ __all__ = [
     "MeanFusion",
     "MedianFusion",
     "MinFusion",
+    "MonarchMatrix",
     "NormFusion",
     "ParameterizedInterdependence",
     "ProdFusion",
     "ProjectedConcatFusion",
     "RandomAdaptedMatrix",
+    "ReplacedLinear",
     "StructuredMatrix",
     "SumFusion",
     "WeightedSumFusion",
@@ -68,5 +72,6 @@ __all__ = [
     "dump_config",
     "from_config",
     "load_config",
+    "replace_linear",
     "resolve_fusion",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from interfuse._names import NameResolver
 from interfuse.fusion.base import Fusion
 from interfuse.fusion.concat import ConcatFusion, ProjectedConcatFusion
 from interfuse.fusion.elementwise import (
@@ -47,13 +48,9 @@ _ALIASES = {
 }
 
 
-def _key(name: str) -> str:
-    """Case, ``-``/``_`` and a ``Fusion`` suffix do not matter: ``'SumFusion'`` is ``'sum'``."""
-    key = name.lower().replace("-", "").replace("_", "")
-    return key[: -len("fusion")] if key.endswith("fusion") and key != "fusion" else key
-
-
-_LOOKUP = {_key(k): k for k in FUSIONS} | {_key(a): k for a, k in _ALIASES.items()}
+_NAMES: NameResolver[Fusion] = NameResolver(
+    "fusion", Fusion, FUSIONS, _ALIASES, "Fusion", "a name, a Fusion class or a Fusion"
+)
 
 
 def fusion_class(name: str | type[Fusion]) -> type[Fusion]:
@@ -61,7 +58,8 @@ def fusion_class(name: str | type[Fusion]) -> type[Fusion]:
 
     A name is a key of :data:`FUSIONS`, an alias (tinyBIG's words among them:
     ``'summation'``, ``'average'``, ``'concatenation'``, ``'parameterized_concatenation'``,
-    ...) or a class name (``'SumFusion'``); case, ``-`` and ``_`` do not matter.
+    ...) or a class name (``'SumFusion'``); case, ``-``, ``_`` and the ``Fusion`` suffix do not
+    matter (the resolver shared with :func:`~interfuse.matrices.matrix_class`).
 
     Args:
         name: a name, alias or class name, or a :class:`~interfuse.fusion.Fusion` subclass
@@ -80,16 +78,7 @@ def fusion_class(name: str | type[Fusion]) -> type[Fusion]:
         >>> fusion_class("Projected-Concat") is ProjectedConcatFusion
         True
     """
-    if isinstance(name, type) and issubclass(name, Fusion):
-        return name
-    if not isinstance(name, str):
-        raise TypeError(f"fusion must be a name, a Fusion class or a Fusion, got {name!r}")
-    canonical = _LOOKUP.get(_key(name))
-    if canonical is None:
-        raise ValueError(
-            f"fusion must be one of {sorted(FUSIONS)} (aliases: {sorted(_ALIASES)}), got {name!r}"
-        )
-    return FUSIONS[canonical]
+    return _NAMES.resolve(name)
 
 
 def resolve_fusion(fusion: str | Fusion | type[Fusion], **kwargs: Any) -> Fusion:

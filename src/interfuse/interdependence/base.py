@@ -45,7 +45,8 @@ def identity_options(
     The Kronecker family's automatic factors minimize parameters and are rarely square
     (``p ≠ q``), and only square factors can hold the identity, so a square Kronecker-family
     matrix that is to start as the identity and was given neither ``p`` nor ``q`` gets
-    ``identity_factors`` instead. Constructor and ``count_parameters`` both ask here.
+    ``identity_factors`` instead (each class's ``identity_options``; Monarch picks
+    ``num_blocks = √dim``). Constructor and ``count_parameters`` both ask here.
     """
     chosen = dict(options or {})
     if (
@@ -56,11 +57,7 @@ def identity_options(
         or "q" in chosen
     ):
         return chosen
-    cls = matrix_class(matrix)
-    factors = getattr(cls, "identity_factors", None)
-    if factors is not None:
-        chosen["p"], chosen["q"] = factors(in_features, **chosen)
-    return chosen
+    return matrix_class(matrix).identity_options(in_features, **chosen)
 
 
 class Interdependence(Configurable, nn.Module, abc.ABC):

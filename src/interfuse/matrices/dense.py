@@ -21,6 +21,7 @@ class DenseMatrix(StructuredMatrix):
         in_features: width of the input.
         out_features: width of the output.
         mode: ``'auto'``, ``'factored'`` or ``'dense'`` (the same product here).
+        bias: whether to add a learnable bias ``b ∈ R^{out}``.
         device: device of the parameter.
         dtype: dtype of the parameter.
 
@@ -40,13 +41,14 @@ class DenseMatrix(StructuredMatrix):
         in_features: int,
         out_features: int,
         mode: str = "auto",
+        bias: bool = False,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
-        super().__init__(in_features, out_features, mode)
-        self.weight = nn.Parameter(
-            torch.empty(out_features, in_features, **self._factory(device, dtype))
-        )
+        super().__init__(in_features, out_features, mode, bias)
+        kw = self._factory(device, dtype)
+        self.weight = nn.Parameter(torch.empty(out_features, in_features, **kw))
+        self._init_bias(**kw)
         self.reset_parameters()
 
     @classmethod
@@ -56,6 +58,13 @@ class DenseMatrix(StructuredMatrix):
     def reset_parameters(self) -> None:
         # The nn.Linear initialization: U(-1/√in, 1/√in).
         nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        self._reset_bias()
+
+    @classmethod
+    def _fit(
+        cls, weight: Tensor, options: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Tensor]]:
+        return options, {"weight": weight}
 
     def reset_to_identity(self) -> None:
         with torch.no_grad():

@@ -13,7 +13,14 @@ a reshaped outer product instead (see ``interfuse.tinybig``). The product is app
 ``r(p + q + s + t)`` |
 
 Leaving ``p`` and ``q`` as ``None`` picks the divisors of ``out`` and ``in`` that minimize the
-parameter count (``pq ≈ √(in·out)`` for the plain Kronecker matrix).
+parameter count (``pq ≈ √(in·out)`` for the plain Kronecker matrix). On sizes without divisors
+near their square root (a prime such as 1021) that choice makes one factor a vector and caps
+the rank: a :class:`~interfuse.matrices.StructureWarning` names the split.
+
+``from_dense`` takes the nearest Kronecker product (Van Loan–Pitsianis): with ``R(W)`` the
+``(pq, st)`` rearrangement whose row ``i·q + j`` is the block ``W_ij`` flattened,
+``‖W − A ⊗ B‖_F = ‖R(W) − vec(A) vec(B)ᵀ‖_F``, minimized by the leading singular pair of
+``R(W)``; the low-rank forms then truncate the SVD of ``B`` (and ``A``).
 """
 
 from __future__ import annotations
@@ -36,14 +43,50 @@ from interfuse.functional.structured import (
     lowrank_kron_linear,
     lowrank_kron_matrix,
 )
-from interfuse.matrices.base import StructuredMatrix
+from interfuse.matrices.base import StructuredMatrix, warn_structure
+from interfuse.matrices.lowrank import energy_rank, svd_factors
 
 __all__ = [
     "DualLowRankKroneckerMatrix",
     "KroneckerMatrix",
     "LowRankKroneckerMatrix",
     "choose_kronecker_factors",
+    "nearest_kronecker",
 ]
+
+
+_Cost = Callable[[int, int, int, int], int]
+
+
+def nearest_kronecker(weight: Tensor, p: int, q: int) -> tuple[Tensor, Tensor]:
+    r"""The Kronecker product ``A ⊗ B`` nearest to ``weight`` in the Frobenius norm.
+
+    Van Loan–Pitsianis: ``‖W − A ⊗ B‖_F = ‖R(W) − vec(A) vec(B)ᵀ‖_F`` where ``R(W)`` is the
+    ``(pq, st)`` matrix whose row ``i·q + j`` is the block ``W[i·s:(i+1)·s, j·t:(j+1)·t]``
+    flattened; the leading singular pair ``σ u vᵀ`` of ``R(W)`` gives ``A = √σ u`` and
+    ``B = √σ v`` (equal norms). Exact when ``W`` is a Kronecker product.
+
+    Args:
+        weight: ``W``, ``(p·s, q·t)``.
+        p: rows of ``A`` (divides ``W``'s rows).
+        q: columns of ``A`` (divides ``W``'s columns).
+
+    Returns:
+        ``A`` ``(p, q)`` and ``B`` ``(s, t)``.
+
+    Example:
+        >>> a, b = torch.randn(2, 3), torch.randn(4, 2)
+        >>> a2, b2 = nearest_kronecker(torch.kron(a, b), 2, 3)
+        >>> torch.allclose(torch.kron(a2, b2), torch.kron(a, b), atol=1e-5)
+        True
+    """
+    out_features, in_features = weight.shape
+    s = check_divides("p", p, "out_features", out_features)
+    t = check_divides("q", q, "in_features", in_features)
+    rearranged = weight.reshape(p, s, q, t).permute(0, 2, 1, 3).reshape(p * q, s * t)
+    u, sv, vh = torch.linalg.svd(rearranged, full_matrices=False)
+    root = sv[0].sqrt()
+    return (u[:, 0] * root).reshape(p, q), (vh[0] * root).reshape(s, t)
 
 
 def _divisors(n: int) -> list[int]:
@@ -97,8 +140,10 @@ class _KroneckerBase(StructuredMatrix):
 
     config_keys: ClassVar[tuple[str, ...]] = ("p", "q")
 
-    def __init__(self, in_features: int, out_features: int, p: int, q: int, mode: str) -> None:
-        super().__init__(in_features, out_features, mode)
+    def __init__(
+        self, in_features: int, out_features: int, p: int, q: int, mode: str, bias: bool
+    ) -> None:
+        super().__init__(in_features, out_features, mode, bias)
         self.p = check_positive_int("p", p)
         self.q = check_positive_int("q", q)
         self.s = check_divides("p", p, "out_features", out_features)
@@ -149,6 +194,22 @@ class _KroneckerBase(StructuredMatrix):
             raise ValueError("no Kronecker factors found")
         return best[3], best[3]
 
+    @classmethod
+    def identity_options(cls, dim: int, **options: Any) -> dict[str, Any]:
+        chosen = dict(options)
+        if "p" not in chosen and "q" not in chosen:
+            chosen["p"], chosen["q"] = cls.identity_factors(dim, **chosen)
+        return chosen
+
+    @classmethod
+    def _fit_kronecker(
+        cls, weight: Tensor, options: dict[str, Any], cost: _Cost | None
+    ) -> tuple[dict[str, Any], Tensor, Tensor]:
+        out_features, in_features = weight.shape
+        p, q = _resolve_pq(in_features, out_features, options.get("p"), options.get("q"), cost)
+        a, b = nearest_kronecker(weight, p, q)
+        return {**options, "p": p, "q": q}, a, b
+
     def _square_identity_check(self, rank: int | None = None) -> None:
         if self.in_features != self.out_features or self.p != self.q:
             raise ValueError(
@@ -173,6 +234,7 @@ class KroneckerMatrix(_KroneckerBase):
         p: rows of ``A``; ``None`` (with ``q=None``) picks the parameter-minimizing factors.
         q: columns of ``A``; defaults to ``p`` when only ``p`` is given.
         mode: ``'auto'``, ``'factored'`` or ``'dense'``.
+        bias: whether to add a learnable bias ``b ∈ R^{out}``.
         device: device of the parameters.
         dtype: dtype of the parameters.
 
@@ -193,15 +255,18 @@ class KroneckerMatrix(_KroneckerBase):
         p: int | None = None,
         q: int | None = None,
         mode: str = "auto",
+        bias: bool = False,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
         p, q = _resolve_pq(in_features, out_features, p, q, None)
-        super().__init__(in_features, out_features, p, q, mode)
+        super().__init__(in_features, out_features, p, q, mode, bias)
         kw = self._factory(device, dtype)
         self.a = nn.Parameter(torch.empty(self.p, self.q, **kw))
         self.b = nn.Parameter(torch.empty(self.s, self.t, **kw))
+        self._init_bias(**kw)
         self.reset_parameters()
+        self._warn_if_larger_than_dense()
 
     @classmethod
     def _count(cls, in_features: int, out_features: int, **kwargs: Any) -> int:
@@ -213,6 +278,14 @@ class KroneckerMatrix(_KroneckerBase):
         bound_a = math.sqrt(3 / self.q)
         nn.init.uniform_(self.a, -bound_a, bound_a)
         nn.init.uniform_(self.b, -1 / math.sqrt(self.t), 1 / math.sqrt(self.t))
+        self._reset_bias()
+
+    @classmethod
+    def _fit(
+        cls, weight: Tensor, options: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Tensor]]:
+        chosen, a, b = cls._fit_kronecker(weight, options, None)
+        return chosen, {"a": a, "b": b}
 
     def reset_to_identity(self) -> None:
         self._square_identity_check()
@@ -242,6 +315,7 @@ class LowRankKroneckerMatrix(_KroneckerBase):
         p: rows of ``A``; ``None`` picks the parameter-minimizing factors.
         q: columns of ``A``; defaults to ``p`` when only ``p`` is given.
         mode: ``'auto'``, ``'factored'`` or ``'dense'``.
+        bias: whether to add a learnable bias ``b ∈ R^{out}``.
         device: device of the parameters.
         dtype: dtype of the parameters.
 
@@ -268,20 +342,21 @@ class LowRankKroneckerMatrix(_KroneckerBase):
         p: int | None = None,
         q: int | None = None,
         mode: str = "auto",
+        bias: bool = False,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
         self_rank = check_positive_int("rank", rank)
-        p, q = _resolve_pq(
-            in_features, out_features, p, q, lambda p_, q_, s, t: p_ * q_ + self_rank * (s + t)
-        )
-        super().__init__(in_features, out_features, p, q, mode)
+        p, q = _resolve_pq(in_features, out_features, p, q, _lowrank_kron_cost(self_rank))
+        super().__init__(in_features, out_features, p, q, mode, bias)
         self.rank = self_rank
         kw = self._factory(device, dtype)
         self.a = nn.Parameter(torch.empty(self.p, self.q, **kw))
         self.b_left = nn.Parameter(torch.empty(self.s, rank, **kw))
         self.b_right = nn.Parameter(torch.empty(rank, self.t, **kw))
+        self._init_bias(**kw)
         self.reset_parameters()
+        self._warn_if_larger_than_dense()
 
     @classmethod
     def _count(cls, in_features: int, out_features: int, **kwargs: Any) -> int:
@@ -291,7 +366,7 @@ class LowRankKroneckerMatrix(_KroneckerBase):
             out_features,
             kwargs.get("p"),
             kwargs.get("q"),
-            lambda p_, q_, s, t: p_ * q_ + rank * (s + t),
+            _lowrank_kron_cost(rank),
         )
         return p * q + rank * (out_features // p + in_features // q)
 
@@ -301,6 +376,18 @@ class LowRankKroneckerMatrix(_KroneckerBase):
         nn.init.uniform_(self.b_left, -1 / math.sqrt(self.rank), 1 / math.sqrt(self.rank))
         bound_t = math.sqrt(3 / self.t)
         nn.init.uniform_(self.b_right, -bound_t, bound_t)
+        self._reset_bias()
+
+    @classmethod
+    def _fit(
+        cls, weight: Tensor, options: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Tensor]]:
+        rank = options.get("rank", 2)
+        cost = None if isinstance(rank, float) else _lowrank_kron_cost(rank)
+        chosen, a, b = cls._fit_kronecker(weight, options, cost)
+        b_left, b_right = svd_factors(b, rank)
+        chosen["rank"] = b_left.shape[1]
+        return chosen, {"a": a, "b_left": b_left, "b_right": b_right}
 
     def reset_to_identity(self) -> None:
         self._square_identity_check(self.rank)
@@ -331,6 +418,7 @@ class DualLowRankKroneckerMatrix(_KroneckerBase):
         p: rows of the first factor; ``None`` picks the parameter-minimizing factors.
         q: columns of the first factor; defaults to ``p`` when only ``p`` is given.
         mode: ``'auto'``, ``'factored'`` or ``'dense'``.
+        bias: whether to add a learnable bias ``b ∈ R^{out}``.
         device: device of the parameters.
         dtype: dtype of the parameters.
 
@@ -357,21 +445,22 @@ class DualLowRankKroneckerMatrix(_KroneckerBase):
         p: int | None = None,
         q: int | None = None,
         mode: str = "auto",
+        bias: bool = False,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
         r = check_positive_int("rank", rank)
-        p, q = _resolve_pq(
-            in_features, out_features, p, q, lambda p_, q_, s, t: r * (p_ + q_ + s + t)
-        )
-        super().__init__(in_features, out_features, p, q, mode)
+        p, q = _resolve_pq(in_features, out_features, p, q, _dual_cost(r))
+        super().__init__(in_features, out_features, p, q, mode, bias)
         self.rank = r
         kw = self._factory(device, dtype)
         self.a_left = nn.Parameter(torch.empty(self.p, r, **kw))
         self.a_right = nn.Parameter(torch.empty(r, self.q, **kw))
         self.b_left = nn.Parameter(torch.empty(self.s, r, **kw))
         self.b_right = nn.Parameter(torch.empty(r, self.t, **kw))
+        self._init_bias(**kw)
         self.reset_parameters()
+        self._warn_if_larger_than_dense()
 
     @classmethod
     def _count(cls, in_features: int, out_features: int, **kwargs: Any) -> int:
@@ -381,7 +470,7 @@ class DualLowRankKroneckerMatrix(_KroneckerBase):
             out_features,
             kwargs.get("p"),
             kwargs.get("q"),
-            lambda p_, q_, s, t: r * (p_ + q_ + s + t),
+            _dual_cost(r),
         )
         return r * (p + q + out_features // p + in_features // q)
 
@@ -394,6 +483,23 @@ class DualLowRankKroneckerMatrix(_KroneckerBase):
         nn.init.uniform_(self.b_left, -inv_r, inv_r)
         bound_t = math.sqrt(3 / self.t)
         nn.init.uniform_(self.b_right, -bound_t, bound_t)
+        self._reset_bias()
+
+    @classmethod
+    def _fit(
+        cls, weight: Tensor, options: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Tensor]]:
+        rank = options.get("rank", 2)
+        cost = None if isinstance(rank, float) else _dual_cost(rank)
+        chosen, a, b = cls._fit_kronecker(weight, options, cost)
+        if isinstance(rank, float):  # the larger of the two ranks the fraction asks for
+            sv_a = torch.linalg.svdvals(a)
+            sv_b = torch.linalg.svdvals(b)
+            rank = max(energy_rank(sv_a, rank), energy_rank(sv_b, rank))
+        a_left, a_right = svd_factors(a, rank)
+        b_left, b_right = svd_factors(b, rank)
+        chosen["rank"] = rank
+        return chosen, {"a_left": a_left, "a_right": a_right, "b_left": b_left, "b_right": b_right}
 
     def reset_to_identity(self) -> None:
         self._square_identity_check(self.rank)
@@ -415,6 +521,14 @@ class DualLowRankKroneckerMatrix(_KroneckerBase):
         return self._kron_flops(rows, self.rank * (self.s + self.t)) + self.p * self.q * self.rank
 
 
+def _lowrank_kron_cost(rank: int) -> _Cost:
+    return lambda p, q, s, t: p * q + rank * (s + t)
+
+
+def _dual_cost(rank: int) -> _Cost:
+    return lambda p, q, s, t: rank * (p + q + s + t)
+
+
 def _resolve_pq(
     in_features: int,
     out_features: int,
@@ -425,7 +539,16 @@ def _resolve_pq(
     check_positive_int("in_features", in_features)
     check_positive_int("out_features", out_features)
     if p is None and q is None:
-        return choose_kronecker_factors(in_features, out_features, cost)
+        p, q = choose_kronecker_factors(in_features, out_features, cost)
+        s, t = out_features // p, in_features // q
+        if min(p, q, s, t) == 1 and min(in_features, out_features) >= 16:
+            warn_structure(
+                f"the automatic Kronecker factors of a {out_features} × {in_features} matrix "
+                f"are A {p} × {q} and B {s} × {t}: the sizes have no divisors near their square "
+                f"roots, so one factor is a vector and the rank is at most "
+                f"{min(p, q) * min(s, t)}; pass p and q, or use sizes with more divisors"
+            )
+        return p, q
     if p is None:
         raise ValueError(f"p must be given when q is given (q={q}); pass both or neither")
     p, q = check_positive_int("p", p), check_positive_int("q", p if q is None else q)

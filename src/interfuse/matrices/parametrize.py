@@ -1,6 +1,8 @@
-"""Use a structured matrix as the weight of any module via :mod:`torch.nn.utils.parametrize`."""
+"""Deprecated: :func:`register_structured_weight`; use :func:`interfuse.replace_linear`."""
 
 from __future__ import annotations
+
+import warnings
 
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
@@ -24,11 +26,17 @@ class _Materialized(nn.Module):
 def register_structured_weight(
     module: nn.Module, matrix: StructuredMatrix, name: str = "weight"
 ) -> nn.Module:
-    """Make ``matrix`` the weight of any module, via :mod:`torch.nn.utils.parametrize`.
+    """Deprecated: make ``matrix`` the weight of any module, via
+    :mod:`torch.nn.utils.parametrize`.
 
-    ``module.<name>`` then reads as ``matrix.materialize()`` (``W`` is built at each access)
-    and gradients flow to the matrix's factors. The original tensor is kept by parametrize
-    but no longer used.
+    Use :func:`interfuse.replace_linear` instead: it fits the structure to the trained weight
+    (this function discards it), removes the dense weight (parametrize keeps it as an unused
+    trainable parameter, so the parameter count goes *up*) and applies the matrix in factored
+    form (here ``W`` is rebuilt at every call). Emits a ``DeprecationWarning``; it will be
+    removed in a future release.
+
+    ``module.<name>`` reads as ``matrix.materialize()`` and gradients flow to the matrix's
+    factors.
 
     Args:
         module: the module, e.g. an ``nn.Linear``; changed in place.
@@ -42,12 +50,22 @@ def register_structured_weight(
         ValueError: the weight's shape is not ``matrix.shape``.
 
     Example:
-        >>> lin = register_structured_weight(nn.Linear(64, 32), LowRankMatrix(64, 32, rank=4))
+        >>> import warnings
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore", DeprecationWarning)
+        ...     lin = register_structured_weight(nn.Linear(64, 32), LowRankMatrix(64, 32, rank=4))
         >>> lin(torch.randn(2, 64)).shape
         torch.Size([2, 32])
         >>> lin.parametrizations.weight[0].matrix.num_parameters  # 4·(64 + 32)
         384
     """
+    warnings.warn(
+        "register_structured_weight is deprecated: it discards the trained weight, keeps it as "
+        "an unused parameter and rebuilds W at every call; use interfuse.replace_linear(model, "
+        "matrix, target=...) to convert trained nn.Linear layers",
+        DeprecationWarning,
+        stacklevel=2,
+    )
     current = getattr(module, name)
     if tuple(current.shape) != tuple(matrix.shape):
         raise ValueError(
