@@ -5,7 +5,6 @@ Two faces on one core: the modern API exported here (modules that own their para
 """
 
 from interfuse.config import dump_config, from_config, load_config
-from interfuse.convert import ReplacedLinear, replace_linear
 
 # fusion
 from interfuse.fusion import (
@@ -38,7 +37,9 @@ from interfuse.matrices import (
     LowRankMatrix,
     MonarchMatrix,
     RandomAdaptedMatrix,
+    ReplacedLinear,
     StructuredMatrix,
+    replace_linear,
 )
 
 __version__ = "0.1.0"

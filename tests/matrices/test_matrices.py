@@ -1,5 +1,8 @@
 """Structured matrices: factored products, Kronecker structure, parameter counts, identity,
-auto-chosen factors, random buffers and the parametrization hook."""
+auto-chosen factors, random buffers and the (deprecated) parametrization hook.
+
+The contract tests iterate the registry (:data:`interfuse.matrices.MATRICES`): a new family is
+tested with its default options, without editing this file."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from hypothesis import strategies as st
 from torch import Tensor, nn
 
 from interfuse.matrices import (
+    MATRICES,
     DenseMatrix,
     DualLowRankKroneckerMatrix,
     KroneckerMatrix,
@@ -26,7 +30,19 @@ from interfuse.matrices import (
 from interfuse.tinybig.fabrication import Fabrication
 
 FEW = settings(max_examples=40, deadline=None)
-CLASSES = [
+CLASSES = list(MATRICES.values())
+pytestmark = pytest.mark.filterwarnings("ignore::interfuse.matrices.StructureWarning")
+
+
+def _build(
+    cls: type[StructuredMatrix], p: int, q: int, s: int, t: int, r: int, **kw: Any
+) -> StructuredMatrix:
+    """A matrix of shape ``(p·s, q·t)``; the Kronecker family with factors ``(p, q)``."""
+    return cls(q * t, p * s, **_options(cls, p, q, r), **kw)
+
+
+#: The six families whose parameter counts the RPN 2 paper gives.
+PAPER = [
     DenseMatrix,
     LowRankMatrix,
     KroneckerMatrix,
@@ -34,20 +50,6 @@ CLASSES = [
     DualLowRankKroneckerMatrix,
     RandomAdaptedMatrix,
 ]
-
-
-def _build(
-    cls: type[StructuredMatrix], p: int, q: int, s: int, t: int, r: int, **kw: Any
-) -> StructuredMatrix:
-    """A matrix of shape ``(p·s, q·t)``; the Kronecker family with factors ``(p, q)``."""
-    in_f, out_f = q * t, p * s
-    if cls is DenseMatrix:
-        return cls(in_f, out_f, **kw)
-    if cls in (LowRankMatrix, RandomAdaptedMatrix):
-        return cls(in_f, out_f, rank=r, **kw)
-    if cls is KroneckerMatrix:
-        return cls(in_f, out_f, p=p, q=q, **kw)
-    return cls(in_f, out_f, rank=r, p=p, q=q, **kw)
 
 
 def _paper_formula(cls: type[StructuredMatrix], p: int, q: int, s: int, t: int, r: int) -> int:
@@ -64,13 +66,14 @@ def _paper_formula(cls: type[StructuredMatrix], p: int, q: int, s: int, t: int, 
 
 
 def _options(cls: type[StructuredMatrix], p: int, q: int, r: int) -> dict[str, Any]:
-    if cls is DenseMatrix:
-        return {}
+    """Options exercising the structure; a family not named here takes its defaults."""
     if cls in (LowRankMatrix, RandomAdaptedMatrix):
         return {"rank": r}
     if cls is KroneckerMatrix:
         return {"p": p, "q": q}
-    return {"rank": r, "p": p, "q": q}
+    if cls in (LowRankKroneckerMatrix, DualLowRankKroneckerMatrix):
+        return {"rank": r, "p": p, "q": q}
+    return {}
 
 
 shapes = st.tuples(*(st.integers(1, 4) for _ in range(5)))  # p, q, s, t, r
@@ -164,14 +167,23 @@ def test_kronecker_known_values() -> None:
 # Parameter counts
 # ---------------------------------------------------------------------------------------------
 @FEW
-@given(st.sampled_from(CLASSES), shapes)
-def test_parameter_count_everywhere_agrees_with_the_paper(
+@given(st.sampled_from(CLASSES), shapes, st.booleans())
+def test_parameter_count_of_the_class_is_the_instance_count(
+    cls: type[StructuredMatrix], dims: tuple[int, int, int, int, int], bias: bool
+) -> None:
+    p, q, s, t, r = dims
+    m = _build(cls, p, q, s, t, r, bias=bias)
+    by_class = cls.count_parameters(q * t, p * s, bias=bias, **_options(cls, p, q, r))
+    assert m.num_parameters == sum(x.numel() for x in m.parameters()) == by_class
+
+
+@FEW
+@given(st.sampled_from(PAPER), shapes)
+def test_parameter_count_agrees_with_the_paper(
     cls: type[StructuredMatrix], dims: tuple[int, int, int, int, int]
 ) -> None:
     p, q, s, t, r = dims
-    m = _build(cls, p, q, s, t, r)
     by_class = cls.count_parameters(q * t, p * s, **_options(cls, p, q, r))
-    assert m.num_parameters == sum(x.numel() for x in m.parameters()) == by_class
     assert by_class == _paper_formula(cls, p, q, s, t, r)
 
 
@@ -416,6 +428,7 @@ def test_identity_factors_are_square_and_can_hold_the_identity(
 # ---------------------------------------------------------------------------------------------
 # register_structured_weight
 # ---------------------------------------------------------------------------------------------
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_register_structured_weight_on_linear() -> None:
     lin = nn.Linear(12, 6)
     matrix = LowRankMatrix(12, 6, rank=2)
@@ -430,6 +443,12 @@ def test_register_structured_weight_on_linear() -> None:
     assert "parametrizations.weight.0.matrix.left" in names
 
 
+def test_register_structured_weight_is_deprecated() -> None:
+    with pytest.warns(DeprecationWarning, match=r"use interfuse.replace_linear"):
+        register_structured_weight(nn.Linear(12, 6), LowRankMatrix(12, 6, rank=2))
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_register_structured_weight_shape_mismatch() -> None:
     with pytest.raises(
         ValueError, match=r"weight of Linear has shape \(6, 12\) but the matrix has shape \(12, 6\)"

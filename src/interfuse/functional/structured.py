@@ -25,6 +25,7 @@ The ``*_matrix`` functions materialize the same ``W`` (for tests, export and sma
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -138,10 +139,11 @@ def _split_forward(xs: Sequence[Tensor], weight: Tensor) -> Tensor:
         )
     out: Tensor | None = None
     offset = 0
+    rows = math.prod(lead)
     autocast = _autocasting(xs[0].device.type)
     for x in xs:
         width = x.shape[-1]
-        x2 = x.reshape(-1, width)
+        x2 = x.reshape(rows, width)  # rows, not -1: a zero-width piece has no elements
         w_piece = weight[:, offset : offset + width].t()
         if out is None:
             out = x2 @ w_piece
@@ -172,16 +174,17 @@ class _SplitLinearFn(torch.autograd.Function):
         weight, *xs = ctx.saved_tensors
         needs = ctx.needs_input_grad
         g2 = grad.reshape(-1, grad.shape[-1])
+        rows = g2.shape[0]
         widths = [x.shape[-1] for x in xs]
         offsets = [sum(widths[:i]) for i in range(len(xs))]
         gw: Tensor | None = None
         if needs[0]:
             if torch.is_grad_enabled():  # create_graph: plain differentiable ops
-                gw = torch.cat([g2.t() @ x.reshape(-1, w) for x, w in zip(xs, widths)], dim=1)
+                gw = torch.cat([g2.t() @ x.reshape(rows, w) for x, w in zip(xs, widths)], dim=1)
             else:
                 gw = torch.empty_like(weight)
                 for x, w, a in zip(xs, widths, offsets):
-                    torch.mm(g2.t(), x.reshape(-1, w), out=gw[:, a : a + w])
+                    torch.mm(g2.t(), x.reshape(rows, w), out=gw[:, a : a + w])
         gx: list[Tensor | None] = [None] * len(xs)
         if any(needs[1:]):
             full = grad @ weight  # (..., in): what the backward of cat + linear computes

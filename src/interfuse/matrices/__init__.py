@@ -10,6 +10,7 @@ starts from a trained weight (:meth:`~StructuredMatrix.from_dense`) and merges b
 """
 
 from interfuse.matrices.base import StructuredMatrix, StructureWarning
+from interfuse.matrices.convert import ReplacedLinear, replace_linear
 from interfuse.matrices.dense import DenseMatrix
 from interfuse.matrices.kronecker import (
     DualLowRankKroneckerMatrix,
@@ -33,6 +34,7 @@ __all__ = [
     "LowRankMatrix",
     "MonarchMatrix",
     "RandomAdaptedMatrix",
+    "ReplacedLinear",
     "StructureWarning",
     "StructuredMatrix",
     "choose_kronecker_factors",
@@ -40,5 +42,6 @@ __all__ = [
     "matrix_class",
     "nearest_kronecker",
     "register_structured_weight",
+    "replace_linear",
     "resolve_matrix",
 ]

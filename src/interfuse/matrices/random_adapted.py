@@ -16,7 +16,7 @@ __all__ = ["RandomAdaptedMatrix", "fit_random_adapted_scales"]
 
 
 def fit_random_adapted_scales(
-    weight: Tensor, r_out: Tensor, r_in: Tensor, max_steps: int = 100, tol: float = 1e-10
+    weight: Tensor, r_out: Tensor, r_in: Tensor, max_steps: int = 300, tol: float = 1e-12
 ) -> tuple[Tensor, Tensor]:
     r"""Least-squares scales ``λ_out``, ``λ_r`` of ``W ≈ diag(λ_out) R_out diag(λ_r) R_inᵀ``.
 
