@@ -137,7 +137,12 @@ def test_projection_equals_materialized_product(
     name: str, lead: tuple[int, ...], bias: bool
 ) -> None:
     f = ProjectedConcatFusion(
-        IN_DIMS, OUT, matrix=name, bias=bias, matrix_options=OPTIONS[name], dtype=torch.float64
+        IN_DIMS,
+        OUT,
+        matrix=name,
+        bias=bias,
+        matrix_options=OPTIONS.get(name, {}),
+        dtype=torch.float64,
     )
     assert isinstance(f.matrix, MATRICES[name])
     xs = _pieces(lead, IN_DIMS)
@@ -150,12 +155,14 @@ def test_projection_equals_materialized_product(
 
 @pytest.mark.parametrize("name", sorted(MATRICES))
 def test_projection_parameter_count(name: str) -> None:
-    f = ProjectedConcatFusion(IN_DIMS, OUT, matrix=name, matrix_options=OPTIONS[name])
+    f = ProjectedConcatFusion(IN_DIMS, OUT, matrix=name, matrix_options=OPTIONS.get(name, {}))
     cls = matrix_class(name)
-    expected = cls.count_parameters(sum(IN_DIMS), OUT, **OPTIONS[name]) + OUT
+    expected = cls.count_parameters(sum(IN_DIMS), OUT, **OPTIONS.get(name, {})) + OUT
     assert f.num_parameters == expected == sum(p.numel() for p in f.parameters())
     assert f.out_features(IN_DIMS) == OUT
-    g = ProjectedConcatFusion(IN_DIMS, OUT, matrix=name, bias=False, matrix_options=OPTIONS[name])
+    g = ProjectedConcatFusion(
+        IN_DIMS, OUT, matrix=name, bias=False, matrix_options=OPTIONS.get(name, {})
+    )
     assert g.num_parameters == expected - OUT
 
 
@@ -201,7 +208,7 @@ def test_projection_row_mask_zero_fills() -> None:
 def test_split_matrices_never_build_the_concatenation(
     name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    f = ProjectedConcatFusion(IN_DIMS, OUT, matrix=name, matrix_options=OPTIONS[name])
+    f = ProjectedConcatFusion(IN_DIMS, OUT, matrix=name, matrix_options=OPTIONS.get(name, {}))
     f.matrix.mode = "factored"
     xs = [x.float().requires_grad_() for x in _pieces((8,), IN_DIMS)]
     expected = _reference(f, [x.detach() for x in xs])
@@ -284,7 +291,7 @@ def test_projection_repr_and_config() -> None:
 def test_projection_is_affine(name: str, lead: list[int], a: float, b: float, seed: int) -> None:
     torch.manual_seed(seed)
     f = ProjectedConcatFusion(
-        IN_DIMS, OUT, matrix=name, matrix_options=OPTIONS[name], dtype=torch.float64
+        IN_DIMS, OUT, matrix=name, matrix_options=OPTIONS.get(name, {}), dtype=torch.float64
     )
     xs, ys = _pieces(tuple(lead), IN_DIMS, seed), _pieces(tuple(lead), IN_DIMS, seed + 1)
     zero = f([torch.zeros_like(x) for x in xs])

@@ -42,8 +42,9 @@ def replace_linear(
     to their trained weights (:meth:`~interfuse.matrices.StructuredMatrix.from_dense`).
 
     Each layer ``y = x Wᵀ + b`` becomes the matrix of its family nearest to ``W`` in the
-    Frobenius norm, with the bias copied, on the weight's device and dtype. No dense weight is
-    left behind: the ``nn.Linear`` is removed from ``model`` (a layer shared by several
+    Frobenius norm, with the bias copied, on the weight's device and dtype and in its training
+    mode. Every layer is fitted before any is swapped, so an error leaves ``model`` unchanged.
+    No dense weight is left behind: the ``nn.Linear`` is removed from ``model`` (a layer shared by several
     parents is replaced by one shared matrix). Merge back for serving with
     :meth:`~interfuse.matrices.StructuredMatrix.to_linear`.
 
@@ -93,25 +94,29 @@ def replace_linear(
     if target is not None and not isinstance(target, str):
         raise TypeError(f"target must be a regular expression string or None, got {target!r}")
     pattern = re.compile(target) if target is not None else None
-    linears = [(name, m) for name, m in model.named_modules() if type(m) is nn.Linear]
+    linears = [
+        (name, m) for name, m in model.named_modules(remove_duplicate=False) if type(m) is nn.Linear
+    ]
     chosen = [(n, m) for n, m in linears if pattern is None or pattern.fullmatch(n)]
     if not chosen:
         found = [n for n, _ in linears]
         raise ValueError(f"target={target!r} matches no nn.Linear in the model; they are {found}")
-    report: dict[str, ReplacedLinear] = {}
+    # Fit every layer before swapping any, so that an error leaves the model as it was.
     built: dict[int, StructuredMatrix] = {}
     for name, linear in chosen:
-        new = built.get(id(linear))
-        if new is None:
-            try:
-                new = cls.from_dense(linear.weight, linear.bias, **options)
-            except (TypeError, ValueError) as err:
-                raise type(err)(
-                    f"replace_linear: layer {name!r} ({linear.in_features} → "
-                    f"{linear.out_features}): {err}"
-                ) from err
-            new.train(linear.training)
-            built[id(linear)] = new
+        if id(linear) in built:
+            continue
+        try:
+            new = cls.from_dense(linear.weight, linear.bias, **options)
+        except (TypeError, ValueError) as err:
+            raise type(err)(
+                f"replace_linear: layer {name!r} ({linear.in_features} → "
+                f"{linear.out_features}): {err}"
+            ) from err
+        built[id(linear)] = new.train(linear.training)
+    report: dict[str, ReplacedLinear] = {}
+    for name, linear in chosen:
+        new = built[id(linear)]
         parent_name, _, child = name.rpartition(".")
         setattr(model.get_submodule(parent_name), child, new)
         report[name] = ReplacedLinear(

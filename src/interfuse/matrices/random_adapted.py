@@ -39,10 +39,12 @@ def fit_random_adapted_scales(
         ``λ_out`` ``(out,)`` and ``λ_r`` ``(r,)``.
 
     Example:
-        >>> r_out, r_in = torch.randn(5, 2), torch.randn(4, 2)
-        >>> w = random_adapted_matrix(r_out, r_in, torch.tensor([1.0, -2.0]), torch.rand(5))
+        >>> f64 = {"dtype": torch.float64}
+        >>> r_out, r_in = torch.randn(5, 2, **f64), torch.randn(4, 2, **f64)
+        >>> lam = torch.tensor([1.0, -2.0], **f64), torch.rand(5, **f64)
+        >>> w = random_adapted_matrix(r_out, r_in, *lam)  # exactly of this form
         >>> lam_out, lam_r = fit_random_adapted_scales(w, r_out, r_in)
-        >>> torch.allclose(random_adapted_matrix(r_out, r_in, lam_r, lam_out), w, atol=1e-4)
+        >>> torch.allclose(random_adapted_matrix(r_out, r_in, lam_r, lam_out), w)
         True
     """
     z = torch.linalg.lstsq(r_in, weight.T).solution.T  # (out, r)
