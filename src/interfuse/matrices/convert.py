@@ -44,8 +44,8 @@ def replace_linear(
     Each layer ``y = x Wᵀ + b`` becomes the matrix of its family nearest to ``W`` in the
     Frobenius norm, with the bias copied, on the weight's device and dtype and in its training
     mode. Every layer is fitted before any is swapped, so an error leaves ``model`` unchanged.
-    No dense weight is left behind: the ``nn.Linear`` is removed from ``model`` (a layer shared by several
-    parents is replaced by one shared matrix). Merge back for serving with
+    No dense weight is left behind: the ``nn.Linear`` is removed from ``model`` (a layer shared
+    by several parents is replaced by one shared matrix). Merge back for serving with
     :meth:`~interfuse.matrices.StructuredMatrix.to_linear`.
 
     Only modules whose type is exactly ``nn.Linear`` are replaced: subclasses (such as the
