@@ -468,3 +468,14 @@ def test_gradients_reach_every_factor(cls: type[StructuredMatrix]) -> None:
     m = _build(cls, 2, 3, 3, 2, 2)
     _grad_of_factors(m, torch.randn(4, m.in_features))
     assert math.isfinite(float(m.materialize().detach().sum()))
+
+
+def test_the_docs_family_table_lists_every_registered_matrix() -> None:
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[2] / "docs" / "matrices.md"
+    if not page.is_file():
+        pytest.skip("docs/matrices.md is not in this checkout")
+    rows = [line for line in page.read_text().splitlines() if line.startswith("| [`")]
+    for name, cls in MATRICES.items():
+        assert any(f"`{cls.__name__}`" in row and f"`{name}`" in row for row in rows), name

@@ -96,10 +96,10 @@ class ProjectedConcatFusion(_Concatenation):
     absent inputs counting as zeros.
 
     :math:`W \in R^{n' \times \sum n_i}` is any structured matrix of :mod:`interfuse.matrices`
-    (the :class:`torch.nn.Linear` layout), so the parameters are those of the matrix plus
-    ``n'`` for the bias: ``n'·Σn_i`` (dense), ``r(Σn_i + n')`` (low-rank), ``pq + st``
-    (Kronecker), ``pq + r(s + t)`` (low-rank Kronecker), ``r(p + q + s + t)`` (dual),
-    ``n' + r`` (random-adapted). Dense, low-rank and random-adapted matrices compute
+    (the :class:`torch.nn.Linear` layout), so the parameters are those of the matrix (the
+    family table of the structured-matrices page, one row per entry of
+    :data:`interfuse.matrices.MATRICES`) plus ``n'`` for the bias. Dense, low-rank and
+    random-adapted matrices compute
     :math:`\sum_i W_i x_i` (one GEMM per input, accumulated in place): the concatenation is
     never built. The Kronecker family needs the concatenated row and builds it.
 

@@ -46,10 +46,9 @@ class BilinearInterdependence(_MatrixOwner):
     ``W``'s factored cost): with ``D = X``, building the ``m × m`` (``b × b``) matrix wins when
     ``m < b`` (``b < m``), and the data-first order never allocates it otherwise.
 
-    Parameters (``d = dim``; tinyBIG's bilinear ``calculate_l`` with the true Kronecker
-    product): dense ``d²``, lowrank ``2rd``, kronecker ``pq + d²/(pq)``, lowrank_kronecker
-    ``pq + r(d/p + d/q)``, dual_lowrank_kronecker ``r(p + q + d/p + d/q)``, random_adapted
-    ``d + r``.
+    Parameters: those of the ``dim × dim`` matrix (tinyBIG's bilinear ``calculate_l`` with
+    the true Kronecker product), as the family table of the structured-matrices page gives them
+    for every entry of :data:`interfuse.matrices.MATRICES`.
 
     Args:
         dim: side of ``W``: the number of instances ``b`` (attribute axis) or of features

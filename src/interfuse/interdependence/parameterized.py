@@ -30,19 +30,11 @@ class ParameterizedInterdependence(_MatrixOwner):
     chooses by flop count; a dense ``W`` multiplies from the left in one batched GEMM), so
     ``forward`` builds ``A`` only when the matrix itself would.
 
-    Parameters, with ``(d, d') = (in_dim, out_dim)`` (tinyBIG's ``calculate_l``, but with the
-    true Kronecker product for the Kronecker family):
-
-    | ``matrix`` | structure of ``A`` | parameters |
-    |---|---|---|
-    | ``'dense'`` | full | ``d·d'`` |
-    | ``'lowrank'`` | ``U V``, rank ``r`` | ``r(d + d')`` |
-    | ``'kronecker'`` (hm) | ``A₁ ⊗ A₂`` | ``pq + dd'/(pq)`` |
-    | ``'lowrank_kronecker'`` (lphm) | ``A₁ ⊗ (S T)`` | ``pq + r(d'/p + d/q)`` |
-    | ``'dual_lowrank_kronecker'`` (dual lphm) | ``(P Q) ⊗ (S T)`` | ``r(p + q + d'/p + d/q)`` |
-    | ``'random_adapted'`` (rma) | ``diag(λ) R₁ diag(λ_r) R₂ᵀ``, frozen ``R`` | ``d' + r`` |
-
-    (``p`` divides ``out_dim`` and ``q`` divides ``in_dim``; see the matrix classes.)
+    Parameters: those of the matrix, ``W`` of shape ``(d', d) = (out_dim, in_dim)``
+    (tinyBIG's ``calculate_l``, with the true Kronecker product for the Kronecker family): the
+    family table of the structured-matrices page lists every entry of
+    :data:`interfuse.matrices.MATRICES` with its formula, and ``count_parameters`` gives the
+    number before anything is built.
 
     Args:
         in_dim: the mixed dimension of the input: ``m`` (attribute axis) or ``b`` (instance
