@@ -16,13 +16,13 @@ from interfuse import (
     ParameterizedInterdependence,
     ProjectedConcatFusion,
 )
-from interfuse.functional.structured import monarch_linear, monarch_matrix
 from interfuse.matrices import (
     MonarchMatrix,
     StructureWarning,
     choose_monarch_blocks,
     matrix_class,
 )
+from interfuse.matrices.monarch import monarch_linear, monarch_matrix
 
 F64 = torch.float64
 

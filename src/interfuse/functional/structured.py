@@ -17,8 +17,6 @@ along the input: dense, low-rank and random-adapted kernels accumulate one GEMM 
 ``p_right (r, q)``, ``s_left``, ``s_right`` |
 | :func:`random_adapted_linear` | ``diag(λo) Ro diag(λr) Riᵀ diag(λi)`` | ``r_out (out, r)``, \
 ``r_in (in, r)``, scales |
-| :func:`monarch_linear` | ``P L Pᵀ R`` (block-diagonal ``L``, ``R``) | ``left (k, s, k)``, \
-``right (k, k, t)``; ``out = ks``, ``in = kt`` |
 
 The ``*_matrix`` functions materialize the same ``W`` (for tests, export and small sizes).
 """
@@ -48,8 +46,6 @@ __all__ = [
     "lowrank_kron_matrix",
     "lowrank_linear",
     "lowrank_matrix",
-    "monarch_linear",
-    "monarch_matrix",
     "random_adapted_linear",
     "random_adapted_matrix",
 ]
@@ -686,93 +682,3 @@ def random_adapted_matrix(
     if scale_in is not None:
         w = w * scale_in
     return w
-
-
-def monarch_linear(x: Inputs, left: Tensor, right: Tensor, bias: Tensor | None = None) -> Tensor:
-    r"""Monarch product :math:`y = x (P L P^\top R)^\top + b` (Dao et al. 2022), never building
-    the ``(out, in)`` matrix.
-
-    ``R`` is block-diagonal with ``k`` blocks ``right[i]`` of shape ``(k, t)``, ``L`` with
-    ``k`` blocks ``left[j]`` of shape ``(s, k)``, and ``P`` transposes a grid (``Pᵀ`` the
-    ``k × k`` one between them, ``P`` the ``k × s`` one at the output):
-
-    .. math::
-        y_{u k + j} = \sum_i L_{j u i} \sum_\tau R_{i j \tau}\, x_{i t + \tau}
-
-    Two batched GEMMs: ``k·(in + out)`` multiply-adds per row, against ``in·out`` dense (for
-    ``n × n`` with ``k = √n``: ``2n√n``). Every ``W`` entry is one product
-    ``L_{jui} R_{ijτ}``, so each ``(i, j)`` block of ``W`` has rank one.
-
-    Args:
-        x: ``(..., k·t)``, or pieces whose widths add up to it (concatenated first).
-        left: ``L``'s blocks, ``(k, s, k)``.
-        right: ``R``'s blocks, ``(k, k, t)``.
-        bias: ``(k·s,)``, added to the result; ``None``: no bias.
-
-    Returns:
-        ``y``.
-
-    Raises:
-        ValueError: the factors are not 3-D with matching ``k``, or ``x`` is not ``k·t`` wide.
-
-    Shape:
-        - x: ``(..., k·t)``; left: ``(k, s, k)``; right: ``(k, k, t)``.
-        - Output: ``(..., k·s)``.
-
-    Example:
-        >>> x, left, right = torch.randn(5, 6), torch.randn(2, 4, 2), torch.randn(2, 2, 3)
-        >>> y = monarch_linear(x, left, right)
-        >>> y.shape, torch.allclose(y, x @ monarch_matrix(left, right).T, atol=1e-5)
-        (torch.Size([5, 8]), True)
-    """
-    k, s, t = _check_monarch(left, right)
-    _check_linear("monarch_linear", x, k * t, k * s, bias)
-    x = as_tensor_input(x)
-    lead = x.shape[:-1]
-    rows = x.reshape(-1, k, t).transpose(0, 1)  # (k, N, t): block i of every row, no copy
-    # z[i] = R_i X_iᵀ, (k_i, k_j, N): its j-th slices over i are unit-stride rows, which the
-    # second batched GEMM reads in place (the Pᵀ permutation costs no copy).
-    z = torch.bmm(right, rows.transpose(1, 2))
-    v = torch.bmm(left, z.transpose(0, 1))  # (k_j, s, N)
-    y = v.permute(2, 1, 0).reshape(*lead, s * k)  # P: output u·k + j
-    return _add_bias(y, bias)
-
-
-def monarch_matrix(left: Tensor, right: Tensor) -> Tensor:
-    r"""Materialize the Monarch matrix :math:`W = P L P^\top R` (see :func:`monarch_linear`):
-    :math:`W_{u k + j,\, i t + \tau} = L_{j u i} R_{i j \tau}`.
-
-    Args:
-        left: ``L``'s blocks, ``(k, s, k)``.
-        right: ``R``'s blocks, ``(k, k, t)``.
-
-    Returns:
-        ``W``.
-
-    Shape:
-        - left: ``(k, s, k)``; right: ``(k, k, t)``.
-        - Output: ``(k·s, k·t)``.
-
-    Example:
-        >>> eye = torch.eye(2).expand(2, 2, 2)  # L_jui = δ_ui and R_ijτ = δ_jτ: W = I
-        >>> torch.equal(monarch_matrix(eye, eye), torch.eye(4))
-        True
-    """
-    k, s, t = _check_monarch(left, right)
-    # w[u, j, i, τ] = left[j, u, i] · right[i, j, τ]
-    w = left.permute(1, 0, 2).unsqueeze(-1) * right.transpose(0, 1).unsqueeze(0)
-    return w.reshape(s * k, k * t)
-
-
-def _check_monarch(left: Tensor, right: Tensor) -> tuple[int, int, int]:
-    for name, f in (("left", left), ("right", right)):
-        if not isinstance(f, Tensor) or f.ndim != 3:
-            got = tuple(f.shape) if isinstance(f, Tensor) else type(f).__name__
-            raise ValueError(f"monarch: {name} must be a 3-D tensor of blocks, got {got}")
-    k = right.shape[0]
-    if right.shape[1] != k or left.shape[0] != k or left.shape[2] != k:
-        raise ValueError(
-            f"monarch: left must be (k, s, k) and right (k, k, t) with one k, got "
-            f"{tuple(left.shape)} and {tuple(right.shape)}"
-        )
-    return k, left.shape[1], right.shape[2]

@@ -17,10 +17,100 @@ import torch
 from torch import Tensor, nn
 
 from interfuse._validation import check_positive_int
-from interfuse.functional.structured import Inputs, monarch_linear, monarch_matrix
+from interfuse.functional.structured import Inputs, _add_bias, _check_linear, as_tensor_input
 from interfuse.matrices.base import StructuredMatrix, warn_structure
 
-__all__ = ["MonarchMatrix", "choose_monarch_blocks"]
+__all__ = ["MonarchMatrix", "choose_monarch_blocks", "monarch_linear", "monarch_matrix"]
+
+
+def monarch_linear(x: Inputs, left: Tensor, right: Tensor, bias: Tensor | None = None) -> Tensor:
+    r"""Monarch product :math:`y = x (P L P^\top R)^\top + b` (Dao et al. 2022), never building
+    the ``(out, in)`` matrix.
+
+    ``R`` is block-diagonal with ``k`` blocks ``right[i]`` of shape ``(k, t)``, ``L`` with
+    ``k`` blocks ``left[j]`` of shape ``(s, k)``, and ``P`` transposes a grid (``Pᵀ`` the
+    ``k × k`` one between them, ``P`` the ``k × s`` one at the output):
+
+    .. math::
+        y_{u k + j} = \sum_i L_{j u i} \sum_\tau R_{i j \tau}\, x_{i t + \tau}
+
+    Two batched GEMMs: ``k·(in + out)`` multiply-adds per row, against ``in·out`` dense (for
+    ``n × n`` with ``k = √n``: ``2n√n``). Every ``W`` entry is one product
+    ``L_{jui} R_{ijτ}``, so each ``(i, j)`` block of ``W`` has rank one.
+
+    Args:
+        x: ``(..., k·t)``, or pieces whose widths add up to it (concatenated first).
+        left: ``L``'s blocks, ``(k, s, k)``.
+        right: ``R``'s blocks, ``(k, k, t)``.
+        bias: ``(k·s,)``, added to the result; ``None``: no bias.
+
+    Returns:
+        ``y``.
+
+    Raises:
+        ValueError: the factors are not 3-D with matching ``k``, or ``x`` is not ``k·t`` wide.
+
+    Shape:
+        - x: ``(..., k·t)``; left: ``(k, s, k)``; right: ``(k, k, t)``.
+        - Output: ``(..., k·s)``.
+
+    Example:
+        >>> x, left, right = torch.randn(5, 6), torch.randn(2, 4, 2), torch.randn(2, 2, 3)
+        >>> y = monarch_linear(x, left, right)
+        >>> y.shape, torch.allclose(y, x @ monarch_matrix(left, right).T, atol=1e-5)
+        (torch.Size([5, 8]), True)
+    """
+    k, s, t = _check_monarch(left, right)
+    _check_linear("monarch_linear", x, k * t, k * s, bias)
+    x = as_tensor_input(x)
+    lead = x.shape[:-1]
+    rows = x.reshape(-1, k, t).transpose(0, 1)  # (k, N, t): block i of every row, no copy
+    # z[i] = R_i X_iᵀ, (k_i, k_j, N): its j-th slices over i are unit-stride rows, which the
+    # second batched GEMM reads in place (the Pᵀ permutation costs no copy).
+    z = torch.bmm(right, rows.transpose(1, 2))
+    v = torch.bmm(left, z.transpose(0, 1))  # (k_j, s, N)
+    y = v.permute(2, 1, 0).reshape(*lead, s * k)  # P: output u·k + j
+    return _add_bias(y, bias)
+
+
+def monarch_matrix(left: Tensor, right: Tensor) -> Tensor:
+    r"""Materialize the Monarch matrix :math:`W = P L P^\top R` (see :func:`monarch_linear`):
+    :math:`W_{u k + j,\, i t + \tau} = L_{j u i} R_{i j \tau}`.
+
+    Args:
+        left: ``L``'s blocks, ``(k, s, k)``.
+        right: ``R``'s blocks, ``(k, k, t)``.
+
+    Returns:
+        ``W``.
+
+    Shape:
+        - left: ``(k, s, k)``; right: ``(k, k, t)``.
+        - Output: ``(k·s, k·t)``.
+
+    Example:
+        >>> eye = torch.eye(2).expand(2, 2, 2)  # L_jui = δ_ui and R_ijτ = δ_jτ: W = I
+        >>> torch.equal(monarch_matrix(eye, eye), torch.eye(4))
+        True
+    """
+    k, s, t = _check_monarch(left, right)
+    # w[u, j, i, τ] = left[j, u, i] · right[i, j, τ]
+    w = left.permute(1, 0, 2).unsqueeze(-1) * right.transpose(0, 1).unsqueeze(0)
+    return w.reshape(s * k, k * t)
+
+
+def _check_monarch(left: Tensor, right: Tensor) -> tuple[int, int, int]:
+    for name, f in (("left", left), ("right", right)):
+        if not isinstance(f, Tensor) or f.ndim != 3:
+            got = tuple(f.shape) if isinstance(f, Tensor) else type(f).__name__
+            raise ValueError(f"monarch: {name} must be a 3-D tensor of blocks, got {got}")
+    k = right.shape[0]
+    if right.shape[1] != k or left.shape[0] != k or left.shape[2] != k:
+        raise ValueError(
+            f"monarch: left must be (k, s, k) and right (k, k, t) with one k, got "
+            f"{tuple(left.shape)} and {tuple(right.shape)}"
+        )
+    return k, left.shape[1], right.shape[2]
 
 
 def choose_monarch_blocks(in_features: int, out_features: int) -> int:
@@ -66,7 +156,7 @@ class MonarchMatrix(StructuredMatrix):
 
     ``R`` has ``k`` blocks ``(k, t)``, ``L`` has ``k`` blocks ``(s, k)``, ``t = in/k``,
     ``s = out/k``; ``P`` transposes a grid. Applied as two batched GEMMs
-    (:func:`~interfuse.functional.structured.monarch_linear`): ``k·(in + out)`` multiply-adds
+    (:func:`monarch_linear`): ``k·(in + out)`` multiply-adds
     per row instead of ``in·out``. Full rank is possible when ``k² >= min(in, out)``; the
     ``n × n`` Monarch with ``k = √n`` holds the identity (:meth:`reset_to_identity`).
 
