@@ -17,6 +17,7 @@ bench. Matrix families come from :data:`interfuse.matrices.MATRICES` directly;
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,8 +28,8 @@ from torch import Tensor, nn
 
 import interfuse.functional as fn
 
-Reduce = Callable[[Tensor, Tensor | None], Tensor]
-MaskedReduce = Callable[[Tensor, Tensor, Tensor | None], Tensor]
+Reduce = Callable[[Tensor, Any], Tensor]
+MaskedReduce = Callable[[Tensor, Tensor, Any], Tensor]
 Kernel = Callable[[list[Tensor], Tensor | None, Tensor | None], Tensor]
 
 
@@ -71,6 +72,44 @@ def linear_like(module: Any) -> nn.Linear:
     return linear
 
 
+class PlainAttention(nn.Module):
+    """Attention a user writes: stack, score each input, softmax over the inputs, weighted sum
+    (with copies of an :class:`AttentionFusion`'s scorer and biases)."""
+
+    def __init__(self, module: Any) -> None:
+        super().__init__()
+        self.scorer = copy.deepcopy(module.scorer)
+        self.bias = nn.Parameter(module.bias.detach().clone())
+
+    def forward(self, xs: list[Tensor]) -> Tensor:
+        S = torch.stack(xs, -2)  # (..., k, n)
+        alpha = (self.scorer(S).squeeze(-1) + self.bias).softmax(-1)
+        return (alpha.unsqueeze(-1) * S).sum(-2)
+
+
+class PlainGMU(nn.Module):
+    """The gated multimodal unit as a user writes it (with copies of a :class:`GatedFusion`'s
+    layers): ``z = softmax_k(gate([x₁, …, x_k]))``, ``Σ zᵢ ⊙ tanh(Wᵢ xᵢ)``."""
+
+    def __init__(self, module: Any) -> None:
+        super().__init__()
+        self.hidden = copy.deepcopy(module.hidden)
+        self.gate = copy.deepcopy(module.gate)
+        self.k, self.out = len(module.hidden), module.out_dim
+
+    def forward(self, xs: list[Tensor]) -> Tensor:
+        z = self.gate(torch.cat(xs, -1)).unflatten(-1, (self.k, self.out)).softmax(-2)
+        h = torch.stack([torch.tanh(layer(x)) for layer, x in zip(self.hidden, xs)], -2)
+        return (z * h).sum(-2)
+
+
+def _functional(name: str) -> Callable[..., Tensor]:
+    """``interfuse.functional.<name>``, looked up when called: the kernels of issue 12's
+    statistics arrive with the fusions that use them (their rows appear with the classes)."""
+    kernel: Callable[..., Tensor] = getattr(fn, name)
+    return kernel
+
+
 def _no_weights(module: Any) -> Tensor | None:
     return None
 
@@ -92,7 +131,7 @@ class FusionRow:
     stacked: Reduce | None = None
     masked: MaskedReduce | None = None
     kernel: Kernel | None = None
-    weights: Callable[[Any], Tensor | None] = _no_weights
+    weights: Callable[[Any], Any] = _no_weights
     plain: Callable[[nn.Module], nn.Module] | None = None
     #: tinyBIG's function name (the same in ``interfuse.tinybig`` and in tinyBIG itself).
     tinybig: str | None = None
@@ -177,7 +216,7 @@ FUSION_ROWS: tuple[FusionRow, ...] = (
         "weighted_sum",
         "WeightedSumFusion",
         _weighted,
-        stacked=lambda S, w: torch.tensordot(w.to(S.dtype), S, 1),  # type: ignore[union-attr]
+        stacked=lambda S, w: torch.tensordot(w.to(S.dtype), S, 1),
         masked=_weighted_masked,
         kernel=lambda xs, w, mask: fn.weighted_sum(xs, w, mask),  # type: ignore[arg-type]
         weights=lambda module: module.fusion_weights(),
@@ -270,7 +309,7 @@ FUSION_ROWS: tuple[FusionRow, ...] = (
         _parameter_free(),
         stacked=lambda S, w: torch.var(S, 0),
         masked=lambda S, m, w: _masked_var(S, m),
-        kernel=lambda xs, w, mask: fn.fused_var(xs, mask),  # type: ignore[attr-defined]
+        kernel=lambda xs, w, mask: _functional("fused_var")(xs, mask),
         pyg="var",
     ),
     FusionRow(
@@ -279,7 +318,7 @@ FUSION_ROWS: tuple[FusionRow, ...] = (
         _parameter_free(),
         stacked=_std(),
         masked=lambda S, m, w: _masked_var(S, m).sqrt(),
-        kernel=lambda xs, w, mask: fn.fused_std(xs, mask),  # type: ignore[attr-defined]
+        kernel=lambda xs, w, mask: _functional("fused_std")(xs, mask),
         pyg="std",
     ),
     FusionRow(
@@ -288,8 +327,27 @@ FUSION_ROWS: tuple[FusionRow, ...] = (
         _parameter_free(),
         stacked=lambda S, w: torch.logsumexp(S, 0),
         masked=lambda S, m, w: torch.logsumexp(torch.where(m, S, -math.inf), 0),
-        kernel=lambda xs, w, mask: fn.fused_logsumexp(xs, mask),  # type: ignore[attr-defined]
+        kernel=lambda xs, w, mask: _functional("fused_logsumexp")(xs, mask),
         pyg="logsumexp",
+    ),
+    # Issue 12's data-dependent fusions (branch fusion12): the modern module is the
+    # `interfuse` variant (no functional kernel of their own); small sizes and, for attention,
+    # the large sizes against a stacked softmax-weighted sum.
+    FusionRow(
+        "attention",
+        "AttentionFusion",
+        lambda cls, k, width, out, gen: cls([width] * k),
+        stacked=lambda S, w: _stacked_attention(S, w),
+        weights=lambda module: (module.scorer.weight, module.bias),
+        plain=lambda module: PlainAttention(module),
+        grad="each",
+    ),
+    FusionRow(
+        "gated",
+        "GatedFusion",
+        lambda cls, k, width, out, gen: cls([width] * k, out),
+        plain=lambda module: PlainGMU(module),
+        large=False,
     ),
     FusionRow(
         "concat",
@@ -312,6 +370,13 @@ FUSION_ROWS: tuple[FusionRow, ...] = (
         large=False,  # the large sizes: the `projection` group (GEMM reference)
     ),
 )
+
+
+def _stacked_attention(S: Tensor, w: Any) -> Tensor:
+    """``Σ softmax_k(v·xᵢ + bᵢ) xᵢ`` on the stacked ``(k, ..., n)`` inputs."""
+    v, bias = w
+    scores = (S @ v.t()).squeeze(-1) + bias.view(-1, *([1] * (S.ndim - 2)))
+    return (scores.softmax(0).unsqueeze(-1) * S).sum(0)
 
 
 def _masked_var(S: Tensor, m: Tensor) -> Tensor:
