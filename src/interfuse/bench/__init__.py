@@ -185,7 +185,7 @@ def _run_case(spec: dict[str, Any], budget: float, min_rounds: int) -> dict[str,
             case.base,
             budget,
             min_rounds=min_rounds,
-            block_s=0.005 if small else 0.002,
+            block_s=0.003 if small else 0.002,
             best_of=3 if small else 1,
         )
     finally:
