@@ -254,6 +254,41 @@ def markdown(payload: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _plot_small(ax: Any, small: list[dict[str, Any]]) -> None:
+    """Modern ÷ plain module at the small sizes (1 thread), one bar per subject and case."""
+    small = [r for r in small if r["params"].get("threads", 1) == 1]
+    if not small:
+        ax.set_axis_off()
+        return
+
+    def key_of(r: dict[str, Any]) -> tuple[int, int, int, str]:
+        p = r["params"]
+        return p["k"], p["rows"], p["width"], p["phase"]
+
+    names = list(dict.fromkeys(r["name"] for r in small))
+    keys = list(dict.fromkeys(key_of(r) for r in small))
+    width = 0.8 / max(1, len(keys))
+    for j, key in enumerate(keys):
+        values = []
+        for name in names:
+            row = next((r for r in small if r["name"] == name and key_of(r) == key), None)
+            values.append(row["ratios"].get("modern/plain", 0) if row else 0)
+        k, rows, cols, phase = key
+        ax.bar(
+            [i + (j - (len(keys) - 1) / 2) * width for i in range(len(names))],
+            values,
+            width,
+            label=f"k={k}, {rows}×{cols}, {'fwd' if phase == 'forward' else 'fwd+bwd'}",
+        )
+    ax.axhline(1.5, color="k", ls="--", lw=1, label="target 1.5×")
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names, rotation=45, ha="right")
+    ax.set_ylabel("interfuse module time ÷ plain nn.Module time")
+    ax.set_title("small sizes, 1 thread", pad=34)
+    ax.legend(fontsize=7, ncol=3, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
+
+
 def plot(path: Path, payload: dict[str, Any]) -> bool:
     """Write the summary figure; ``False`` (and nothing written) without matplotlib."""
     try:
@@ -264,7 +299,7 @@ def plot(path: Path, payload: dict[str, Any]) -> bool:
     except ImportError:
         return False
     results = payload["results"]
-    fig, axes = plt.subplots(1, 3, figsize=(19, 5.2))
+    fig, axes = plt.subplots(1, 4, figsize=(25, 5.4))
     ax = axes[0]
     head = [
         r
@@ -369,6 +404,7 @@ def plot(path: Path, payload: dict[str, Any]) -> bool:
         ax.set_ylabel("materialized time ÷ factored time (>1: factored wins)")
         ax.set_title("crossover, eval (no grad)")
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    _plot_small(axes[3], [r for r in results if r["group"] == "small"])
     meta = payload["meta"]
     fig.suptitle(
         f"interfuse bench ({meta['mode']}) — {meta['date']} — {meta['machine']}", fontsize=10
