@@ -366,3 +366,37 @@ def test_full_plan_compiles_the_headline_element_wise_cases_only() -> None:
     assert compiled and all(s["headline"] for s in compiled)
     assert {s["group"] for s in compiled} == {"elementwise", "masked"}
     assert not any(s.get("compiled") for s in cases.plan("quick") + cases.plan("tiny"))
+
+
+def _shrunk(spec: dict[str, Any]) -> dict[str, Any]:
+    """``spec`` at a size that runs in milliseconds (same group, row, phase, dtype, mask)."""
+    small = {**spec, "compiled": False}
+    group = spec["group"]
+    if group in ("elementwise", "masked"):
+        small.update(rows=4, width=3)
+    elif group == "small":
+        small.update(rows=5, width=6, out=4)
+    elif group == "structured":
+        small.update(in_features=64, out_features=64 if spec["out_features"] > 1024 else 32)
+        small.update(batch=4)
+    elif group == "projection":
+        small.update(widths=[8] * len(spec["widths"]), out_features=8, batch=4)
+    elif group == "crossover":
+        small.update(in_features=64, out_features=64, rows=2)
+    return small
+
+
+def test_every_case_of_the_full_plan_builds_and_runs() -> None:
+    """Each kind of case the full run times (deduplicated over sizes) builds and its variants
+    run: a row or matrix the full run would trip on fails here, not an hour into a run."""
+    seen = set()
+    for spec in cases.plan("full"):
+        kind = tuple(spec.get(key) for key in ("group", "name", "phase", "dtype", "masked"))
+        kind += (spec.get("out_features", 0) > 1024,)
+        if kind in seen:
+            continue
+        seen.add(kind)
+        for name, run in cases.build_case(_shrunk(spec)).variants().items():
+            out = run()
+            assert out is not None, (spec["id"], name)
+    assert len(seen) > 50
