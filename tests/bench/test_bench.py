@@ -66,7 +66,8 @@ def test_crossover_rows_and_face_kernels(tiny_run: tuple[Path, dict[str, Any]]) 
     assert row["auto_loss"] >= 1.0 and row["dense_layer_over_structured"] > 0
     by_id = {r["id"]: r for r in payload["face_kernels"]}
     summed = next(v for k, v in by_id.items() if k.startswith("small/sum/"))
-    assert summed["modern"] == summed["tinybig"] == ["fused_sum"] and summed["same"]
+    # (which kernel: the one `interfuse.functional` exposes for the call, whatever its path)
+    assert summed["modern"] == summed["tinybig"] and summed["same"]
 
 
 def test_peak_memory_of_one_case(tiny_run: tuple[Path, dict[str, Any]]) -> None:

@@ -263,7 +263,7 @@ def _face_kernels(specs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
                 "id": spec["id"],
                 "modern": called["modern"],
                 "tinybig": called["tinybig"],
-                "same": called["modern"] == called["tinybig"] and bool(called["modern"]),
+                "same": called["modern"] == called["tinybig"],
             }
         )
         del variants
