@@ -42,7 +42,14 @@ test: lint typecheck unit docs
 demo: $(VENV)/.demo
 	$(VENV)/bin/interfuse demo
 
-bench: $(VENV)/.demo
+# tinyBIG 0.2.1 pins torch==2.2.2 (and torchvision), so it is installed without its
+# dependencies; the bench loads only its fusion and interdependence modules.
+$(VENV)/.bench: pyproject.toml $(VENV)/.torch
+	$(PIP) -e ".[bench]"
+	$(PIP) --no-deps tinybig==0.2.1
+	touch $@
+
+bench: $(VENV)/.bench
 	$(VENV)/bin/interfuse bench
 
 clean:

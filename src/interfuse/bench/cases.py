@@ -1,40 +1,39 @@
 """What ``interfuse bench`` measures: cases, each a set of variants timed against each other.
 
 A case is rebuilt from a JSON-safe spec (so the memory worker, a fresh process, can rebuild
-it). Its variants share one set of inputs:
+it); its variants share one set of inputs and compute the same values (``tests/bench``
+checks it), so no ratio compares different jobs. What each fusion is timed against comes
+from its row in :mod:`interfuse.bench.rows`; nothing here dispatches on a fusion's name.
 
-* ``interfuse``: the kernel of :mod:`interfuse.functional` (element-wise fusions, dense
-  projection) or the :mod:`interfuse.matrices` module as users call it (structured matrices).
-* ``reference``: one native reduction over an already stacked ``(k, ...)`` tensor
-  (``S.sum(0)``, ``S.amax(0)``, ``torch.tensordot(w, S, 1)``, ``vector_norm(S, p, 0)``, ...),
-  or ``F.linear`` on an already concatenated input with the dense matrix (the GEMM reference).
-* ``floor``: the memory-bandwidth floor of an element-wise fusion: ``S.sum(0)`` forward (read
-  ``k`` inputs, write one); forward+backward, ``S.sum(0)`` with autograd for a sum (every
-  input gets the same gradient), else :class:`_Floor`, whose backward writes one shared
-  gradient (mean), or ``k`` gradients, reading the ``k`` inputs once where the gradient
-  depends on them (weighted sum, max, min, prod, norms, median).
-* ``naive``: the algorithm of the original, written here: stack, then reduce; concatenate,
-  then project; build ``W``, then multiply.
-* ``modern`` / ``tinybig``: the two public faces (:mod:`interfuse.fusion`,
-  :mod:`interfuse.tinybig`) on the same inputs, when they are importable.
-* ``compiled``: the same kernel under ``torch.compile(fullgraph=True)`` (inductor), where
-  the spec asks for it (the full run's headline element-wise cases). Compiling hands the
-  kernels' plain formulas to inductor, which fuses each fusion into one loop: what a fused
-  kernel would reach where eager ATen needs two passes per input. Compiled (and warmed up)
-  when the case is built, so compile time is not timed; skipped, with a message, where
-  inductor cannot compile (no C++ compiler).
-* ``pyg``: PyTorch Geometric's ``MultiAggregation`` combine step, if ``torch_geometric`` is
-  installed (the ``bench`` extra has it; the report notes when it was skipped): modes
-  ``sum``/``mean``/``max``/``min`` against the element-wise fusions, ``proj`` (concatenate,
-  then ``Linear``) against the dense projection.
+Large sizes (``elementwise``/``masked`` groups, ``k`` inputs of ``rows × width``):
 
-Forward+backward variants return ``torch.autograd.grad`` of the output (inputs and weights
-require grad), as a layer inside a network sees it: no ``.grad`` accumulation copies.
+* ``interfuse``: the fusion's :mod:`interfuse.functional` kernel (the modern module where a
+  fusion has no kernel of its own).
+* ``reference``: one native reduction over the already stacked ``(k, ...)`` tensor.
+* ``floor``: the memory-bandwidth floor: ``S.sum(0)`` forward (read ``k`` inputs, write one);
+  forward+backward, the least traffic of the row's gradient (:class:`_Floor`).
+* ``naive``: the original's algorithm, stack then reduce (masks: ``where`` on the stack).
+* ``modern`` / ``tinybig``: the two public faces; ``pyg``: PyTorch Geometric's
+  ``MultiAggregation`` combine step where a mode does the same job.
+* ``compiled``: the kernel under ``torch.compile(fullgraph=True)`` where the spec asks.
+
+Small sizes (``small`` group, issue 16's grid): the modern module against the plain
+``nn.Module`` a user would write (``plain``), the ``interfuse.tinybig`` function
+(``tinybig``) against tinyBIG 0.2.1's own (``original``), the module against PyG's combine
+step (``pyg``) and the functional kernel (``kernel``). ``ParameterizedInterdependence``
+(dense) is the ``interdependence`` row of the same grid.
+
+Matrices (``structured``, ``crossover``) iterate :data:`interfuse.matrices.MATRICES`;
+``projection`` is the dense projected concatenation at large sizes.
+
+Forward variants run under ``torch.no_grad()``; forward+backward variants return
+``torch.autograd.grad`` of the output with respect to the inputs and parameters, as a layer
+inside a network sees it.
 """
 
 from __future__ import annotations
 
-import importlib
+import functools
 import math
 import sys
 import warnings
@@ -44,65 +43,75 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 import interfuse.functional as fn
+from interfuse.bench import baselines
+from interfuse.bench.rows import (
+    DENSE_SPEEDUP_TARGETS,
+    TINYBIG_PROJECTIONS,
+    FusionRow,
+    build_matrix,
+    fusion_class,
+    fusion_rows,
+    linear_like,
+    matrix_families,
+    row,
+)
 
 Thunk = Callable[[], object]
 
-ELEMENTWISE = (
-    "weighted_sum",
-    "sum",
-    "mean",
-    "max",
-    "min",
-    "prod",
-    "l1_norm",
-    "l2_norm",
-    "median",
-)
-MASKED = ("weighted_sum", "sum", "mean", "max", "prod", "l2_norm")
-MATRICES = ("lowrank", "kronecker", "lowrank_kronecker", "dual_lowrank_kronecker", "random_adapted")
-#: Targets of issue 5 (ratio of interfuse to the base named, at most this).
+#: Targets (ratio of interfuse to the base named, at most this).
 ELEMENTWISE_TARGET = 1.3
 MASKED_TARGET = 1.5
 PROJECTION_TARGET = 1.1
 STRUCTURED_SPEEDUP = 5.0
+SMALL_PLAIN_TARGET = 1.5
+SMALL_TINYBIG_TARGET = 1.0
+SMALL_PYG_TARGET = 1.0
+#: Issue 16's small-size grid: (k, rows, width, projected width).
+SMALL_SIZES = ((3, 32, 64, 32), (4, 256, 256, 256))
 
 
 @dataclass
 class Case:
-    """One measurement: a spec, its variants (built lazily) and the target it checks."""
+    """One measurement: a spec, its variants (built lazily) and the targets it checks.
+
+    A target is ``{"variant", "against", "max_ratio", "text"}``: ``time(variant) /
+    time(against) ≤ max_ratio``; ``against='bandwidth'`` is the faster of ``floor`` and
+    ``reference`` in each round.
+    """
 
     spec: dict[str, Any]
     make: Callable[[], dict[str, Thunk]]
     base: str
     output_bytes: int
-    target: dict[str, Any] | None = None
+    targets: list[dict[str, Any]] = field(default_factory=list)
     #: Variants whose minimum is the "bandwidth reference" (element-wise fusions).
     bandwidth: tuple[str, ...] = ("floor", "reference")
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
         return str(self.spec["id"])
 
     def variants(self) -> dict[str, Thunk]:
-        """The variants; in the forward phase each runs under ``torch.no_grad()`` (inference),
-        so no variant pays for recording a graph that another does not build."""
+        """The variants; in the forward phase each runs under ``torch.no_grad()``."""
         made = self.make()
+        wanted = self.spec.get("variants")
+        if wanted is not None:
+            made = {n: f for n, f in made.items() if n in wanted or n == self.base}
         if self.spec.get("phase") != "forward":
             return made
-        return {name: _no_grad(fn) for name, fn in made.items()}
+        return {name: _no_grad(f) for name, f in made.items()}
 
     def variant_names(self) -> list[str]:
-        return list(self.make())
+        return list(self.variants())
 
 
-def _no_grad(fn: Thunk) -> Thunk:
+def _no_grad(f: Thunk) -> Thunk:
     def run() -> object:
         with torch.no_grad():
-            return fn()
+            return f()
 
     return run
 
@@ -114,18 +123,8 @@ def _dtype(name: str) -> torch.dtype:
     return value
 
 
-def optional(module: str) -> Any | None:
-    """``importlib.import_module(module)``, or ``None`` when it is not importable.
-
-    Deprecation warnings raised while importing (PyG scripts modules with ``torch.jit`` at
-    import time) are silenced: they concern the optional package, not the run.
-    """
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            return importlib.import_module(module)
-    except ImportError:
-        return None
+def _target(variant: str, against: str, max_ratio: float, text: str) -> dict[str, Any]:
+    return {"variant": variant, "against": against, "max_ratio": max_ratio, "text": text}
 
 
 class _Floor(torch.autograd.Function):
@@ -163,365 +162,421 @@ def _grad_thunk(forward: Callable[[], Tensor], inputs: list[Tensor], g: Tensor) 
     return run
 
 
+def _trainable(module: nn.Module) -> list[Tensor]:
+    return [p for p in module.parameters() if p.requires_grad]
+
+
+def _detached(w: Any, requires_grad: bool = False) -> Any:
+    """A fresh leaf copy of a row's weights: ``None``, a tensor or a tuple of tensors."""
+    if w is None:
+        return None
+    if isinstance(w, tuple):
+        return tuple(_detached(t, requires_grad) for t in w)
+    return w.detach().clone().requires_grad_(requires_grad)
+
+
+def _leaves(w: Any) -> list[Tensor]:
+    if w is None:
+        return []
+    return list(w) if isinstance(w, tuple) else [w]
+
+
 # ---------------------------------------------------------------------------------------------
-# element-wise fusions
+# the tinyBIG faces
 # ---------------------------------------------------------------------------------------------
-def _reference(name: str, S: Tensor, w: Tensor) -> Tensor:
-    """One native reduction over the stacked inputs."""
-    if name == "weighted_sum":
-        return torch.tensordot(w.to(S.dtype), S, 1)
-    if name == "sum":
-        return S.sum(0)
-    if name == "mean":
-        return S.mean(0)
-    if name == "max":
-        return S.amax(0)
-    if name == "min":
-        return S.amin(0)
-    if name == "prod":
-        return S.prod(0)
-    if name == "l1_norm":
-        return torch.linalg.vector_norm(S, 1, 0)
-    if name == "l2_norm":
-        return torch.linalg.vector_norm(S, 2, 0)
-    if name == "median":
-        return S.median(0).values
-    raise ValueError(f"unknown element-wise fusion {name!r}")
+def tinybig_face(name: str) -> Any:
+    """``interfuse.tinybig.<name>`` (an error if the face lost it: never skipped)."""
+    import interfuse.tinybig as tb
+
+    return getattr(tb, name)
 
 
-def _kernel(name: str, xs: list[Tensor], w: Tensor, mask: Tensor | None) -> Tensor:
-    if name == "weighted_sum":
-        return fn.weighted_sum(xs, w, mask)
-    if name in ("l1_norm", "l2_norm"):
-        return fn.fused_norm(xs, 1.0 if name == "l1_norm" else 2.0, mask)
-    kernel = {
-        "sum": fn.fused_sum,
-        "mean": fn.fused_mean,
-        "max": fn.fused_max,
-        "min": fn.fused_min,
-        "prod": fn.fused_prod,
-        "median": fn.fused_median,
-    }[name]
-    return kernel(xs, mask)
-
-
-def _naive(name: str, xs: list[Tensor], w: Tensor, mask: Tensor | None) -> Tensor:
-    """The original's algorithm: stack the k inputs, then reduce (masks: where on the stack)."""
-    S = torch.stack(xs)
-    if mask is None:
-        return _reference(name, S, w)
-    m = mask.t()[..., None]  # (k, rows, 1)
-    if name in ("max",):
-        return torch.where(m, S, -math.inf).amax(0)
-    if name == "prod":
-        return torch.where(m, S, 1).prod(0)
-    zeroed = torch.where(m, S, 0)
-    if name == "sum":
-        return zeroed.sum(0)
-    if name == "mean":
-        return zeroed.sum(0) / mask.sum(-1, keepdim=True)
-    if name == "l2_norm":
-        return torch.linalg.vector_norm(zeroed, 2, 0)
-    wk = w.to(S.dtype)
-    total = torch.tensordot(wk, zeroed, 1)
-    return total * (wk.sum() / (mask.to(wk.dtype) @ wk))[:, None]
-
-
-def _modern(name: str, k: int, w: Tensor, device: torch.device, dtype: torch.dtype) -> Any | None:
-    fusion = optional("interfuse.fusion")
-    if fusion is None:
+def tinybig_original(name: str) -> Any | None:
+    """tinyBIG 0.2.1's own class ``name``, or ``None`` when tinyBIG cannot be loaded."""
+    original = baselines.tinybig_original()
+    if original is None:
         return None
-    try:
-        if name == "weighted_sum":
-            module = fusion.WeightedSumFusion(k, weights=w.tolist(), learnable=True)
-        elif name in ("l1_norm", "l2_norm"):
-            module = fusion.NormFusion(p=1.0 if name == "l1_norm" else 2.0)
-        else:
-            cls = {
-                "sum": "SumFusion",
-                "mean": "MeanFusion",
-                "max": "MaxFusion",
-                "min": "MinFusion",
-                "prod": "ProdFusion",
-                "median": "MedianFusion",
-            }[name]
-            module = getattr(fusion, cls)()
-    except (AttributeError, TypeError, ValueError):
-        return None
-    return module.to(device)
+    for module in (original.fusion, original.metric, original.interdependence):
+        found = getattr(module, name, None)
+        if found is not None:
+            return found
+    raise LookupError(f"tinyBIG 0.2.1 has no {name}")
 
 
-def _tinybig(name: str, k: int, width: int, w: Tensor) -> Callable[..., Tensor] | None:
-    tb = optional("interfuse.tinybig")
-    if tb is None:
+def _pyg_combine(mode: str, k: int, module: nn.Module | None, width: int) -> Any | None:
+    """PyG's ``MultiAggregation(mode=...)`` (holding the projection's weights for 'proj')."""
+    aggr = baselines.pyg_aggr()
+    if aggr is None:
         return None
-    dims = [width] * k
-    try:
-        if name == "weighted_sum":
-            f = tb.parameterized_weighted_summation_fusion(dims=dims)
-            return lambda xs, wt: f(xs, w=wt)
-        cls = {
-            "sum": "sum_fusion",
-            "mean": "mean_fusion",
-            "max": "max_fusion",
-            "min": "min_fusion",
-            "prod": "prod_fusion",
-            "median": "median_fusion",
-            "l1_norm": "l1_norm_fusion",
-            "l2_norm": "l2_norm_fusion",
-        }[name]
-        f = getattr(tb, cls)(dims=dims)
-    except (AttributeError, TypeError, ValueError):
-        return None
-    return lambda xs, wt: f(xs)
-
-
-def _pyg(name: str, k: int) -> Any | None:
-    """PyG's MultiAggregation combine step for the modes that do the same job."""
-    mode = {"sum": "sum", "mean": "mean", "max": "max", "min": "min"}.get(name)
-    aggr = optional("torch_geometric.nn.aggr")
-    if mode is None or aggr is None:
-        return None
-    try:
-        return aggr.MultiAggregation(["sum"] * k, mode=mode)
-    except (TypeError, ValueError):
-        return None
-
-
-def _pyg_projection(widths: list[int], W: Tensor) -> Any | None:
-    """PyG's ``MultiAggregation(mode='proj')`` combine step (concatenate, then a Linear)
-    holding ``W``; it takes equally wide inputs only."""
-    aggr = optional("torch_geometric.nn.aggr")
-    if aggr is None or len(set(widths)) != 1:
-        return None
-    try:
-        module = aggr.MultiAggregation(
-            ["sum"] * len(widths),
+    with warnings.catch_warnings():
+        # PyG's aggregations script methods with torch.jit: its deprecation, not the run's
+        warnings.simplefilter("ignore", DeprecationWarning)
+        if mode != "proj":
+            return aggr.MultiAggregation(["sum"] * k, mode=mode)
+        assert module is not None
+        linear = linear_like(module)
+        combine = aggr.MultiAggregation(
+            ["sum"] * k,
             mode="proj",
-            mode_kwargs={"in_channels": widths[0], "out_channels": W.shape[0], "bias": False},
-        )
-    except (TypeError, ValueError):
-        return None
-    module = module.to(W.dtype)
+            mode_kwargs={
+                "in_channels": width,
+                "out_channels": linear.out_features,
+                "bias": linear.bias is not None,
+            },
+        ).to(linear.weight.dtype)
     with torch.no_grad():
-        module.lin.weight.copy_(W)
-    return module
+        combine.lin.weight.copy_(linear.weight)
+        if linear.bias is not None:
+            combine.lin.bias.copy_(linear.bias)
+    return combine
 
 
-def _compile_kernel(name: str) -> Callable[..., Tensor]:
-    """``_kernel`` for ``name`` under ``torch.compile`` (inductor, whole graph, static shapes).
+# ---------------------------------------------------------------------------------------------
+# element-wise fusions at large sizes
+# ---------------------------------------------------------------------------------------------
+def _modern(r: FusionRow, k: int, width: int, dtype: torch.dtype) -> nn.Module:
+    gen = torch.Generator().manual_seed(1)
+    return r.build(fusion_class(r), k, width, width, gen).to(dtype)
 
-    Every case compiles the same lambda's code, and Dynamo keeps a bounded number of graphs
-    per code object (8), so the previous cases' graphs are dropped first.
+
+def elementwise_case(spec: dict[str, Any]) -> Case:
+    r = row(spec["name"])
+    k, rows, width = spec["k"], spec["rows"], spec["width"]
+    dtype, phase, masked = _dtype(spec["dtype"]), spec["phase"], spec.get("masked", False)
+    if r.stacked is None or (masked and r.masked is None):
+        raise ValueError(f"bench row {r.name!r} has no stacked {'masked ' if masked else ''}form")
+    out_bytes = rows * width * torch.empty((), dtype=dtype).element_size()
+    targets = []
+    if r.name != "median" and spec.get("headline"):
+        limit = MASKED_TARGET if masked else ELEMENTWISE_TARGET
+        targets.append(_target("interfuse", "bandwidth", limit, f"≤ {limit}× the bandwidth"))
+    stacked, masked_form, kernel = r.stacked, r.masked, r.kernel
+
+    def make() -> dict[str, Thunk]:
+        gen = torch.Generator().manual_seed(0)
+        xs = [torch.randn(rows, width, generator=gen).to(dtype) for _ in range(k)]
+        mask = None
+        if masked:
+            mask = torch.rand(rows, k, generator=gen) > 0.25
+            mask[:, 0] = True
+        m3 = None if mask is None else mask.t()[..., None]
+        modern = _modern(r, k, width, dtype)
+        w = _detached(r.weights(modern))
+        wants = spec.get("variants")
+        face = pyg = None
+        if not masked and r.tinybig and (wants is None or "tinybig" in wants):
+            kwargs, _ = r.tinybig_args(k, width, width, modern)
+            face = tinybig_face(r.tinybig)(**kwargs)
+        if not masked and r.pyg and (wants is None or "pyg" in wants):
+            pyg = _pyg_combine(r.pyg, k, modern, width)
+
+        def naive(xs_: list[Tensor], w_: Any) -> Tensor:
+            S_ = torch.stack(xs_)
+            if m3 is None:
+                return stacked(S_, w_)
+            assert masked_form is not None
+            return masked_form(S_, m3, w_)
+
+        def interfuse(xs_: list[Tensor], w_: Any) -> Tensor:
+            if kernel is None:
+                return modern(xs_, mask)
+            return kernel(xs_, w_, mask)
+
+        S = torch.stack(xs)
+        v: dict[str, Thunk] = {}
+        if phase == "forward":
+            if spec.get("compiled") and kernel is not None:
+                c = _compile(kernel)
+                if _warmed(r.name, _no_grad(lambda: c(xs, w, mask))) is not None:
+                    v["compiled"] = lambda: c(xs, w, mask)
+            v["interfuse"] = lambda: interfuse(xs, w)
+            v["reference"] = lambda: stacked(S, w)
+            v["floor"] = lambda: S.sum(0)
+            v["naive"] = lambda: naive(xs, w)
+            v["modern"] = lambda: modern(xs, mask)
+            if face is not None:
+                v["tinybig"] = (lambda: face(xs, w=w)) if w is not None else lambda: face(xs)
+            if pyg is not None:
+                v["pyg"] = lambda: pyg.combine(xs)
+            return v
+        xg = [x.clone().requires_grad_() for x in xs]
+        wg = _detached(w, requires_grad=True)
+        Sg = S.clone().requires_grad_()
+        g = torch.randn(rows, width, generator=gen).to(dtype)
+        ins = xg + _leaves(wg)
+        if spec.get("compiled") and kernel is not None:
+            cg = _compile(kernel)
+            warmed = _warmed(r.name, _grad_thunk(lambda: cg(xg, wg, mask), ins, g))
+            if warmed is not None:
+                v["compiled"] = warmed
+        v["interfuse"] = _grad_thunk(
+            lambda: interfuse(xg, wg), ins if kernel is not None else xg + _trainable(modern), g
+        )
+        v["reference"] = _grad_thunk(lambda: stacked(Sg, wg), [Sg, *_leaves(wg)], g)
+        one_w = isinstance(wg, Tensor)
+        w_floor = wg if one_w else torch.ones(k, dtype=dtype)
+        grad = r.grad if not masked or r.grad not in ("sum", "scaled") else "each"
+        if grad == "sum":
+            v["floor"] = _grad_thunk(lambda: Sg.sum(0), [Sg], g)
+        else:
+            floor_ins = [Sg] + ([w_floor] if grad == "each_read" and one_w else [])
+            v["floor"] = _grad_thunk(lambda: _Floor.apply(Sg, w_floor, grad), floor_ins, g)
+        v["naive"] = _grad_thunk(lambda: naive(xg, wg), ins, g)
+        v["modern"] = _grad_thunk(lambda: modern(xg, mask), xg + _trainable(modern), g)
+        if face is not None:
+            if wg is not None:
+                v["tinybig"] = _grad_thunk(lambda: face(xg, w=wg), ins, g)
+            else:
+                v["tinybig"] = _grad_thunk(lambda: face(xg), xg, g)
+        if pyg is not None:
+            v["pyg"] = _grad_thunk(lambda: pyg.combine(xg), xg, g)
+        return v
+
+    # The reduction of a masked sum/mean hands every input the same gradient (an expand,
+    # free); the masked fusion cannot, so only the per-input-gradient floor counts there.
+    shared = r.grad in ("sum", "scaled")
+    bandwidth = ("floor",) if masked and shared and phase != "forward" else ("floor", "reference")
+    return Case(
+        spec, make, base="floor", output_bytes=out_bytes, targets=targets, bandwidth=bandwidth
+    )
+
+
+def _compile(kernel: Callable[..., Tensor]) -> Callable[..., Tensor]:
+    """``kernel`` under ``torch.compile`` (inductor, whole graph, static shapes).
+
+    Dynamo keeps a bounded number of graphs per code object, so earlier cases' graphs are
+    dropped first.
     """
     torch.compiler.reset()
-    return torch.compile(
-        lambda xs, w, mask: _kernel(name, xs, w, mask), fullgraph=True, dynamic=False
-    )
+    return torch.compile(lambda xs, w, mask: kernel(xs, w, mask), fullgraph=True, dynamic=False)
 
 
 def _warmed(name: str, thunk: Thunk) -> Thunk | None:
     """``thunk`` after one call (which compiles it), or ``None``, with a message on stderr,
-    where compiling fails."""
+    where compiling fails (no C++ compiler: inductor's failures share no base class)."""
     try:
         thunk()
-    except Exception as err:  # inductor's failures have no common base class
+    except Exception as err:
         print(f"bench: torch.compile of {name} failed, no compiled variant: {err}", file=sys.stderr)
         return None
     return thunk
 
 
-def elementwise_case(spec: dict[str, Any]) -> Case:
-    name, k, rows, width = spec["name"], spec["k"], spec["rows"], spec["width"]
-    dtype, phase, masked = _dtype(spec["dtype"]), spec["phase"], spec.get("masked", False)
-    if name not in ELEMENTWISE:
-        raise ValueError(f"element-wise fusion must be one of {list(ELEMENTWISE)}, got {name!r}")
-    out_bytes = rows * width * torch.empty((), dtype=dtype).element_size()
-    grad_each = name not in ("sum", "mean") or masked
-    target = None
-    if name != "median" and spec.get("headline"):
-        target = {
-            "against": "bandwidth",
-            "max_ratio": MASKED_TARGET if masked else ELEMENTWISE_TARGET,
-            "text": f"≤ {MASKED_TARGET if masked else ELEMENTWISE_TARGET}× the bandwidth reference",
-        }
+# ---------------------------------------------------------------------------------------------
+# the small-size grid
+# ---------------------------------------------------------------------------------------------
+#: A variant of the small grid: the call on the inputs, and the parameters it trains.
+Variant = tuple[Callable[[list[Tensor]], Tensor], list[Tensor]]
+
+
+def _small_fusion(
+    r: FusionRow, k: int, rows: int, width: int, out: int, gen: torch.Generator, wants: Any
+) -> tuple[list[Tensor], dict[str, Variant]]:
+    xs = [torch.randn(rows, width, generator=gen) for _ in range(k)]
+    modern = r.build(fusion_class(r), k, width, out, gen)
+    plain = r.plain_module(modern)
+    v: dict[str, Variant] = {
+        "modern": (lambda xs_: modern(xs_), _trainable(modern)),
+        "plain": (lambda xs_: plain(xs_), _trainable(plain)),
+    }
+    if r.kernel is not None and (wants is None or "kernel" in wants):
+        kernel = r.kernel
+        kw = _detached(r.weights(modern), requires_grad=True)
+        v["kernel"] = (lambda xs_: kernel(xs_, kw, None), _leaves(kw))
+    if r.tinybig and (wants is None or {"tinybig", "original"} & set(wants)):
+        kwargs, w_flat = r.tinybig_args(k, width, out, modern)
+        v.update(_tinybig_pair(r.tinybig, kwargs, w_flat, lambda f, xs_, w_: f(xs_, w=w_)))
+    if r.pyg and (wants is None or "pyg" in wants):
+        combine = _pyg_combine(r.pyg, k, modern, width)
+        if combine is not None:
+            v["pyg"] = (lambda xs_: combine.combine(xs_), _trainable(combine))
+    return xs, v
+
+
+def _tinybig_pair(
+    name: str,
+    kwargs: dict[str, Any],
+    w_flat: Tensor | None,
+    call: Callable[[Any, Any, Tensor | None], Tensor],
+) -> dict[str, Variant]:
+    """The ``interfuse.tinybig`` function and tinyBIG's own, built alike, called alike."""
+    out: dict[str, Variant] = {}
+    makers = {"tinybig": tinybig_face(name), "original": tinybig_original(name)}
+    for variant, cls in makers.items():
+        if cls is None:
+            continue
+        f = cls(**kwargs)
+        w = None if w_flat is None else w_flat.clone().requires_grad_()
+        out[variant] = (_bind(call, f, w), [] if w is None else [w])
+    return out
+
+
+def _bind(
+    call: Callable[[Any, Any, Tensor | None], Tensor], f: Any, w: Tensor | None
+) -> Callable[[list[Tensor]], Tensor]:
+    return lambda xs: call(f, xs, w)
+
+
+def _small_interdependence(
+    k: int, rows: int, width: int, out: int, gen: torch.Generator, wants: Any
+) -> tuple[list[Tensor], dict[str, Variant]]:
+    from interfuse.interdependence import ParameterizedInterdependence
+
+    x = torch.randn(rows, width, generator=gen)
+    modern = ParameterizedInterdependence(width, matrix="dense")
+    A = modern.matrix.materialize().detach().t().contiguous()  # X A = matrix(X)
+    plain = _PlainMatmul(A)
+    v: dict[str, Variant] = {
+        "modern": (lambda xs_: modern(xs_[0]), _trainable(modern)),
+        "plain": (lambda xs_: plain(xs_[0]), _trainable(plain)),
+    }
+    if wants is None or {"tinybig", "original"} & set(wants):
+        v.update(
+            _tinybig_pair(
+                "parameterized_interdependence",
+                {"b": rows, "m": width},
+                A.reshape(1, -1),  # tinyBIG's interdependences take w as (1, l)
+                lambda f, xs_, w_: f(x=xs_[0], w=w_),
+            )
+        )
+    return [x], v
+
+
+class _PlainMatmul(nn.Module):
+    """``x @ A`` with a learnable ``A``: what a user writes for a data-free interdependence."""
+
+    def __init__(self, A: Tensor) -> None:
+        super().__init__()
+        self.A = nn.Parameter(A.clone())
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x @ self.A
+
+
+#: The small grid's subjects beyond the fusion rows.
+INTERDEPENDENCE = "parameterized_interdependence"
+
+
+def small_case(spec: dict[str, Any]) -> Case:
+    name, k, rows, width, out = (
+        spec["name"],
+        spec["k"],
+        spec["rows"],
+        spec["width"],
+        spec["out"],
+    )
+    phase = spec["phase"]
+    out_bytes = rows * (width if name != "projected_concat" else out) * 4
+    subject = None if name == INTERDEPENDENCE else row(name)
+    judged = (k, rows, width, out) in SMALL_SIZES
+    targets = []
+    if judged:
+        text = f"≤ {SMALL_PLAIN_TARGET}× the plain module"
+        targets.append(_target("modern", "plain", SMALL_PLAIN_TARGET, text))
+    if judged and (subject is None or subject.tinybig):
+        text = f"≤ {SMALL_TINYBIG_TARGET}× tinyBIG 0.2.1's own call"
+        targets.append(_target("tinybig", "original", SMALL_TINYBIG_TARGET, text))
+    if judged and subject is not None and subject.pyg:
+        text = f"≤ {SMALL_PYG_TARGET}× PyG's combine"
+        targets.append(_target("modern", "pyg", SMALL_PYG_TARGET, text))
 
     def make() -> dict[str, Thunk]:
         gen = torch.Generator().manual_seed(0)
-        xs = [torch.randn(rows, width, generator=gen).to(dtype) for _ in range(k)]
-        w = torch.softmax(torch.randn(k, generator=gen), 0)
-        mask = None
-        if masked:
-            mask = torch.rand(rows, k, generator=gen) > 0.25
-            mask[:, 0] = True
-        S = torch.stack(xs)
-        v: dict[str, Thunk] = {}
-        modern = _modern(name, k, w, xs[0].device, dtype)
-        tiny = None if masked else _tinybig(name, k, width, w)
-        pyg = None if masked else _pyg(name, k)
-        if phase == "forward":
-            if spec.get("compiled"):
-                c = _compile_kernel(name)
-                if _warmed(name, _no_grad(lambda: c(xs, w, mask))) is not None:
-                    v["compiled"] = lambda: c(xs, w, mask)
-            v["interfuse"] = lambda: _kernel(name, xs, w, mask)
-            v["reference"] = lambda: _reference(name, S, w)
-            v["floor"] = lambda: S.sum(0)
-            v["naive"] = lambda: _naive(name, xs, w, mask)
-            if modern is not None:
-                v["modern"] = lambda: modern(xs, mask)
-            if tiny is not None:
-                v["tinybig"] = lambda: tiny(xs, w)
-            if pyg is not None:
-                v["pyg"] = lambda: pyg.combine(xs)
-            return v
-        xg = [x.clone().requires_grad_() for x in xs]
-        wg = w.clone().requires_grad_()
-        Sg = S.clone().requires_grad_()
-        g = torch.randn(rows, width, generator=gen).to(dtype)
-        uses_w = name == "weighted_sum"
-        ins = xg + ([wg] if uses_w else [])
-        if spec.get("compiled"):
-            cg = _compile_kernel(name)
-            warmed = _warmed(name, _grad_thunk(lambda: cg(xg, wg, mask), ins, g))
-            if warmed is not None:
-                v["compiled"] = warmed
-        v["interfuse"] = _grad_thunk(lambda: _kernel(name, xg, wg, mask), ins, g)
-        v["reference"] = _grad_thunk(
-            lambda: _reference(name, Sg, wg), [Sg] + ([wg] if uses_w else []), g
-        )
-        if grad_each:
-            # The gradient depends on the inputs' values (not for a masked sum or mean).
-            mode = "each_read" if grad_each_ref(name) else "each"
-            v["floor"] = _grad_thunk(lambda: _Floor.apply(Sg, wg, mode), [Sg, wg], g)
-        elif name == "mean":
-            v["floor"] = _grad_thunk(lambda: _Floor.apply(Sg, wg, "scaled"), [Sg], g)
+        wants = spec.get("variants")
+        if name == INTERDEPENDENCE:
+            xs, variants = _small_interdependence(k, rows, width, out, gen, wants)
         else:
-            v["floor"] = _grad_thunk(lambda: Sg.sum(0), [Sg], g)
-        v["naive"] = _grad_thunk(lambda: _naive(name, xg, wg, mask), ins, g)
-        if modern is not None:
-            params = [p for p in modern.parameters() if p.requires_grad]
-            v["modern"] = _grad_thunk(lambda: modern(xg, mask), xg + params, g)
-        if tiny is not None:
-            v["tinybig"] = _grad_thunk(lambda: tiny(xg, wg), ins, g)
-        if pyg is not None:
-            v["pyg"] = _grad_thunk(lambda: pyg.combine(xg), xg, g)
-        return v
+            assert subject is not None
+            xs, variants = _small_fusion(subject, k, rows, width, out, gen, wants)
+        if phase == "forward":
+            return {n: functools.partial(f, xs) for n, (f, _) in variants.items()}
+        xg = [x.clone().requires_grad_() for x in xs]
+        probe = variants["modern"][0](xg)
+        g = torch.randn(probe.shape, generator=gen)
+        return {
+            n: _grad_thunk(functools.partial(f, xg), xg + params, g)
+            for n, (f, params) in variants.items()
+        }
 
-    # The matching reduction of a masked sum/mean hands every input the same gradient (an
-    # expand, free); the masked fusion cannot, so only the per-input-gradient floor counts.
-    bandwidth = ("floor",) if masked and not grad_each_ref(name) and phase != "forward" else None
-    return Case(
-        spec,
-        make,
-        base="floor",
-        output_bytes=out_bytes,
-        target=target,
-        bandwidth=bandwidth or ("floor", "reference"),
-    )
-
-
-def grad_each_ref(name: str) -> bool:
-    """Whether the stacked reference of ``name`` gives each input its own gradient."""
-    return name not in ("sum", "mean")
+    return Case(spec, make, base="plain", output_bytes=out_bytes, targets=targets)
 
 
 # ---------------------------------------------------------------------------------------------
 # structured matrices
 # ---------------------------------------------------------------------------------------------
-def _matrix(name: str, D: int, n: int, rank: int, dtype: torch.dtype) -> Any:
-    from interfuse import matrices
-
-    cls: Any = matrices.matrix_class(name)
-    kwargs: dict[str, Any] = {}
-    if name in ("lowrank", "lowrank_kronecker", "dual_lowrank_kronecker", "random_adapted"):
-        kwargs["rank"] = rank
-    return cls(D, n, dtype=dtype, **kwargs)
-
-
-def _tinybig_projection(matrix: Any, name: str, D: int, n: int, rank: int) -> Any | None:
-    tb = optional("interfuse.tinybig")
-    if tb is None:
+def _tinybig_projection(matrix: Any, name: str, D: int, n: int) -> Any | None:
+    """The ``interfuse.tinybig`` projection of family ``name`` holding the same structure."""
+    fname = TINYBIG_PROJECTIONS.get(name)
+    if fname is None:
         return None
-    try:
-        if name == "dense":
-            return tb.parameterized_concatenation_fusion(n=n, dims=[D])
-        if name == "lowrank":
-            return tb.lowrank_parameterized_concatenation_fusion(r=rank, n=n, dims=[D])
-        if name == "random_adapted":
-            return tb.random_matrix_adaption_parameterized_concatenation_fusion(
-                r=rank, n=n, dims=[D]
-            )
-        cls = {
-            "kronecker": "hm_parameterized_concatenation_fusion",
-            "lowrank_kronecker": "lphm_parameterized_concatenation_fusion",
-            "dual_lowrank_kronecker": "dual_lphm_parameterized_concatenation_fusion",
-        }[name]
-        kwargs: dict[str, Any] = {"p": matrix.p, "q": matrix.q, "n": n, "dims": [D]}
-        if name != "kronecker":
-            kwargs["r"] = rank
-        return getattr(tb, cls)(kronecker=True, **kwargs)
-    except (AttributeError, TypeError, ValueError, KeyError):
-        return None
+    kwargs: dict[str, Any] = {"n": n, "dims": [D]}
+    rank = getattr(matrix, "rank", None)
+    if name in ("lowrank", "random_adapted", "lowrank_kronecker", "dual_lowrank_kronecker"):
+        kwargs["r"] = rank
+    if name in ("kronecker", "lowrank_kronecker", "dual_lowrank_kronecker"):
+        kwargs.update(p=matrix.p, q=matrix.q, kronecker=True)
+    return tinybig_face(fname)(**kwargs)
 
 
 def structured_case(spec: dict[str, Any]) -> Case:
     name, D, n, batch = spec["name"], spec["in_features"], spec["out_features"], spec["batch"]
-    rank, phase, dtype = spec.get("rank", 8), spec["phase"], _dtype(spec.get("dtype", "float32"))
+    phase, dtype = spec["phase"], _dtype(spec.get("dtype", "float32"))
     out_bytes = batch * n * torch.empty((), dtype=dtype).element_size()
-    target = (
-        None
-        if (D, n) != (4096, 1024)
-        else {
-            "against": "naive",
-            "max_ratio": 1 / STRUCTURED_SPEEDUP,
-            "text": f"≥ {STRUCTURED_SPEEDUP:g}× faster than build-then-multiply",
-        }
-    )
+    targets = []
+    if (D, n) == (4096, 1024):
+        targets.append(
+            _target(
+                "interfuse",
+                "naive",
+                1 / STRUCTURED_SPEEDUP,
+                f"≥ {STRUCTURED_SPEEDUP:g}× faster than build-then-multiply",
+            )
+        )
+    goal = DENSE_SPEEDUP_TARGETS.get(name)
+    if goal is not None and (D, n, batch) == goal[:3]:
+        x = goal[3][phase]
+        targets.append(_target("interfuse", "reference", 1 / x, f"≥ {x:g}× faster than F.linear"))
+    wants = spec.get("variants")
 
     def make() -> dict[str, Thunk]:
         torch.manual_seed(0)
-        m = _matrix(name, D, n, rank, dtype)
+        m = build_matrix(name, D, n, dtype)
         x = torch.randn(batch, D, dtype=dtype)
         W = m.materialize().detach().clone()
-        tiny = _tinybig_projection(m, name, D, n, rank)
-        w_tiny = torch.randn(tiny.calculate_l(), dtype=dtype) * 0.01 if tiny is not None else None
-        fusion = optional("interfuse.fusion")
-        modern = None
-        if fusion is not None:
-            try:
-                modern = fusion.ProjectedConcatFusion([D], n, matrix=m, bias=False)
-            except (AttributeError, TypeError, ValueError):
-                modern = None
+        tiny = None
+        if wants is None or "tinybig" in wants:
+            tiny = _tinybig_projection(m, name, D, n)
+        w_tiny = None if tiny is None else torch.randn(tiny.calculate_l(), dtype=dtype) * 0.01
+        from interfuse.fusion import ProjectedConcatFusion
+
+        modern = ProjectedConcatFusion([D], n, matrix=m, bias=False)
         v: dict[str, Thunk] = {}
         if phase == "forward":
             v["interfuse"] = lambda: m(x)
             v["naive"] = lambda: F.linear(x, m.materialize())
             v["reference"] = lambda: F.linear(x, W)
-            if modern is not None:
-                v["modern"] = lambda: modern([x])
+            v["modern"] = lambda: modern([x])
             if tiny is not None:
                 v["tinybig"] = lambda: tiny([x], w=w_tiny)
             return v
         xg = x.clone().requires_grad_()
         g = torch.randn(batch, n, dtype=dtype)
-        params = [p for p in m.parameters() if p.requires_grad]
+        params = _trainable(m)
         Wg = W.clone().requires_grad_()
         v["interfuse"] = _grad_thunk(lambda: m(xg), [xg, *params], g)
         v["naive"] = _grad_thunk(lambda: F.linear(xg, m.materialize()), [xg, *params], g)
         v["reference"] = _grad_thunk(lambda: F.linear(xg, Wg), [xg, Wg], g)
-        if modern is not None:
-            v["modern"] = _grad_thunk(lambda: modern([xg]), [xg, *params], g)
+        v["modern"] = _grad_thunk(lambda: modern([xg]), [xg, *params], g)
         if tiny is not None and w_tiny is not None:
             wt = w_tiny.clone().requires_grad_()
             v["tinybig"] = _grad_thunk(lambda: tiny([xg], w=wt), [xg, wt], g)
         return v
 
-    return Case(spec, make, base="interfuse", output_bytes=out_bytes, target=target)
+    return Case(spec, make, base="interfuse", output_bytes=out_bytes, targets=targets)
 
 
 # ---------------------------------------------------------------------------------------------
-# dense projected concatenation
+# dense projected concatenation at large sizes
 # ---------------------------------------------------------------------------------------------
 def projection_case(spec: dict[str, Any]) -> Case:
     widths, n, batch, phase = (
@@ -533,49 +588,40 @@ def projection_case(spec: dict[str, Any]) -> Case:
     dtype = _dtype(spec.get("dtype", "float32"))
     D = sum(widths)
     out_bytes = batch * n * torch.empty((), dtype=dtype).element_size()
-    target = (
-        None
-        if (D, n) != (4096, 1024)
-        else {
-            "against": "reference",
-            "max_ratio": PROJECTION_TARGET,
-            "text": f"≤ {PROJECTION_TARGET}× F.linear on an already concatenated input",
-        }
-    )
+    targets = []
+    if (D, n) == (4096, 1024):
+        targets.append(
+            _target(
+                "interfuse",
+                "reference",
+                PROJECTION_TARGET,
+                f"≤ {PROJECTION_TARGET}× F.linear on an already concatenated input",
+            )
+        )
+    wants = spec.get("variants")
 
     def make() -> dict[str, Thunk]:
+        from interfuse.fusion import ProjectedConcatFusion
+
         gen = torch.Generator().manual_seed(0)
         xs = [torch.randn(batch, w, generator=gen).to(dtype) for w in widths]
         W = (torch.randn(n, D, generator=gen) / math.sqrt(D)).to(dtype)
         xc = torch.cat(xs, -1)
-        fusion = optional("interfuse.fusion")
-        modern = None
-        if fusion is not None:
-            try:
-                modern = fusion.ProjectedConcatFusion(widths, n, matrix="dense", bias=False)
-                modern = modern.to(dtype)
-                with torch.no_grad():
-                    modern.matrix.weight.copy_(W)
-            except (AttributeError, TypeError, ValueError):
-                modern = None
-        tb = optional("interfuse.tinybig")
-        tiny = None
-        if tb is not None:
-            try:
-                tiny = tb.parameterized_concatenation_fusion(n=n, dims=widths)
-            except (AttributeError, TypeError, ValueError):
-                tiny = None
-        pyg = _pyg_projection(widths, W)
+        modern: Any = ProjectedConcatFusion(widths, n, matrix="dense", bias=False).to(dtype)
+        with torch.no_grad():
+            modern.matrix.weight.copy_(W)
+        tiny = tinybig_face("parameterized_concatenation_fusion")(n=n, dims=widths)
+        pyg = None
+        if len(set(widths)) == 1 and (wants is None or "pyg" in wants):
+            pyg = _pyg_combine("proj", len(widths), modern, widths[0])
         v: dict[str, Thunk] = {}
         if phase == "forward":
+            flat = W.reshape(-1)
             v["interfuse"] = lambda: fn.dense_linear(xs, W)
             v["reference"] = lambda: F.linear(xc, W)
             v["naive"] = lambda: F.linear(torch.cat(xs, -1), W)
-            if modern is not None:
-                v["modern"] = lambda: modern(xs)
-            if tiny is not None:
-                flat = W.reshape(-1)
-                v["tinybig"] = lambda: tiny(xs, w=flat)
+            v["modern"] = lambda: modern(xs)
+            v["tinybig"] = lambda: tiny(xs, w=flat)
             if pyg is not None:
                 v["pyg"] = lambda: pyg.combine(xs)
             return v
@@ -586,25 +632,23 @@ def projection_case(spec: dict[str, Any]) -> Case:
         v["interfuse"] = _grad_thunk(lambda: fn.dense_linear(xg, Wg), [*xg, Wg], g)
         v["reference"] = _grad_thunk(lambda: F.linear(xcg, Wg), [xcg, Wg], g)
         v["naive"] = _grad_thunk(lambda: F.linear(torch.cat(xg, -1), Wg), [*xg, Wg], g)
-        if modern is not None:
-            params = list(modern.parameters())
-            v["modern"] = _grad_thunk(lambda: modern(xg), [*xg, *params], g)
-        if tiny is not None:
-            flat_g = Wg.detach().reshape(-1).clone().requires_grad_()
-            v["tinybig"] = _grad_thunk(lambda: tiny(xg, w=flat_g), [*xg, flat_g], g)
+        v["modern"] = _grad_thunk(lambda: modern(xg), [*xg, *_trainable(modern)], g)
+        flat_g = Wg.detach().reshape(-1).clone().requires_grad_()
+        v["tinybig"] = _grad_thunk(lambda: tiny(xg, w=flat_g), [*xg, flat_g], g)
         if pyg is not None:
-            pyg_params = list(pyg.parameters())
-            v["pyg"] = _grad_thunk(lambda: pyg.combine(xg), [*xg, *pyg_params], g)
+            v["pyg"] = _grad_thunk(lambda: pyg.combine(xg), [*xg, *_trainable(pyg)], g)
         return v
 
-    return Case(spec, make, base="reference", output_bytes=out_bytes, target=target)
+    return Case(spec, make, base="reference", output_bytes=out_bytes, targets=targets)
 
 
 # ---------------------------------------------------------------------------------------------
-# factored vs materialized crossover
+# structured vs dense, over sizes (crossover)
 # ---------------------------------------------------------------------------------------------
 def crossover_case(spec: dict[str, Any]) -> Case:
-    """Factored vs materialized (build ``W`` + one GEMM) at one size and batch."""
+    """At one size and batch: the factored product, build ``W`` then one GEMM
+    (``materialized``), and a dense layer of the same shape (``dense``: ``F.linear`` with a
+    prebuilt ``W``, what the structure replaces)."""
     name, D, n, rows, phase = (
         spec["name"],
         spec["in_features"],
@@ -612,47 +656,42 @@ def crossover_case(spec: dict[str, Any]) -> Case:
         spec["rows"],
         spec["phase"],
     )
-    rank = spec.get("rank", 8)
     out_bytes = rows * n * 4
 
     def make() -> dict[str, Thunk]:
         torch.manual_seed(0)
-        m = _matrix(name, D, n, rank, torch.float32)
+        m = build_matrix(name, D, n)
         x = torch.randn(rows, D)
+        W = m.materialize().detach().clone()
         if phase == "forward":
-
-            def factored() -> object:
-                with torch.no_grad():
-                    return m.forward_factored(x)
-
-            def dense() -> object:
-                with torch.no_grad():
-                    return F.linear(x, m.materialize())
-
-            return {"factored": factored, "dense": dense}
+            return {
+                "factored": lambda: m.forward_factored(x),
+                "materialized": lambda: F.linear(x, m.materialize()),
+                "dense": lambda: F.linear(x, W),
+            }
         xg = x.clone().requires_grad_()
         g = torch.randn(rows, n)
-        params = [p for p in m.parameters() if p.requires_grad]
+        params = _trainable(m)
+        Wg = W.clone().requires_grad_()
         return {
             "factored": _grad_thunk(lambda: m.forward_factored(xg), [xg, *params], g),
-            "dense": _grad_thunk(lambda: F.linear(xg, m.materialize()), [xg, *params], g),
+            "materialized": _grad_thunk(lambda: F.linear(xg, m.materialize()), [xg, *params], g),
+            "dense": _grad_thunk(lambda: F.linear(xg, Wg), [xg, Wg], g),
         }
 
-    case = Case(spec, make, base="dense", output_bytes=out_bytes)
-    return case
+    return Case(spec, make, base="dense", output_bytes=out_bytes)
 
 
 def model_choice(spec: dict[str, Any]) -> bool:
     """What ``mode='auto'`` picks for this crossover spec (True: factored)."""
-    m = _matrix(
-        spec["name"], spec["in_features"], spec["out_features"], spec.get("rank", 8), torch.float32
-    )
+    m = build_matrix(spec["name"], spec["in_features"], spec["out_features"])
     return bool(m.use_factored(spec["rows"]))
 
 
 BUILDERS: dict[str, Callable[[dict[str, Any]], Case]] = {
     "elementwise": elementwise_case,
     "masked": elementwise_case,
+    "small": small_case,
     "structured": structured_case,
     "projection": projection_case,
     "crossover": crossover_case,
@@ -677,55 +716,79 @@ def _eid(group: str, name: str, k: int, rows: int, width: int, dtype: str, phase
     return f"{group}/{name}/k{k}/{rows}x{width}/{dtype}/{phase}"
 
 
+#: Variants the quick run times at large sizes (the targets' bases and the module).
+QUICK_LARGE = ("interfuse", "floor", "reference")
+
+
 def plan(mode: str) -> list[dict[str, Any]]:
     """The case specs of a run: ``'tiny'`` (tests), ``'quick'`` (< 2 min) or ``'full'``."""
     specs: list[dict[str, Any]] = []
     phases = ("forward", "forward+backward")
+    quick, tiny = mode == "quick", mode == "tiny"
+    rows_all = fusion_rows()
+    large_rows = [r for r in rows_all if r.large]
 
     def ew(group: str, name: str, k: int, rows: int, width: int, dtype: str, phase: str) -> None:
         headline = k == 8 and rows == 4096 and width == 1024 and dtype == "float32"
+        spec: dict[str, Any] = {
+            "id": _eid(group, name, k, rows, width, dtype, phase),
+            "group": group,
+            "name": name,
+            "k": k,
+            "rows": rows,
+            "width": width,
+            "dtype": dtype,
+            "phase": phase,
+            "masked": group == "masked",
+            "headline": headline,
+            "compiled": headline and mode == "full",
+        }
+        if quick:
+            spec["variants"] = list(QUICK_LARGE)
+        specs.append(spec)
+
+    def sm(name: str, k: int, rows: int, width: int, out: int, phase: str, threads: int) -> None:
         specs.append(
             {
-                "id": _eid(group, name, k, rows, width, dtype, phase),
-                "group": group,
+                "id": f"small/{name}/k{k}/{rows}x{width}/{phase}/t{threads}",
+                "group": "small",
                 "name": name,
                 "k": k,
                 "rows": rows,
                 "width": width,
-                "dtype": dtype,
+                "out": out,
                 "phase": phase,
-                "masked": group == "masked",
-                "headline": headline,
-                "compiled": headline and mode == "full",
+                "threads": threads,
             }
         )
 
     def st(name: str, D: int, n: int, batch: int, phase: str) -> None:
-        specs.append(
-            {
-                "id": f"structured/{name}/{D}to{n}/b{batch}/{phase}",
-                "group": "structured",
-                "name": name,
-                "in_features": D,
-                "out_features": n,
-                "batch": batch,
-                "rank": 8,
-                "phase": phase,
-            }
-        )
+        spec: dict[str, Any] = {
+            "id": f"structured/{name}/{D}to{n}/b{batch}/{phase}",
+            "group": "structured",
+            "name": name,
+            "in_features": D,
+            "out_features": n,
+            "batch": batch,
+            "phase": phase,
+        }
+        if quick:
+            spec["variants"] = ["interfuse", "naive"]
+        specs.append(spec)
 
     def pj(widths: list[int], n: int, batch: int, phase: str) -> None:
-        specs.append(
-            {
-                "id": f"projection/dense/{len(widths)}x{widths[0]}to{n}/b{batch}/{phase}",
-                "group": "projection",
-                "name": "dense",
-                "widths": widths,
-                "out_features": n,
-                "batch": batch,
-                "phase": phase,
-            }
-        )
+        spec: dict[str, Any] = {
+            "id": f"projection/dense/{len(widths)}x{widths[0]}to{n}/b{batch}/{phase}",
+            "group": "projection",
+            "name": "dense",
+            "widths": widths,
+            "out_features": n,
+            "batch": batch,
+            "phase": phase,
+        }
+        if quick:
+            spec["variants"] = ["interfuse", "reference", "naive"]
+        specs.append(spec)
 
     def cx(name: str, D: int, n: int, rows: int, phase: str) -> None:
         specs.append(
@@ -736,53 +799,74 @@ def plan(mode: str) -> list[dict[str, Any]]:
                 "in_features": D,
                 "out_features": n,
                 "rows": rows,
-                "rank": 8,
                 "phase": phase,
             }
         )
 
-    if mode == "tiny":
+    small_names = [r.name for r in rows_all] + [INTERDEPENDENCE]
+    if tiny:
         for name in ("weighted_sum", "max"):
             for phase in phases:
                 ew("elementwise", name, 3, 64, 32, "float32", phase)
         ew("masked", "sum", 3, 64, 32, "float32", "forward")
+        for name in ("sum", "projected_concat", INTERDEPENDENCE):
+            sm(name, 3, 8, 16, 8, "forward", 1)
+        sm("weighted_sum", 3, 8, 16, 8, "forward+backward", 1)
         st("lowrank", 64, 32, 16, "forward")
         pj([32, 32], 16, 16, "forward")
         cx("lowrank", 64, 32, 4, "forward")
         return specs
-    quick = mode == "quick"
+    # the small-size grid (issue 16): 1 thread; the full run also 2 threads
+    for threads in (1,) if quick else (1, 2):
+        for k, rows, width, out in SMALL_SIZES:
+            for phase in phases:
+                for name in small_names:
+                    sm(name, k, rows, width, out, phase, threads)
+    # the large sizes: every row with a stacked form, k = 8 inputs of 4096×1024
     for phase in phases:
-        for name in ELEMENTWISE:
-            if quick and name == "median" and phase != "forward":
-                continue  # ~1 s per call of its references: full runs only
-            ew("elementwise", name, 8, 4096, 1024, "float32", phase)
-        for name in MASKED if not quick else ("weighted_sum", "sum", "max"):
-            ew("masked", name, 8, 4096, 1024, "float32", phase)
-    for name in ELEMENTWISE if not quick else ("weighted_sum", "sum", "max"):
-        for phase in phases if not quick else ("forward",):
-            ew("elementwise", name, 8, 4096, 1024, "bfloat16", phase)
-    for k in (2, 4, 16) if not quick else (2, 16):
-        for name in ("weighted_sum", "sum", "max", "l2_norm") if not quick else ("weighted_sum",):
-            for phase in phases if not quick else ("forward",):
-                ew("elementwise", name, k, 4096, 1024, "float32", phase)
+        for r in large_rows:
+            if quick and r.name == "median":
+                continue  # no target, ~1 s per call of its references: full runs only
+            ew("elementwise", r.name, 8, 4096, 1024, "float32", phase)
+        for r in large_rows:
+            if r.masked is None or (quick and r.name not in ("weighted_sum", "max")):
+                continue
+            ew("masked", r.name, 8, 4096, 1024, "float32", phase)
     if not quick:
+        for r in large_rows:
+            for phase in phases:
+                ew("elementwise", r.name, 8, 4096, 1024, "bfloat16", phase)
+        for k in (2, 4, 16):
+            for name in ("weighted_sum", "sum", "max", "l2_norm"):
+                for phase in phases:
+                    ew("elementwise", name, k, 4096, 1024, "float32", phase)
         for width in (256, 4096):
             for name in ("weighted_sum", "sum", "max"):
                 for phase in phases:
                     ew("elementwise", name, 8, 4096, width, "float32", phase)
+    families = [f for f in matrix_families() if f != "dense"]
     batch = 1024 if quick else 4096
-    for name in MATRICES:
+    for name in families:
         for phase in phases:
             st(name, 4096, 1024, batch, phase)
+    if not quick:
+        for name, (D, n, b, _) in DENSE_SPEEDUP_TARGETS.items():
+            if name in families:
+                for phase in phases:
+                    st(name, D, n, b, phase)
     for widths in ([1024] * 4,) if quick else ([1024] * 4, [512] * 8, [256] * 16):
-        for phase in phases:
+        for phase in ("forward",) if quick else phases:
             pj(widths, 1024, batch, phase)
-    sizes = ((256, 128), (1024, 512)) if quick else ((64, 32), (256, 128), (1024, 512))
-    rows_list = (1, 16, 256) if quick else (1, 4, 16, 64, 256, 1024)
-    for name in ("lowrank", "kronecker", "random_adapted") if quick else MATRICES:
+    sizes = [(256, 256), (1024, 1024)] if quick else [(64, 64), (256, 256), (1024, 1024)]
+    if not quick:
+        sizes.append((4096, 4096))
+    rows_list = (16, 1024) if quick else (1, 16, 256, 1024, 4096)
+    for name in families:
         for D, n in sizes:
             for rows in rows_list:
+                if D * n * rows > 2**34:
+                    continue  # 4096² × 4096: the Monarch table's size
                 cx(name, D, n, rows, "forward")
-                if not quick and D == 256:
+                if not quick and D == 1024:
                     cx(name, D, n, rows, "forward+backward")
     return specs

@@ -22,6 +22,10 @@ KERNELS = (
     "fused_prod",
     "fused_norm",
     "fused_median",
+    "fused_var",
+    "fused_std",
+    "fused_logsumexp",
+    "concat",
     "dense_linear",
     "lowrank_linear",
     "kron_linear",
@@ -32,6 +36,7 @@ KERNELS = (
 _MODULES = (
     "interfuse.functional",
     "interfuse.functional.elementwise",
+    "interfuse.functional.concat",
     "interfuse.functional.structured",
     "interfuse.matrices.dense",
     "interfuse.matrices.lowrank",

@@ -34,6 +34,32 @@ def _met(t: dict[str, Any] | None) -> str:
     return "yes" if t["met"] else "**no**"
 
 
+def _figure(t: dict[str, Any]) -> str:
+    if t.get("speedup") is not None:
+        return f"{t['speedup']:.2f}× faster"
+    return _fmt(t.get("ratio"))
+
+
+def missed(payload: dict[str, Any]) -> list[str]:
+    """One line per target missed in the run, with its figure: every one of them."""
+    return [
+        f"{r['id']}: {t['text']}, measured {_figure(t)}"
+        for r in payload["results"]
+        for t in r.get("targets", [])
+        if t.get("met") is False
+    ]
+
+
+def unjudged(payload: dict[str, Any]) -> list[str]:
+    """Targets that could not be judged (a compared variant did not run)."""
+    return [
+        f"{r['id']}: {t['text']}"
+        for r in payload["results"]
+        for t in r.get("targets", [])
+        if t.get("met") is None
+    ]
+
+
 def write_json(path: Path, payload: dict[str, Any]) -> None:
     path.write_text(json.dumps(payload, indent=1, sort_keys=False) + "\n")
 
@@ -57,21 +83,52 @@ def markdown(payload: dict[str, Any]) -> str:
         "",
     ]
     results = payload["results"]
-    targets = [r for r in results if r.get("target") and r["target"].get("ratio") is not None]
-    if targets:
-        compiled = any("compiled_ratio" in r["target"] for r in targets)
+    judged = [(r, t) for r in results for t in r.get("targets", []) if t.get("ratio") is not None]
+    if judged:
+        compiled = any("compiled_ratio" in t for _, t in judged)
+        missed_n = sum(1 for _, t in judged if t["met"] is False)
         lines += [
             "## Targets",
+            "",
+            f"{len(judged) - missed_n} of {len(judged)} met"
+            + (f"; **{missed_n} missed** (listed first)." if missed_n else "."),
             "",
             "| case | target | measured | met |" + (" under torch.compile |" if compiled else ""),
             "|---|---|---|---|" + ("---|" if compiled else ""),
         ]
-        for r in targets:
-            t = r["target"]
-            row = f"| `{r['id']}` | {t['text']} | {_fmt(t['ratio'])} | {_met(t)} |"
+        for r, t in sorted(judged, key=lambda rt: rt[1]["met"] is not False):
+            row = f"| `{r['id']}` | {t['text']} | {_figure(t)} | {_met(t)} |"
             if compiled:
                 row += f" {_fmt(t.get('compiled_ratio'))} |"
             lines.append(row)
+        lines.append("")
+    sm = [r for r in results if r["group"] == "small"]
+    if sm:
+        lines += [
+            "## Small sizes",
+            "",
+            "Issue 16's grid: `modern` is the interfuse module, `plain` the `nn.Module` a user "
+            "would write instead (`torch.stack(xs).sum(0)`, `.amax(0)`, `nn.Linear` on "
+            "`torch.cat(xs, -1)`, `x @ A`, ...), `kernel` the `interfuse.functional` call, "
+            "`tinybig` the `interfuse.tinybig` function and `original` tinyBIG 0.2.1's own for "
+            "the same call, `pyg` PyTorch Geometric's `MultiAggregation` combine step. Ratios "
+            "are time ÷ time (lower is better for the first name).",
+            "",
+            "| subject | k | shape | phase | threads | plain µs | modern ÷ plain | "
+            "kernel ÷ plain | tinybig ÷ original | modern ÷ pyg |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for r in sm:
+            p = r["params"]
+            rt = r["ratios"]
+            plain_ms = _v(r, "plain", "median_ms")
+            plain_us = None if plain_ms is None else plain_ms * 1e3
+            lines.append(
+                f"| {r['name']} | {p['k']} | {p['rows']}×{p['width']} | {p['phase']} | "
+                f"{p.get('threads', '–')} | {_fmt(plain_us, 1)} | "
+                f"{_fmt(rt.get('modern/plain'))} | {_fmt(rt.get('kernel/plain'))} | "
+                f"{_fmt(rt.get('tinybig/original'))} | {_fmt(rt.get('modern/pyg'))} |"
+            )
         lines.append("")
     ew = [r for r in results if r["group"] in ("elementwise", "masked")]
     if ew:
@@ -113,7 +170,7 @@ def markdown(payload: dict[str, Any]) -> str:
             "W (the GEMM reference). Speed-ups are other ÷ interfuse.",
             "",
             "| matrix | in→out | batch | phase | interfuse ms | vs build-then-multiply | "
-            "vs dense GEMM | modern × | tinybig × | allocates n×D | mem (× out) |",
+            "vs dense F.linear | modern × | tinybig × | allocates n×D | mem (× out) |",
             "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in st:
@@ -157,18 +214,21 @@ def markdown(payload: dict[str, Any]) -> str:
         lines += [
             "## Factored vs materialized (crossover)",
             "",
-            "`dense` builds W and runs one GEMM. `auto` is what `mode='auto'` "
-            "(`StructuredMatrix.use_factored`) picks.",
+            "`materialized` builds W and runs one GEMM; `dense layer` is `F.linear` with a "
+            "prebuilt W of the same shape (what the structure replaces): `dense ÷ structured` "
+            "above 1 means the structured matrix (its faster path) beats the dense layer. "
+            "`auto` is what `mode='auto'` (`StructuredMatrix.use_factored`) picks.",
             "",
-            "| matrix | in→out | phase | rows | factored ms | dense ms | faster | auto picks | "
-            "auto's loss |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| matrix | in→out | phase | rows | factored ms | materialized ms | dense layer ms | "
+            "dense ÷ structured | faster path | auto picks | auto's loss |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for c in cx:
             lines.append(
                 f"| {c['name']} | {c['in_features']}→{c['out_features']} | {c['phase']} | "
-                f"{c['rows']} | {_ms(c['factored_ms'])} | {_ms(c['dense_ms'])} | {c['faster']} | "
-                f"{c['auto']} | {_fmt(c['auto_loss'])}× |"
+                f"{c['rows']} | {_ms(c['factored_ms'])} | {_ms(c['dense_ms'])} | "
+                f"{_ms(c['dense_layer_ms'])} | {_fmt(c['dense_layer_over_structured'])} | "
+                f"{c['faster']} | {c['auto']} | {_fmt(c['auto_loss'])}× |"
             )
         summary = payload.get("crossover_summary")
         if summary:
@@ -194,6 +254,41 @@ def markdown(payload: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _plot_small(ax: Any, small: list[dict[str, Any]]) -> None:
+    """Modern ÷ plain module at the small sizes (1 thread), one bar per subject and case."""
+    small = [r for r in small if r["params"].get("threads", 1) == 1]
+    if not small:
+        ax.set_axis_off()
+        return
+
+    def key_of(r: dict[str, Any]) -> tuple[int, int, int, str]:
+        p = r["params"]
+        return p["k"], p["rows"], p["width"], p["phase"]
+
+    names = list(dict.fromkeys(r["name"] for r in small))
+    keys = list(dict.fromkeys(key_of(r) for r in small))
+    width = 0.8 / max(1, len(keys))
+    for j, key in enumerate(keys):
+        values = []
+        for name in names:
+            row = next((r for r in small if r["name"] == name and key_of(r) == key), None)
+            values.append(row["ratios"].get("modern/plain", 0) if row else 0)
+        k, rows, cols, phase = key
+        ax.bar(
+            [i + (j - (len(keys) - 1) / 2) * width for i in range(len(names))],
+            values,
+            width,
+            label=f"k={k}, {rows}×{cols}, {'fwd' if phase == 'forward' else 'fwd+bwd'}",
+        )
+    ax.axhline(1.5, color="k", ls="--", lw=1, label="target 1.5×")
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names, rotation=45, ha="right")
+    ax.set_ylabel("interfuse module time ÷ plain nn.Module time")
+    ax.set_title("small sizes, 1 thread", pad=34)
+    ax.legend(fontsize=7, ncol=3, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
+
+
 def plot(path: Path, payload: dict[str, Any]) -> bool:
     """Write the summary figure; ``False`` (and nothing written) without matplotlib."""
     try:
@@ -204,7 +299,7 @@ def plot(path: Path, payload: dict[str, Any]) -> bool:
     except ImportError:
         return False
     results = payload["results"]
-    fig, axes = plt.subplots(1, 3, figsize=(19, 5.2))
+    fig, axes = plt.subplots(1, 4, figsize=(25, 5.4))
     ax = axes[0]
     head = [
         r
@@ -254,7 +349,12 @@ def plot(path: Path, payload: dict[str, Any]) -> bool:
         ax.set_title("element-wise fusions, k=8, 4096×1024 fp32")
         ax.legend(fontsize=8)
     ax = axes[1]
-    st = [r for r in results if r["group"] == "structured"]
+    st = [
+        r
+        for r in results
+        if r["group"] == "structured"
+        and (r["params"]["in_features"], r["params"]["out_features"]) == (4096, 1024)
+    ]
     if st:
         snames = list(dict.fromkeys(r["name"] for r in st))
         for i, phase in enumerate(("forward", "forward+backward")):
@@ -304,6 +404,7 @@ def plot(path: Path, payload: dict[str, Any]) -> bool:
         ax.set_ylabel("materialized time ÷ factored time (>1: factored wins)")
         ax.set_title("crossover, eval (no grad)")
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    _plot_small(axes[3], [r for r in results if r["group"] == "small"])
     meta = payload["meta"]
     fig.suptitle(
         f"interfuse bench ({meta['mode']}) — {meta['date']} — {meta['machine']}", fontsize=10
