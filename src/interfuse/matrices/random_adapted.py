@@ -3,16 +3,75 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from interfuse._validation import check_positive_int
+from interfuse._validation import check_positive_int, check_seed
 from interfuse.functional.structured import Inputs, random_adapted_linear, random_adapted_matrix
 from interfuse.matrices.base import StructuredMatrix
 
-__all__ = ["RandomAdaptedMatrix"]
+__all__ = ["RandomAdaptedMatrix", "check_random_factors", "draw_random_factors"]
+
+
+def draw_random_factors(rows_a: int, rows_b: int, rank: int, seed: int) -> tuple[Tensor, Tensor]:
+    """The frozen factors ``(R_A, R_B)`` of shapes ``(rows_a, rank)`` and ``(rows_b, rank)``,
+    drawn from ``N(0, 1)`` in that order by a CPU generator seeded with ``seed`` (so every
+    device gets the same numbers), in the default dtype.
+
+    Example:
+        >>> a, b = draw_random_factors(3, 2, rank=1, seed=0)
+        >>> tuple(a.shape), tuple(b.shape)
+        ((3, 1), (2, 1))
+    """
+    gen = torch.Generator(device="cpu").manual_seed(check_seed(seed))
+    return torch.randn(rows_a, rank, generator=gen), torch.randn(rows_b, rank, generator=gen)
+
+
+def check_random_factors(
+    given: object, rows_a: int, rows_b: int | None, rank: int, *, name: str = "random_factors"
+) -> tuple[Tensor, Tensor]:
+    """Given factors ``(R_A, R_B)`` checked: a pair or ``{'A': R_A, 'B': R_B}`` of tensors or
+    array-likes, of shapes ``(rows_a, rank)`` and ``(rows_b, rank)`` (``rows_b=None``: any
+    number of rows), finite. Returns detached copies (the caller moves them to its
+    parameters' device and dtype).
+
+    Raises:
+        TypeError: not such a pair, or something that is not array-like.
+        ValueError: other mapping keys, other shapes, or non-finite values.
+    """
+    if isinstance(given, Mapping):
+        if set(given) != {"A", "B"}:
+            raise ValueError(f"{name} must have the keys 'A' and 'B', got {sorted(given)}")
+        pair = [given["A"], given["B"]]
+    elif isinstance(given, (tuple, list)) and len(given) == 2:
+        pair = list(given)
+    else:
+        raise TypeError(
+            f"{name} must be a pair (R_A, R_B) or {{'A': R_A, 'B': R_B}}, got "
+            f"{type(given).__name__}"
+        )
+    try:
+        ra, rb = (torch.as_tensor(f) for f in pair)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise TypeError(f"{name} must hold tensors or array-likes: {error}") from None
+    if (
+        tuple(ra.shape) != (rows_a, rank)
+        or rb.ndim != 2
+        or rb.shape[1] != rank
+        or (rows_b is not None and rb.shape[0] != rows_b)
+    ):
+        want_b = "rows" if rows_b is None else str(rows_b)
+        raise ValueError(
+            f"{name} must have shapes ({rows_a}, {rank}) and ({want_b}, {rank}), got "
+            f"{tuple(ra.shape)} and {tuple(rb.shape)}"
+        )
+    for label, f in (("R_A", ra), ("R_B", rb)):
+        if f.is_complex() or f.dtype == torch.bool or not bool(torch.isfinite(f).all()):
+            raise ValueError(f"{name}: {label} must hold finite real numbers, got {f}")
+    return ra.detach().clone(), rb.detach().clone()
 
 
 class RandomAdaptedMatrix(StructuredMatrix):
@@ -59,9 +118,7 @@ class RandomAdaptedMatrix(StructuredMatrix):
     ) -> None:
         super().__init__(in_features, out_features, mode)
         self.rank = check_positive_int("rank", rank)
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise TypeError(f"seed must be an int, got {seed!r}")
-        self.seed = seed
+        self.seed = check_seed(seed)
         kw = self._factory(device, dtype)
         # Given factors take the parameters' dtype (float64 factors with float32 scalings
         # would fail in the first matmul).
@@ -74,23 +131,10 @@ class RandomAdaptedMatrix(StructuredMatrix):
         self.scale_rank = nn.Parameter(torch.empty(rank, **kw))
         self.reset_parameters()
 
-    def _draw(self, given: tuple[Tensor, Tensor] | None) -> tuple[Tensor, Tensor]:
+    def _draw(self, given: object) -> tuple[Tensor, Tensor]:
         if given is None:
-            # On the CPU whatever the default device, so every device gets the same numbers.
-            gen = torch.Generator(device="cpu").manual_seed(self.seed)
-            r_out = torch.randn(self.out_features, self.rank, generator=gen, device="cpu")
-            r_in = torch.randn(self.in_features, self.rank, generator=gen, device="cpu")
-            return r_out, r_in
-        if not isinstance(given, (tuple, list)) or len(given) != 2:
-            raise TypeError(f"random_factors must be a pair (R_out, R_in), got {given!r}")
-        r_out, r_in = (torch.as_tensor(f) for f in given)
-        want = ((self.out_features, self.rank), (self.in_features, self.rank))
-        if tuple(r_out.shape) != want[0] or tuple(r_in.shape) != want[1]:
-            raise ValueError(
-                f"random_factors must have shapes {want[0]} and {want[1]}, got "
-                f"{tuple(r_out.shape)} and {tuple(r_in.shape)}"
-            )
-        return r_out.detach().clone(), r_in.detach().clone()
+            return draw_random_factors(self.out_features, self.in_features, self.rank, self.seed)
+        return check_random_factors(given, self.out_features, self.in_features, self.rank)
 
     random_out: Tensor
     random_in: Tensor

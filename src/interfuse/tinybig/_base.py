@@ -40,8 +40,9 @@ import functools
 import importlib
 import inspect
 import numbers
+import warnings
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import torch
 import torch.nn.functional as F
@@ -414,6 +415,8 @@ class TinybigFunction(nn.Module):
 
     #: Where :meth:`to_config` says the class lives (``interfuse.tinybig.<name>``).
     config_module: ClassVar[str] = "interfuse.tinybig"
+    #: Base-class arguments the class fills itself (not accepted from callers or configs).
+    _filled: ClassVar[tuple[str, ...]] = ()
 
     _config_args: dict[str, Any]
 
@@ -427,14 +430,19 @@ class TinybigFunction(nn.Module):
         @functools.wraps(init)
         def recording_init(self: TinybigFunction, *args: Any, **kw: Any) -> None:
             if "_config_args" not in self.__dict__:
+                kept = _drop_unexpected(type(self), kw)
                 try:
-                    bound = signature.bind(self, *args, **kw)
-                except TypeError as exc:
-                    message = _argument_error(type(self), signature, args, kw, exc)
-                    raise TypeError(message) from exc
-                message = _argument_error(type(self), signature, args, kw, None)
-                if message is not None:  # a bad keyword forwarded through **kwargs
-                    raise TypeError(message)
+                    bound = signature.bind(self, *args, **kept)
+                except TypeError as exc:  # reported with the unknown keywords, if any
+                    raise TypeError(_argument_error(type(self), signature, args, kw, exc)) from exc
+                if _argument_error(type(self), signature, args, kept, None) is not None:
+                    raise TypeError(_argument_error(type(self), signature, args, kw, None))
+                if len(kept) < len(kw):
+                    from interfuse.tinybig.errors import TinybigWarning
+
+                    message = _argument_error(type(self), signature, args, kw, None)
+                    warnings.warn(f"{message} (ignored, as tinyBIG did)", TinybigWarning, 2)
+                    kw = kept
                 bound.apply_defaults()
                 recorded: dict[str, Any] = {}
                 for key, value in list(bound.arguments.items())[1:]:
@@ -442,6 +450,10 @@ class TinybigFunction(nn.Module):
                         recorded.update(value)
                     elif signature.parameters[key].kind is not inspect.Parameter.VAR_POSITIONAL:
                         recorded[key] = value
+                # the bases' defaults too, so that a config is complete
+                for param in _accepted_arguments(cast(type, type(self)))[0]:
+                    if param.name not in recorded and param.default is not param.empty:
+                        recorded[param.name] = param.default
                 object.__setattr__(
                     self, "_config_args", {k: _drop_tensors(v) for k, v in recorded.items()}
                 )
@@ -556,13 +568,24 @@ def _accepted_arguments(cls: type) -> tuple[tuple[inspect.Parameter, ...], bool]
         named += [
             p
             for p in params
-            if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name not in seen
+            if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+            and p.name not in seen
+            and (klass is cls or p.name not in getattr(cls, "_filled", ()))
         ]
         if not any(p.kind is p.VAR_KEYWORD for p in params):
             return tuple(named), False
         if not klass.__module__.startswith("interfuse.tinybig"):
             return tuple(named), True
     return tuple(named), True
+
+
+def _drop_unexpected(cls: type[TinybigFunction], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``kwargs`` without the keywords ``cls()`` does not take (tinyBIG's ``**kwargs``
+    swallowed them)."""
+    named, takes_any = _accepted_arguments(cast(type, cls))
+    # A base argument the class fills itself stays, to fail as a duplicate (as in tinyBIG).
+    kept = {p.name for p in named if p.kind is not p.POSITIONAL_ONLY} | set(cls._filled)
+    return dict(kwargs) if takes_any else {k: v for k, v in kwargs.items() if k in kept}
 
 
 def _argument_error(

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -82,9 +82,16 @@ def _inherited(cls: type[nn.Module]) -> set[str]:
     return names - {"self", "args", "kwargs"}
 
 
+def _accepted(cls: type[nn.Module]) -> tuple[set[str], bool]:
+    """The keywords ``cls()`` takes (following ``**kwargs`` up the face's bases)."""
+    from interfuse.tinybig._base import _accepted_arguments
+
+    named, takes_any = _accepted_arguments(cast(type, cls))
+    return {p.name for p in named}, takes_any
+
+
 def _clean_tinybig(params: Mapping[str, Any], cls: type[nn.Module]) -> dict[str, Any]:
-    accepted = inspect.signature(cls).parameters
-    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
+    accepted, takes_any = _accepted(cls)
     inherited = _inherited(cls)
     out: dict[str, Any] = {}
     for key, value in params.items():
@@ -99,7 +106,7 @@ def _clean_tinybig(params: Mapping[str, Any], cls: type[nn.Module]) -> dict[str,
             # this class does not have: dropping it would build something else silently.
             raise TypeError(
                 f"{cls.__name__} does not take {key!r} (in function_parameters); it accepts "
-                f"{[k for k in accepted if k != 'self']}"
+                f"{sorted(accepted)}"
             )
         out[key] = value
     return out
@@ -156,11 +163,7 @@ def instantiation_from_configs(
         )
     head, _, cls_name = path.rpartition(".")
     root = path.split(".", 1)[0]
-    ours = head in (
-        "interfuse.tinybig",
-        "interfuse.tinybig.fusion",
-        "interfuse.tinybig.interdependence",
-    )
+    ours = head == "interfuse.tinybig" or head.startswith("interfuse.tinybig.")
     if root == "tinybig" or ours or not head:
         registry = _registry()
         if cls_name not in registry:
@@ -170,9 +173,9 @@ def instantiation_from_configs(
             )
         cls = registry[cls_name]
         kwargs = dict(params) if ours else _clean_tinybig(params, cls)
-        accepted = inspect.signature(cls).parameters
-        unknown = sorted(set(kwargs) - set(accepted))
-        if unknown and not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
+        accepted, takes_any = _accepted(cls)
+        unknown = sorted(set(kwargs) - accepted)
+        if unknown and not takes_any:
             raise TypeError(
                 f"config for {cls_name} has unknown keys {unknown}; it takes {sorted(accepted)}"
             )

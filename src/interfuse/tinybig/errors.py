@@ -9,11 +9,29 @@ from ``ValueError`` *and* the original's type, so both ``except ValueError`` and
 from __future__ import annotations
 
 __all__ = [
+    "TinybigWarning",
     "ValueAssertionError",
     "ValueAttributeError",
     "ValueIndexError",
     "ValueRuntimeError",
 ]
+
+
+class TinybigWarning(UserWarning):
+    """A call tinyBIG 0.2.1 accepted and computed, which a stricter check of this face doubts.
+
+    The result is tinyBIG's; the warning says what looks wrong (e.g. inputs that do not match
+    ``dims``). Silence it with ``warnings.simplefilter("ignore", TinybigWarning)`` or make it
+    an error with ``"error"``.
+
+    Example:
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     out = tb.concatenation_fusion(dims=[2, 2, 2])([torch.ones(1, 2)] * 2)
+        >>> out.shape, caught[0].category.__name__
+        (torch.Size([1, 4]), 'TinybigWarning')
+    """
 
 
 class ValueAssertionError(ValueError, AssertionError):
