@@ -532,6 +532,8 @@ class TinybigFunction(nn.Module):
         params: dict[str, Any] = {}
         for key, value in args.items():
             params[key] = encoded[key] if key in encoded else self._config_value(key, value)
+        if "name" in params:
+            params["name"] = self.name  # a variant's default name is its class's
         return {
             "function_class": f"{self.config_module}.{type(self).__name__}",
             "function_parameters": params,

@@ -27,13 +27,13 @@ from typing import Any
 
 from torch import Tensor
 
-from interfuse._validation import check_positive_int, check_seed
+from interfuse._validation import check_positive_int
+from interfuse.tinybig._structured import HM, LPHM, DualLPHM, Fabricated, LowRank, RandomAdaption
 from interfuse.tinybig.errors import (
     ValueAssertionError,
     ValueAttributeError,
     ValueRuntimeError,
 )
-from interfuse.tinybig.fabrication import Fabrication, random_factor_buffers
 from interfuse.tinybig.module.base_fusion import Device, Dims, check_inputs, fusion
 
 __all__ = [
@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 
-class parameterized_concatenation_fusion(fusion):
+class parameterized_concatenation_fusion(Fabricated, fusion):
     r"""Concatenation followed by a learned projection to ``n`` outputs, ``W`` read from ``w``.
 
     .. math:: \text{fusion}(A_1, …, A_k) = (A_1 \sqcup \cdots \sqcup A_k)\, W^\top,
@@ -76,12 +76,6 @@ class parameterized_concatenation_fusion(fusion):
         tensor([[5.]])
     """
 
-    _kind: str = "reshape"
-    r: int | None = None
-    p: int | None = None
-    q: int | None = None
-    kronecker: bool = False
-
     def __init__(
         self,
         n: int | None = None,
@@ -100,18 +94,22 @@ class parameterized_concatenation_fusion(fusion):
                     f"dims={None if self.dims is None else list(self.dims)}"
                 )
             self.n = int(self.dims[0])
-        self.parameter_fabrication = Fabrication(
-            kind=self._kind, r=self.r, p=self.p, q=self.q, kronecker=self.kronecker
-        )
-        if self.p is not None:
-            self.parameter_fabrication.check_shape(
-                self.n, self._require_D("__init__"), owner=type(self).__name__
-            )
+        self.parameter_fabrication = self._fab
 
     @property
     def D(self) -> int | None:
         """The concatenated width ``Σ dims`` (``None`` without ``dims``)."""
         return None if self.dims is None else int(sum(self.dims))
+
+    def _dims(self) -> tuple[int, int | None]:
+        return self.n, self.D
+
+    def _dim_names(self) -> tuple[str, str]:
+        return "n", "D"
+
+    def _check_fab_shape(self) -> None:
+        D = self._require_D("__init__")
+        self._fab.check_shape(self.n, D, owner=type(self).__name__)
 
     def _require_D(self, what: str) -> int:
         D = self.D
@@ -132,10 +130,7 @@ class parameterized_concatenation_fusion(fusion):
         Raises:
             ValueError: ``dims`` is ``None``.
         """
-        return self.parameter_fabrication.calculate_l(self.n, self._require_D("calculate_l"))
-
-    def _random_factors(self) -> tuple[Tensor, Tensor] | None:
-        return None
+        return self._fab.calculate_l(self.n, self._require_D("calculate_l"))
 
     def forward(
         self,
@@ -161,57 +156,37 @@ class parameterized_concatenation_fusion(fusion):
                 f"w is required: {type(self).__name__} needs l={self.calculate_l()} parameters "
                 "(shape (1, l)), got w=None"
             )
-        if self._kind == "reshape" and isinstance(w, Tensor) and w.numel() != self.n * D:
+        if self._fab.kind == "reshape" and isinstance(w, Tensor) and w.numel() != self.n * D:
             raise ValueRuntimeError(  # tinyBIG's reshape failed here
                 f"w must hold l=n*D={self.n}*{D}={self.n * D} parameters "
                 f"(shape (1, {self.n * D})), got shape {tuple(w.shape)}"
             )
-        out = self.parameter_fabrication.apply(
-            xs, w, self.n, D, random_factors=self._random_factors()
-        )
+        out = self._fab.apply(xs, w, self.n, D, random_factors=self._random_factors())
         return self.post_process(out, device=device)
 
     def matrix(self, w: Tensor) -> Tensor:
         """Materialize ``W`` of shape ``(n, D)`` from ``w`` (for inspection and tests)."""
-        return self.parameter_fabrication.matrix(
+        return self._fab.matrix(
             w, self.n, self._require_D("matrix"), random_factors=self._random_factors()
         )
 
 
-class lowrank_parameterized_concatenation_fusion(parameterized_concatenation_fusion):
+class lowrank_parameterized_concatenation_fusion(LowRank, parameterized_concatenation_fusion):
     r"""Parameterized concatenation with a rank-``r`` matrix ``W = U V`` (module table).
 
     ``U = w[:rn].view(n, r)``, ``V = w[rn:].view(r, D)``, applied as ``(x Vᵀ) Uᵀ``. Arguments
     after ``name`` are keyword-only, as ``n`` and ``dims`` were in tinyBIG.
 
     Args:
-        r: the rank.
-        name: the function's name.
-        **kwargs: ``n``, ``dims`` and the rest of :class:`parameterized_concatenation_fusion`.
+        r: the rank; the rest as :class:`~interfuse.tinybig._structured.LowRank`.
 
     Example:
         >>> lowrank_parameterized_concatenation_fusion(r=1, n=2, dims=[2, 2]).calculate_l()
         6
     """
 
-    _kind = "lowrank"
 
-    def __init__(
-        self, r: int = 2, name: str = "lowrank_parameterized_concatenation_fusion", **kwargs: Any
-    ) -> None:
-        self.r = check_positive_int("r", r)
-        super().__init__(name=name, **kwargs)
-
-
-def _set_hm(self: parameterized_concatenation_fusion, p: int, q: int | None, kron: bool) -> None:
-    self.p = check_positive_int("p", p)
-    self.q = self.p if q is None else check_positive_int("q", q)
-    if not isinstance(kron, bool):
-        raise TypeError(f"kronecker must be a bool, got {kron!r}")
-    self.kronecker = kron
-
-
-class hm_parameterized_concatenation_fusion(parameterized_concatenation_fusion):
+class hm_parameterized_concatenation_fusion(HM, parameterized_concatenation_fusion):
     r"""Parameterized concatenation with a "hypercomplex" (HM) matrix from two small factors.
 
     With ``s = n/p`` and ``t = D/q``, ``a = w[:pq]`` and ``b = w[pq:]`` (``l = pq + st``):
@@ -220,11 +195,7 @@ class hm_parameterized_concatenation_fusion(parameterized_concatenation_fusion):
     the Kronecker product its docs describe, applied without building ``W``.
 
     Args:
-        p: rows of the first factor.
-        q: columns of the first factor (default ``p``).
-        name: the function's name.
-        kronecker: use the true Kronecker product.
-        **kwargs: ``n``, ``dims`` and the rest of :class:`parameterized_concatenation_fusion`.
+        p: rows of the first factor; the rest as :class:`~interfuse.tinybig._structured.HM`.
 
     Example:
         >>> x = [torch.tensor([[1.0, 2.0]]), torch.tensor([[3.0, 4.0]])]
@@ -235,34 +206,15 @@ class hm_parameterized_concatenation_fusion(parameterized_concatenation_fusion):
         tensor([[ 95., 129., 207., 281.]])
     """
 
-    _kind = "hm"
 
-    def __init__(
-        self,
-        p: int,
-        q: int | None = None,
-        name: str = "hm_parameterized_concatenation_fusion",
-        *,
-        kronecker: bool = False,
-        **kwargs: Any,
-    ) -> None:
-        _set_hm(self, p, q, kronecker)
-        super().__init__(name=name, **kwargs)
-
-
-class lphm_parameterized_concatenation_fusion(parameterized_concatenation_fusion):
+class lphm_parameterized_concatenation_fusion(LPHM, parameterized_concatenation_fusion):
     r"""HM fusion whose second factor is low-rank: ``B = S T`` (LPHM).
 
     ``a = w[:pq]``, ``S = w[pq:pq+sr].view(s, r)``, ``T = w[pq+sr:].view(r, t)``; ``W`` as in
     :class:`hm_parameterized_concatenation_fusion`.
 
     Args:
-        r: the rank of ``B``.
-        p: rows of the first factor.
-        q: columns of the first factor (default ``p``).
-        name: the function's name.
-        kronecker: use the true Kronecker product.
-        **kwargs: ``n``, ``dims`` and the rest of :class:`parameterized_concatenation_fusion`.
+        r: the rank of ``B``; the rest as :class:`~interfuse.tinybig._structured.LPHM`.
 
     Example:
         >>> x = [torch.tensor([[1.0, 2.0]]), torch.tensor([[3.0, 4.0]])]
@@ -271,36 +223,15 @@ class lphm_parameterized_concatenation_fusion(parameterized_concatenation_fusion
         (8, tensor([[ 433.,  866., 1299., 1732.]]))
     """
 
-    _kind = "lphm"
 
-    def __init__(
-        self,
-        r: int,
-        p: int,
-        q: int | None = None,
-        name: str = "lphm_parameterized_concatenation_fusion",
-        *,
-        kronecker: bool = False,
-        **kwargs: Any,
-    ) -> None:
-        self.r = check_positive_int("r", r)
-        _set_hm(self, p, q, kronecker)
-        super().__init__(name=name, **kwargs)
-
-
-class dual_lphm_parameterized_concatenation_fusion(parameterized_concatenation_fusion):
+class dual_lphm_parameterized_concatenation_fusion(DualLPHM, parameterized_concatenation_fusion):
     r"""HM fusion with both factors low-rank: ``A = P Q``, ``B = S T`` (dual LPHM).
 
     ``P (p, r)``, ``Q (r, q)``, ``S (s, r)``, ``T (r, t)`` read consecutively from ``w``; ``W``
     as in :class:`hm_parameterized_concatenation_fusion`.
 
     Args:
-        r: the rank of both factors.
-        p: rows of the first factor.
-        q: columns of the first factor (default ``p``).
-        name: the function's name.
-        kronecker: use the true Kronecker product.
-        **kwargs: ``n``, ``dims`` and the rest of :class:`parameterized_concatenation_fusion`.
+        r: the rank of both factors; the rest as :class:`~interfuse.tinybig._structured.LPHM`.
 
     Example:
         >>> x = [torch.tensor([[1.0, 2.0]]), torch.tensor([[3.0, 4.0]])]
@@ -309,68 +240,24 @@ class dual_lphm_parameterized_concatenation_fusion(parameterized_concatenation_f
         (8, tensor([[1299., 1732., 2598., 3464.]]))
     """
 
-    _kind = "dual_lphm"
 
-    def __init__(
-        self,
-        r: int,
-        p: int,
-        q: int | None = None,
-        name: str = "dual_lphm_parameterized_concatenation_fusion",
-        *,
-        kronecker: bool = False,
-        **kwargs: Any,
-    ) -> None:
-        self.r = check_positive_int("r", r)
-        _set_hm(self, p, q, kronecker)
-        super().__init__(name=name, **kwargs)
-
-
-class random_matrix_adaption_parameterized_concatenation_fusion(parameterized_concatenation_fusion):
+class random_matrix_adaption_parameterized_concatenation_fusion(
+    RandomAdaption, parameterized_concatenation_fusion
+):
     r"""Parameterized concatenation with a random-matrix-adapted ``W`` (frozen random factors).
 
     .. math:: W = \Lambda_1 R_A \Lambda_2 R_B^\top,\quad \Lambda_1 = \text{diag}(w_{:n}),\;
               \Lambda_2 = \text{diag}(w_{n:n+r}),\qquad l = n + r
 
-    ``R_A ∈ R^{n×r}`` and ``R_B ∈ R^{D×r}`` are ``random_factors`` if given, else drawn with
-    :func:`~interfuse.matrices.random_adapted.draw_random_factors` from ``seed``. They are
-    registered buffers ``R_A`` / ``R_B``: saved in the ``state_dict``, moved by ``.to()``, never
-    redrawn (tinyBIG drew them unseeded on the first call and did not save them). ``l = n + r``
-    follows tinyBIG's code (its docstring said ``D + r``).
+    ``R_A ∈ R^{n×r}``, ``R_B ∈ R^{D×r}``: registered buffers, saved in the ``state_dict``,
+    moved by ``.to()``, never redrawn (tinyBIG drew them unseeded on the first call and did not
+    save them). ``l = n + r`` follows tinyBIG's code (its docstring said ``D + r``).
 
     Args:
-        r: the rank.
-        name: the function's name.
-        seed: seed of the random factors.
-        random_factors: ``(R_A, R_B)`` or ``{'A': R_A, 'B': R_B}`` of shapes ``(n, r)`` and
-            ``(D, r)`` to use instead (checked by
-            :func:`~interfuse.matrices.random_adapted.check_random_factors`).
-        **kwargs: ``n``, ``dims`` and the rest of :class:`parameterized_concatenation_fusion`.
+        r: the rank; the rest as :class:`~interfuse.tinybig._structured.RandomAdaption`.
 
     Example:
         >>> f = random_matrix_adaption_parameterized_concatenation_fusion(r=2, n=3, dims=[2, 2, 2])
         >>> f.calculate_l(), tuple(f.R_B.shape)
         (5, (6, 2))
     """
-
-    _kind = "random_matrix_adaption"
-
-    def __init__(
-        self,
-        r: int = 2,
-        name: str = "random_matrix_adaption_parameterized_concatenation_fusion",
-        *,
-        seed: int = 0,
-        random_factors: object = None,
-        **kwargs: Any,
-    ) -> None:
-        self.r = check_positive_int("r", r)
-        super().__init__(name=name, **kwargs)
-        self.seed = check_seed(seed)
-        ra, rb = random_factor_buffers(self, self.n, self.D, random_factors)
-        self.register_buffer("R_A", ra)
-        self.register_buffer("R_B", rb)
-
-    def _random_factors(self) -> tuple[Tensor, Tensor] | None:
-        ra, rb = self._buffers.get("R_A"), self._buffers.get("R_B")
-        return None if ra is None or rb is None else (ra, rb)

@@ -21,9 +21,9 @@ from interfuse.functional.bilinear import (
     bilinear_matrix,
     bilinear_matrix_first,
 )
+from interfuse.tinybig._structured import HM, LPHM, DualLPHM, Fabricated, LowRank, RandomAdaption
 from interfuse.tinybig.errors import ValueAssertionError, ValueRuntimeError
 from interfuse.tinybig.fabrication import check_operands
-from interfuse.tinybig.interdependence.parameterized_interdependence import Fabricated
 from interfuse.tinybig.module.base_interdependence import Device, check_w, interdependence
 
 __all__ = [
@@ -182,145 +182,69 @@ class parameterized_bilinear_interdependence(Fabricated, interdependence):
         self._refabricate()
 
 
-class lowrank_parameterized_bilinear_interdependence(parameterized_bilinear_interdependence):
+class lowrank_parameterized_bilinear_interdependence(
+    LowRank, parameterized_bilinear_interdependence
+):
     r"""Bilinear interdependence with a low-rank ``W = U V``: ``l = 2 r d``.
 
     Args:
-        r: the rank.
-        name: the function's name.
-        **kwargs: the arguments of :class:`parameterized_bilinear_interdependence`.
+        r: the rank; the rest as :class:`~interfuse.tinybig._structured.LowRank`.
 
     Example:
         >>> lowrank_parameterized_bilinear_interdependence(b=2, m=4, r=1).calculate_l()
         8
     """
 
-    def __init__(
-        self,
-        r: int = 2,
-        name: str = "lowrank_parameterized_bilinear_interdependence",
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(name=name, **kwargs)
-        self._fabricate("lowrank", r=r)
 
-
-class hm_parameterized_bilinear_interdependence(parameterized_bilinear_interdependence):
-    r"""Bilinear interdependence with an hm-structured ``W``: ``l = pq + d²/(pq)`` (``W`` as in
-    :class:`~interfuse.tinybig.interdependence.hm_parameterized_interdependence`).
+class hm_parameterized_bilinear_interdependence(HM, parameterized_bilinear_interdependence):
+    r"""Bilinear interdependence with an hm-structured ``W``: ``l = pq + d²/(pq)``.
 
     Args:
-        p: rows of the first factor; must divide ``d``.
-        q: columns of the first factor (default ``p``); must divide ``d``.
-        name: the function's name.
-        kronecker: use the true Kronecker product.
-        **kwargs: the arguments of :class:`parameterized_bilinear_interdependence`.
+        p: rows of the first factor; the rest as :class:`~interfuse.tinybig._structured.HM`.
 
     Example:
         >>> hm_parameterized_bilinear_interdependence(b=4, m=6, p=2, q=3).calculate_l()
         12
     """
 
-    def __init__(
-        self,
-        p: int,
-        q: int | None = None,
-        name: str = "hm_parameterized_bilinear_interdependence",
-        *,
-        kronecker: bool = False,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(name=name, **kwargs)
-        self._fabricate("hm", p=p, q=q, kronecker=kronecker)
 
-
-class lphm_parameterized_bilinear_interdependence(parameterized_bilinear_interdependence):
+class lphm_parameterized_bilinear_interdependence(LPHM, parameterized_bilinear_interdependence):
     r"""Bilinear interdependence with an lphm-structured ``W``: ``l = pq + r(d/p + d/q)``.
 
     Args:
-        r: rank of the second factor.
-        p: rows of the first factor; must divide ``d``.
-        q: columns of the first factor (default ``p``); must divide ``d``.
-        name: the function's name.
-        kronecker: use the true Kronecker product.
-        **kwargs: the arguments of :class:`parameterized_bilinear_interdependence`.
+        r: rank of the second factor; the rest as :class:`~interfuse.tinybig._structured.LPHM`.
 
     Example:
         >>> lphm_parameterized_bilinear_interdependence(b=4, m=6, r=1, p=2, q=3).calculate_l()
         11
     """
 
-    def __init__(
-        self,
-        r: int,
-        p: int,
-        q: int | None = None,
-        name: str = "lphm_parameterized_bilinear_interdependence",
-        *,
-        kronecker: bool = False,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(name=name, **kwargs)
-        self._fabricate("lphm", r=r, p=p, q=q, kronecker=kronecker)
 
-
-class dual_lphm_parameterized_bilinear_interdependence(parameterized_bilinear_interdependence):
+class dual_lphm_parameterized_bilinear_interdependence(
+    DualLPHM, parameterized_bilinear_interdependence
+):
     r"""Bilinear interdependence with a dual-lphm ``W``: ``l = r(p + q + d/p + d/q)``.
 
     Args:
-        r: rank of both factors.
-        p: rows of the first factor; must divide ``d``.
-        q: columns of the first factor (default ``p``); must divide ``d``.
-        name: the function's name.
-        kronecker: use the true Kronecker product.
-        **kwargs: the arguments of :class:`parameterized_bilinear_interdependence`.
+        r: rank of both factors; the rest as :class:`~interfuse.tinybig._structured.LPHM`.
 
     Example:
         >>> dual_lphm_parameterized_bilinear_interdependence(b=4, m=6, r=1, p=2, q=3).calculate_l()
         10
     """
 
-    def __init__(
-        self,
-        r: int,
-        p: int,
-        q: int | None = None,
-        name: str = "dual_lphm_parameterized_bilinear_interdependence",
-        *,
-        kronecker: bool = False,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(name=name, **kwargs)
-        self._fabricate("dual_lphm", r=r, p=p, q=q, kronecker=kronecker)
-
 
 class random_matrix_adaption_parameterized_bilinear_interdependence(
-    parameterized_bilinear_interdependence
+    RandomAdaption, parameterized_bilinear_interdependence
 ):
     r"""Bilinear interdependence with ``W = diag(λ₁) R_A diag(λ₂) R_Bᵀ`` (frozen ``R_A``,
-    ``R_B`` of shape ``(d, r)``, registered buffers): ``l = d + r``.
+    ``R_B`` of shape ``(d, r)``): ``l = d + r``.
 
     Args:
-        r: the rank of the random factors.
-        name: the function's name.
-        random_factors: ``(R_A, R_B)`` or ``{'A': R_A, 'B': R_B}`` (copied); else drawn from
-            ``N(0, 1)`` with ``seed``.
-        seed: seed of the CPU generator that draws the factors.
-        **kwargs: the arguments of :class:`parameterized_bilinear_interdependence`.
+        r: the rank; the rest as :class:`~interfuse.tinybig._structured.RandomAdaption`.
 
     Example:
         >>> f = random_matrix_adaption_parameterized_bilinear_interdependence(b=4, m=6, r=2)
         >>> f.calculate_l(), tuple(f.R_B.shape)
         (8, (6, 2))
     """
-
-    def __init__(
-        self,
-        r: int = 2,
-        name: str = "random_matrix_adaption_parameterized_bilinear_interdependence",
-        random_factors: object = None,
-        seed: int = 0,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(name=name, **kwargs)
-        self._fabricate("random_matrix_adaption", r=r, random_factors=random_factors, seed=seed)

@@ -30,9 +30,9 @@ from typing import Any
 
 from torch import Tensor
 
-from interfuse._validation import check_positive_int, check_seed
+from interfuse._validation import check_positive_int
+from interfuse.tinybig._structured import HM, LPHM, DualLPHM, Fabricated, LowRank, RandomAdaption
 from interfuse.tinybig.errors import ValueAttributeError
-from interfuse.tinybig.fabrication import Fabrication, random_factor_buffers
 from interfuse.tinybig.module.base_interdependence import Device, check_w, interdependence
 
 __all__ = [
@@ -43,74 +43,6 @@ __all__ = [
     "parameterized_interdependence",
     "random_matrix_adaption_parameterized_interdependence",
 ]
-
-
-class Fabricated:
-    """What the parameterized and bilinear families share: the fabrication ``_fab`` of a
-    ``_dims()`` matrix from ``w``, its checks, and the random-adaption factors."""
-
-    _fab: Fabrication = Fabrication("reshape")
-    parameter_fabrication: Fabrication | None = None
-    seed: int
-    r: int
-
-    def _dims(self) -> tuple[int, int]:  # pragma: no cover - every user overrides it
-        raise NotImplementedError
-
-    def _dim_names(self) -> tuple[str, str]:  # pragma: no cover - every user overrides it
-        raise NotImplementedError
-
-    def _fabricate(
-        self: Any,
-        kind: str,
-        r: object = None,
-        p: object = None,
-        q: object = None,
-        kronecker: bool = False,
-        random_factors: object = None,
-        seed: object = 0,
-    ) -> None:
-        if p is not None:
-            self.p = check_positive_int("p", p)
-            self.q = self.p if q is None else check_positive_int("q", q)
-            self.kronecker = bool(kronecker)
-        if r is not None:
-            self.r = check_positive_int("r", r)
-        given_p = p is not None
-        fab = Fabrication(
-            kind,
-            r=self.r if r is not None else None,
-            p=self.p if given_p else None,
-            q=self.q if given_p else None,
-            kronecker=bool(kronecker),
-        )
-        self._fab = self.parameter_fabrication = fab
-        self._check_fab_shape()
-        if kind == "random_matrix_adaption":
-            self.seed = check_seed(seed)
-            d, d_prime = self._dims()
-            ra, rb = random_factor_buffers(self, d, d_prime, random_factors)
-            self.register_buffer("R_A", ra)
-            self.register_buffer("R_B", rb)
-
-    def _check_fab_shape(self) -> None:
-        """The matrix family's checks on ``_dims()`` (hm family: ``p | d``, ``q | d'``)."""
-        owner = type(self).__name__
-        self._fab.check_shape(*self._dims(), names=self._dim_names(), owner=owner)
-
-    def _random_factors(self: Any) -> tuple[Tensor, Tensor] | None:
-        ra, rb = self._buffers.get("R_A"), self._buffers.get("R_B")
-        return None if ra is None or rb is None else (ra, rb)
-
-    def _refabricate(self: Any) -> None:
-        """After a rebinding: re-check, and redraw random factors whose shape changed."""
-        self._check_fab_shape()
-        factors = self._random_factors()
-        d, d_prime = self._dims()
-        if factors is not None and (factors[0].shape[0], factors[1].shape[0]) != (d, d_prime):
-            ra, rb = random_factor_buffers(self, d, d_prime, None)
-            self.R_A = ra.to(factors[0].device, factors[0].dtype)  # type: ignore[union-attr]
-            self.R_B = rb.to(factors[1].device, factors[1].dtype)  # type: ignore[union-attr]
 
 
 class _PrimesMixin:
@@ -274,15 +206,12 @@ class parameterized_interdependence(Fabricated, _PrimesMixin, interdependence):
         self._refabricate()
 
 
-class lowrank_parameterized_interdependence(parameterized_interdependence):
+class lowrank_parameterized_interdependence(LowRank, parameterized_interdependence):
     r"""Low-rank ``A = U V``, ``U = w[:r·d].view(d, r)``, ``V = w[r·d:].view(r, d')``, applied
     factored: ``(X U) V``.
 
     Args:
-        r: the rank.
-        name: the function's name.
-        **kwargs: the arguments of :class:`parameterized_interdependence` (``b`` and ``m``
-            by keyword).
+        r: the rank; ``name`` and the rest as :class:`~interfuse.tinybig._structured.LowRank`.
 
     Example:
         >>> f = lowrank_parameterized_interdependence(b=5, m=3, m_prime=4, r=2)
@@ -292,22 +221,13 @@ class lowrank_parameterized_interdependence(parameterized_interdependence):
         tensor([10., 11., 12., 13.])
     """
 
-    def __init__(
-        self, r: int = 2, name: str = "lowrank_parameterized_interdependence", **kwargs: Any
-    ) -> None:
-        super().__init__(name=name, **kwargs)
-        self._fabricate("lowrank", r=r)
 
-
-class hm_parameterized_interdependence(parameterized_interdependence):
+class hm_parameterized_interdependence(HM, parameterized_interdependence):
     r"""Hypercomplex-multiplication ``A`` from two small factors (module docstring).
 
     Args:
-        p: rows of the first factor; must divide ``d``.
-        q: columns of the first factor (default ``p``); must divide ``d'``.
-        name: the function's name.
-        kronecker: use the true Kronecker product.
-        **kwargs: the arguments of :class:`parameterized_interdependence`.
+        p: rows of the first factor; ``q``, ``name``, ``kronecker`` and the rest as
+            :class:`~interfuse.tinybig._structured.HM`.
 
     Example:
         >>> f = hm_parameterized_interdependence(b=3, m=4, m_prime=6, p=2, q=3)
@@ -317,29 +237,12 @@ class hm_parameterized_interdependence(parameterized_interdependence):
         tensor([ 7.,  8.,  9., 10., 14., 16.])
     """
 
-    def __init__(
-        self,
-        p: int,
-        q: int | None = None,
-        name: str = "hm_parameterized_interdependence",
-        *,
-        kronecker: bool = False,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(name=name, **kwargs)
-        self._fabricate("hm", p=p, q=q, kronecker=kronecker)
 
-
-class lphm_parameterized_interdependence(parameterized_interdependence):
+class lphm_parameterized_interdependence(LPHM, parameterized_interdependence):
     r"""Low-rank hm: the second factor is ``b = S T`` (module docstring).
 
     Args:
-        r: rank of the second factor.
-        p: rows of the first factor; must divide ``d``.
-        q: columns of the first factor (default ``p``); must divide ``d'``.
-        name: the function's name.
-        kronecker: use the true Kronecker product.
-        **kwargs: the arguments of :class:`parameterized_interdependence`.
+        r: rank of the second factor; the rest as :class:`~interfuse.tinybig._structured.LPHM`.
 
     Example:
         >>> f = lphm_parameterized_interdependence(b=3, m=4, r=1, p=2, q=2)
@@ -347,30 +250,12 @@ class lphm_parameterized_interdependence(parameterized_interdependence):
         tensor([35., 40., 42., 48.])
     """
 
-    def __init__(
-        self,
-        r: int,
-        p: int,
-        q: int | None = None,
-        name: str = "lphm_parameterized_interdependence",
-        *,
-        kronecker: bool = False,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(name=name, **kwargs)
-        self._fabricate("lphm", r=r, p=p, q=q, kronecker=kronecker)
 
-
-class dual_lphm_parameterized_interdependence(parameterized_interdependence):
+class dual_lphm_parameterized_interdependence(DualLPHM, parameterized_interdependence):
     r"""Dual low-rank hm: ``a = P Q`` and ``b = S T`` (module docstring).
 
     Args:
-        r: rank of both factors.
-        p: rows of the first factor; must divide ``d``.
-        q: columns of the first factor (default ``p``); must divide ``d'``.
-        name: the function's name.
-        kronecker: use the true Kronecker product.
-        **kwargs: the arguments of :class:`parameterized_interdependence`.
+        r: rank of both factors; the rest as :class:`~interfuse.tinybig._structured.LPHM`.
 
     Example:
         >>> f = dual_lphm_parameterized_interdependence(b=3, m=4, r=1, p=2, q=2)
@@ -378,45 +263,18 @@ class dual_lphm_parameterized_interdependence(parameterized_interdependence):
         tensor([105., 120., 126., 144.])
     """
 
-    def __init__(
-        self,
-        r: int,
-        p: int,
-        q: int | None = None,
-        name: str = "dual_lphm_parameterized_interdependence",
-        *,
-        kronecker: bool = False,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(name=name, **kwargs)
-        self._fabricate("dual_lphm", r=r, p=p, q=q, kronecker=kronecker)
 
-
-class random_matrix_adaption_parameterized_interdependence(parameterized_interdependence):
+class random_matrix_adaption_parameterized_interdependence(
+    RandomAdaption, parameterized_interdependence
+):
     r"""Random-matrix adaption: ``A = diag(λ₁) R_A diag(λ₂) R_Bᵀ`` with ``λ₁ = w[:d]``,
     ``λ₂ = w[d:d+r]`` and the frozen ``R_A (d, r)``, ``R_B (d', r)``, applied factored.
 
     Args:
-        r: the rank of the random factors.
-        name: the function's name.
-        random_factors: ``(R_A, R_B)`` or ``{'A': R_A, 'B': R_B}`` to reuse recorded factors
-            (copied); else they are drawn from ``N(0, 1)`` with ``seed``.
-        seed: seed of the CPU generator that draws the factors.
-        **kwargs: the arguments of :class:`parameterized_interdependence`.
+        r: the rank; the rest as :class:`~interfuse.tinybig._structured.RandomAdaption`.
 
     Example:
         >>> f = random_matrix_adaption_parameterized_interdependence(b=3, m=4, m_prime=5, r=2)
         >>> f.calculate_l(), tuple(f.R_A.shape), tuple(f.R_B.shape)
         (6, (4, 2), (5, 2))
     """
-
-    def __init__(
-        self,
-        r: int = 2,
-        name: str = "random_matrix_adaption_parameterized_interdependence",
-        random_factors: object = None,
-        seed: int = 0,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(name=name, **kwargs)
-        self._fabricate("random_matrix_adaption", r=r, random_factors=random_factors, seed=seed)
