@@ -16,21 +16,9 @@ be one of tinyBIG's built-ins:
   at each call;
 * ``torch.exp``: ``torch.exp(x)``.
 
-Deliberate differences from the original:
-
-* A string that is not one of these (``'softmax'``, ``'torch.sigmoid'``, a typo) raises a
-  ``ValueError`` at construction naming the argument, the value and the allowed names; the
-  original logged a warning at call time and returned ``x`` unchanged.
-* The built-ins above behave the same whether given as a string or as the function object.
-* ``'dropout'`` follows the module's ``train()`` / ``eval()`` mode (the original dropped in
-  ``eval()`` too).
-* A dict of named configs is applied in order (the original returned ``None`` for it).
-* ``nn.Module`` functions are registered as submodules, so ``.to()`` moves them and their
-  parameters are in the ``state_dict``.
-* ``to_config()`` is built from the recorded constructor arguments (never ``self.__dict__``),
-  is JSON- and YAML-safe, and round-trips through
-  :func:`interfuse.tinybig.config.instantiation_from_configs`. Tensor arguments (fixed
-  weights, random factors) appear as ``None``: their values live in the ``state_dict``.
+Where this differs from tinyBIG (unknown strings raise, ``'dropout'`` follows ``train()`` /
+``eval()``, ``nn.Module`` functions are registered, configs hold the constructor arguments
+only) is listed on the tinyBIG page of the documentation.
 """
 
 from __future__ import annotations

@@ -15,55 +15,8 @@ branches (rows of ``X`` are instances, columns are attributes); tinyBIG 0.2.1 do
 names but rejected them. The matrix can be computed from the raw ``x`` and applied to an
 expansion ``kappa_x`` of it (``forward(x, w, kappa_x=κ(x))``), as an RPN head does.
 
-| class | A | ``calculate_l()`` with ``(d, d')`` |
-|---|---|---|
-| ``parameterized_interdependence`` | ``reshape(w)`` | ``d·d'`` |
-| ``lowrank_…`` | ``U V`` | ``r(d + d')`` |
-| ``hm_…`` | reshaped ``outer(a, b)`` (or ``a ⊗ b``) | ``pq + dd'/(pq)`` |
-| ``lphm_…`` | as hm with ``b = S T`` | ``pq + r(d/p + d'/q)`` |
-| ``dual_lphm_…`` | as hm with ``a = P Q``, ``b = S T`` | ``r(p + q + d/p + d'/q)`` |
-| ``random_matrix_adaption_…`` | ``diag(λ₁) R_A diag(λ₂) R_Bᵀ`` | ``d + r`` |
-
-with ``(d, d') = (m, m')`` for the attribute type and ``(b, b')`` for the instance type. The
-``parameterized_bilinear_*`` classes compute ``A = xᵀ W x`` with the same structures for the
-square ``W`` (side ``b`` for the attribute type, ``m`` for the instance type);
-:class:`parameterized_rpn_interdependence` computes ``A = κ(Xᵀ) ψ(w)ᵀ`` (attribute type) or
-``κ(X) ψ(w)ᵀ`` (instance type) from any data transformation κ and parameter fabrication ψ;
-:class:`hybrid_interdependence` fuses the matrices of several interdependences with any fusion
-of :mod:`interfuse.tinybig.fusion`. The flat layouts of ``w`` are tinyBIG's
-(:mod:`interfuse.tinybig.fabrication`), so its checkpoints give the same numbers; products run
-in factored form where the structure allows.
-
-Deliberate differences from tinyBIG 0.2.1 (everything else is kept, including the instance
-type's fixed batch size ``b`` and the bilinear attribute type's ``W`` of side ``b``):
-
-* ``'row'`` / ``'column'`` are accepted (see above); a bad type names the argument.
-* A missing ``x`` / ``w`` or a shape mismatch raises a clear message in a class deriving from
-  ``ValueError`` and the original's type (:mod:`interfuse.tinybig.errors`): where tinyBIG
-  crashed with ``AttributeError`` (``w=None`` in ``calculate_A``, ``x=None`` in ``forward``),
-  the error is a :class:`~interfuse.tinybig.errors.ValueAttributeError`; where it asserted, a
-  :class:`~interfuse.tinybig.errors.ValueAssertionError`; where a matmul failed, a
-  :class:`~interfuse.tinybig.errors.ValueRuntimeError`.
-* ``w`` may also be 1-D ``(l,)`` (tinyBIG required 2-D).
-* No stale matrix: ``A`` is cached only when neither data nor parameters are required, the
-  cache is reused only by calls that pass no ``w`` (and, for data-dependent classes, no ``x``),
-  and ``.to()`` drops it. tinyBIG froze the first ``A`` forever.
-* ``forward`` works without ``x`` when ``require_data=False`` (it applies ``A`` to
-  ``kappa_x``); tinyBIG dereferenced ``x`` anyway.
-* ``to_config()`` keeps ``interdependence_type`` (and the current ``b``, ``m``) through a round
-  trip; tinyBIG's configs turned instance-type functions into attribute-type ones.
-* The random-matrix-adaption classes keep ``R_A`` / ``R_B`` as registered buffers (in the
-  ``state_dict``, moved by ``.to()``), given as ``random_factors=(R_A, R_B)`` or drawn once from
-  ``seed`` with a CPU generator.
-* The hm family takes ``kronecker=True`` for the documented ``A ⊗ B`` (default: tinyBIG's
-  reshaped outer product, spec §4).
-* :class:`hybrid_interdependence` works for the attribute type too (tinyBIG's
-  ``calculate_m_prime`` raised ``TypeError``), and its ``b'`` / ``m'`` fuse only the mixed
-  axis. It rebinds the given parts to its ``b``, ``m`` and type as tinyBIG did, but then
-  re-checks them (hm divisibility), redraws random factors whose shape changed, and lets a
-  ``b'`` / ``m'`` that was left at its default follow the new ``b`` / ``m``.
-* ``device`` (constructor and ``forward``) is passed to pre/post-processing functions and used
-  for buffers; tensors are not moved to it (tinyBIG moved the reshaped ``A`` to ``device``).
+The families live in :mod:`interfuse.tinybig.interdependence`; what differs from tinyBIG 0.2.1
+(and why) is listed on the tinyBIG page of the documentation.
 """
 
 from __future__ import annotations
