@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -13,7 +13,7 @@ from interfuse._validation import check_positive_int, check_seed
 from interfuse.functional.structured import Inputs, random_adapted_linear, random_adapted_matrix
 from interfuse.matrices.base import StructuredMatrix
 
-__all__ = ["RandomAdaptedMatrix", "check_random_factors", "draw_random_factors"]
+__all__ = ["RandomAdaptedMatrix", "SeededFactors", "check_random_factors", "draw_random_factors"]
 
 
 def draw_random_factors(rows_a: int, rows_b: int, rank: int, seed: int) -> tuple[Tensor, Tensor]:
@@ -74,7 +74,68 @@ def check_random_factors(
     return ra.detach().clone(), rb.detach().clone()
 
 
-class RandomAdaptedMatrix(StructuredMatrix):
+class SeededFactors(nn.Module):
+    """Frozen random factors that remember where they came from, for both faces.
+
+    The seed (and whether the factors were drawn from it or given) travels in the
+    ``state_dict`` as the module's extra state, so after loading factors drawn with another
+    seed the module's config and ``reset_parameters`` agree with them. A ``state_dict`` without
+    that entry (saved before it existed) still loads: factors that differ from this seed's draw
+    are then kept as given ones. Non-finite factors fail the load.
+    """
+
+    #: The buffer names of ``(R_A, R_B)``.
+    factor_names: ClassVar[tuple[str, str]] = ("R_A", "R_B")
+    seed: int
+    _seeded: bool
+
+    def _seeded_draw(self) -> tuple[Tensor, Tensor] | None:
+        """The factors ``seed`` draws for this module's shapes (``None`` if unknown)."""
+        raise NotImplementedError  # pragma: no cover - every user overrides it
+
+    def get_extra_state(self) -> dict[str, Any]:
+        return {"seed": self.seed, "seeded": self._seeded}
+
+    def set_extra_state(self, state: Any) -> None:
+        if not isinstance(state, Mapping) or set(state) != {"seed", "seeded"}:
+            raise ValueError(
+                f"{type(self).__name__}: the extra state must be {{'seed': int, 'seeded': bool}}, "
+                f"got {state!r}"
+            )
+        self.seed, self._seeded = check_seed(state["seed"]), bool(state["seeded"])
+
+    def _load_from_state_dict(
+        self,
+        state_dict: dict[str, Any],
+        prefix: str,
+        local_metadata: dict[str, Any],
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+    ) -> None:
+        factors = [state_dict.get(prefix + name) for name in self.factor_names]
+        for name, t in zip(self.factor_names, factors):
+            if isinstance(t, Tensor) and not bool(torch.isfinite(t).all()):
+                error_msgs.append(f"{prefix}{name}: the random factors must be finite")
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
+        key = prefix + "_extra_state"
+        if key in state_dict:
+            return
+        if key in missing_keys:  # saved before the seed was: judge the factors themselves
+            missing_keys.remove(key)
+        drawn = self._seeded_draw()
+        loaded = [t for t in factors if isinstance(t, Tensor)]
+        if drawn is not None and len(loaded) == 2:
+            self._seeded = all(
+                t.shape == d.shape and torch.equal(t.detach().cpu().to(d.dtype), d)
+                for t, d in zip(loaded, drawn)
+            )
+
+
+class RandomAdaptedMatrix(SeededFactors, StructuredMatrix):
     r"""``W = diag(λ_out) R_out diag(λ_r) R_inᵀ`` with frozen Gaussian ``R_out ∈ R^{out×r}``,
     ``R_in ∈ R^{in×r}`` and trainable ``λ_out ∈ R^{out}``, ``λ_r ∈ R^r``: ``l = out + r``.
 
@@ -104,6 +165,7 @@ class RandomAdaptedMatrix(StructuredMatrix):
     """
 
     config_keys = ("rank", "seed")
+    factor_names = ("random_out", "random_in")
 
     def __init__(
         self,
@@ -135,6 +197,9 @@ class RandomAdaptedMatrix(StructuredMatrix):
         if given is None:
             return draw_random_factors(self.out_features, self.in_features, self.rank, self.seed)
         return check_random_factors(given, self.out_features, self.in_features, self.rank)
+
+    def _seeded_draw(self) -> tuple[Tensor, Tensor]:
+        return self._draw(None)
 
     random_out: Tensor
     random_in: Tensor

@@ -17,6 +17,7 @@ from typing import Any
 from torch import Tensor
 
 from interfuse._validation import check_positive_int, check_seed
+from interfuse.matrices.random_adapted import SeededFactors, draw_random_factors
 from interfuse.tinybig._base import TinybigFunction
 from interfuse.tinybig.fabrication import Fabrication, random_factor_buffers
 
@@ -70,7 +71,7 @@ class Fabricated:
         if p is not None:
             self._check_fab_shape()
         if kind == "random_matrix_adaption":
-            self.seed = check_seed(seed)
+            self.seed, self._seeded = check_seed(seed), random_factors is None
             d, d_prime = self._dims()
             ra, rb = random_factor_buffers(self, d, d_prime, random_factors)
             self.register_buffer("R_A", ra)
@@ -172,7 +173,7 @@ class DualLPHM(LPHM):
     _kind = "dual_lphm"
 
 
-class RandomAdaption(Fabricated, TinybigFunction):
+class RandomAdaption(SeededFactors, Fabricated, TinybigFunction):
     """Random-matrix adaption ``diag(λ₁) R_A diag(λ₂) R_Bᵀ``: ``λ`` from ``w``, the frozen
     ``R_A``, ``R_B`` registered buffers, given or drawn from ``seed``.
 
@@ -184,7 +185,17 @@ class RandomAdaption(Fabricated, TinybigFunction):
             :func:`~interfuse.matrices.random_adapted.draw_random_factors` from ``seed``.
         seed: seed of the CPU generator that draws them.
         **kwargs: the arguments of the family's plain class.
+
+    The seed travels in the ``state_dict`` (:class:`~interfuse.matrices.random_adapted.
+    SeededFactors`), so a loaded module's config agrees with its factors.
     """
+
+    def _config_value(self, key: str, value: Any) -> Any:
+        return self.seed if key == "seed" else super()._config_value(key, value)
+
+    def _seeded_draw(self) -> tuple[Tensor, Tensor] | None:
+        d, d_prime = self._dims()
+        return None if d_prime is None else draw_random_factors(d, d_prime, self.r, self.seed)
 
     def __init__(
         self,
