@@ -68,8 +68,9 @@ class BilinearInterdependence(_MatrixOwner):
     ``d + r``.
 
     Args:
-        dim: side of ``W``: the number of instances ``b`` (attribute axis) or of features
-            ``m`` (instance axis).
+        dim: side of ``W``: the number of instances ``b`` on the attribute axis (every ``x``
+            then has exactly ``dim`` rows), the number of attributes ``m`` on the instance
+            axis (any number of rows).
         matrix: a name of :data:`interfuse.matrices.MATRICES` (or an alias), a
             :class:`~interfuse.matrices.StructuredMatrix` class, or a ``dim × dim`` instance.
         axis: ``'attribute'`` (``A`` is ``m × m``, ``Y = D A``) or ``'instance'`` (``A`` is
@@ -158,10 +159,15 @@ class BilinearInterdependence(_MatrixOwner):
             )
         x = self._check_tensor("x", x)
         self._check_like_module("x", x)
-        if self.axis == "attribute":
-            self._check_size("x", x.shape[-2], self.dim, "dim", features=False)
-        else:
-            self._check_size("x", x.shape[-1], self.dim, "dim", features=True)
+        # W sits between the rows (attribute axis) or the columns (instance axis) of x
+        side, other = (-2, "instance") if self.axis == "attribute" else (-1, "attribute")
+        if x.shape[side] != self.dim and x.shape[-1 - (side + 2)] == self.dim:
+            counted = "instances b" if side == -2 else "attributes m"
+            raise ValueError(
+                f"x has shape {tuple(x.shape)} but dim={self.dim} counts its {counted} on the "
+                f"{self.axis!r} axis; use axis={other!r} for W to mix the other side"
+            )
+        self._check_size("x", x.shape[side], self.dim, "dim", features=side == -1)
         return x
 
     def interdependence_matrix(self, x: Tensor | None = None) -> Tensor:
