@@ -47,35 +47,14 @@ __all__ = [
 ]
 
 #: Canonical names of tinyBIG's string-resolvable built-in functions (spec §1).
+_PLAIN_NAMES = ("sigmoid", "relu", "leaky_relu", "tanh", "softplus", "silu", "celu", "gelu")
 BUILTIN_NAMES: tuple[str, ...] = (
-    "sigmoid",
-    "relu",
-    "leaky_relu",
-    "tanh",
-    "softplus",
-    "silu",
-    "celu",
-    "gelu",
+    *_PLAIN_NAMES,
     "dropout",
     "layer_norm",
-    "torch.nn.BatchNorm1d",
-    "torch.nn.BatchNorm2d",
-    "torch.nn.BatchNorm3d",
+    *(f"torch.nn.BatchNorm{i}d" for i in (1, 2, 3)),
     "torch.exp",
 )
-
-_PLAIN: tuple[Callable[..., Tensor], ...] = (
-    F.sigmoid,
-    F.relu,
-    F.leaky_relu,
-    F.tanh,
-    F.softplus,
-    F.silu,
-    F.celu,
-    F.gelu,
-    torch.exp,
-)
-_BATCH_NORMS: tuple[type[nn.Module], ...] = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
 
 def _builtin_name(obj: object) -> str | None:

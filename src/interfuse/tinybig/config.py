@@ -1,23 +1,12 @@
 r"""Build tinyBIG-face functions from configs, including configs written by tinyBIG 0.2.1 itself.
 
-A config is ``{"function_class": <path>, "function_parameters": {...}}`` (other key names can
-be chosen, as in tinyBIG: ``head_class`` / ``head_parameters``, ...). ``<path>`` may be
-
-* ``interfuse.tinybig.<ClassName>`` (what ``TinybigFunction.to_config`` writes),
-* any ``tinybig.<...>.<ClassName>`` (tinyBIG's own module paths, e.g.
-  ``tinybig.fusion.metric_fusion.max_fusion`` or
-  ``tinybig.interdependence.parameterized_interdependence``), mapped to
-  ``interfuse.tinybig.<ClassName>``,
-* or any other importable dotted path (``torch.nn.ReLU``), as tinyBIG allowed for
-  pre/post-processing functions.
-
-tinyBIG's ``to_config`` dumped ``self.__dict__``, so its configs carry module internals
-(``training``, ``_parameters``, ``_buffers``, ``_modules``, hook dicts), a ``metric`` function,
-a ``weights`` tensor, ``A``, ``parameter_fabrication`` and ``_interdependence_type``. For a
-``tinybig.*`` class these are dropped (``_interdependence_type`` becomes
-``interdependence_type``), as are keys the class does not take (tinyBIG's ``**kwargs``
-swallowed them). An ``interfuse.tinybig.*`` config is strict: an unknown key is a
-``TypeError`` listing the accepted ones.
+A config is ``{"function_class": <path>, "function_parameters": {...}}`` (other key names as in
+tinyBIG: ``head_class`` / ``head_parameters``, ...). ``<path>`` is a class of the face under
+``interfuse.tinybig`` (any module), under tinyBIG's own paths (``tinybig.fusion.metric_fusion.
+max_fusion``), or any importable dotted path (``torch.nn.ReLU``). The module internals tinyBIG's
+``to_config`` dumped (``training``, ``_buffers``, ..., ``metric``, ``weights``, ``A``,
+``parameter_fabrication``; ``_interdependence_type`` becomes ``interdependence_type``) are
+dropped; any other unknown key is a ``TypeError`` listing the accepted ones.
 
 Example:
     >>> from interfuse.tinybig import max_fusion
