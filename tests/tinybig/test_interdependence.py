@@ -114,7 +114,7 @@ def test_case20_rma_matrix_from_buffers() -> None:
     expected = torch.diag(w[0, :4]) @ f.R_A @ torch.diag(w[0, 4:6]) @ f.R_B.t()
     torch.testing.assert_close(f.calculate_A(w=w), expected)
     assert tuple(f.R_A.shape) == (4, 2) and tuple(f.R_B.shape) == (5, 2)
-    assert set(f.state_dict()) == {"R_A", "R_B"}
+    assert set(f.state_dict()) == {"R_A", "R_B", "_extra_state"}
 
 
 def test_rma_seed_is_deterministic_and_factors_can_be_given() -> None:
