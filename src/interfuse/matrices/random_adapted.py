@@ -93,16 +93,19 @@ class SeededFactors(nn.Module):
         """The factors ``seed`` draws for this module's shapes (``None`` if unknown)."""
         raise NotImplementedError  # pragma: no cover - every user overrides it
 
-    def get_extra_state(self) -> dict[str, Any]:
-        return {"seed": self.seed, "seeded": self._seeded}
+    def get_extra_state(self) -> Tensor:
+        # A tensor, so that code treating every state_dict value as one keeps working; the
+        # seed is stored modulo 2**64 as an int64 (the generator draws the same numbers).
+        seed = self.seed - 2**64 if self.seed >= 2**63 else self.seed
+        return torch.tensor([seed, int(self._seeded)], dtype=torch.int64)
 
     def set_extra_state(self, state: Any) -> None:
-        if not isinstance(state, Mapping) or set(state) != {"seed", "seeded"}:
+        if not isinstance(state, Tensor) or state.shape != (2,) or state.is_floating_point():
             raise ValueError(
-                f"{type(self).__name__}: the extra state must be {{'seed': int, 'seeded': bool}}, "
-                f"got {state!r}"
+                f"{type(self).__name__}: the extra state must be the int64 tensor "
+                f"[seed, seeded], got {state!r}"
             )
-        self.seed, self._seeded = check_seed(state["seed"]), bool(state["seeded"])
+        self.seed, self._seeded = check_seed(int(state[0])), bool(state[1])
 
     def _load_from_state_dict(
         self,
