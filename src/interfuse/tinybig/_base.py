@@ -28,7 +28,6 @@ import functools
 import importlib
 import inspect
 import numbers
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, cast
 
@@ -405,10 +404,10 @@ class TinybigFunction(nn.Module):
                 if _argument_error(type(self), signature, args, kept, None) is not None:
                     raise TypeError(_argument_error(type(self), signature, args, kw, None))
                 if len(kept) < len(kw):
-                    from interfuse.tinybig.errors import TinybigWarning
+                    from interfuse.tinybig.errors import warn
 
                     message = _argument_error(type(self), signature, args, kw, None)
-                    warnings.warn(f"{message} (ignored, as tinyBIG did)", TinybigWarning, 2)
+                    warn(f"{message} (ignored, as tinyBIG did)")
                     kw = kept
                 bound.apply_defaults()
                 recorded: dict[str, Any] = {}

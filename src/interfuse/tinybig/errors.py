@@ -8,12 +8,17 @@ from ``ValueError`` *and* the original's type, so both ``except ValueError`` and
 
 from __future__ import annotations
 
+import sys
+import warnings
+from pathlib import Path
+
 __all__ = [
     "TinybigWarning",
     "ValueAssertionError",
     "ValueAttributeError",
     "ValueIndexError",
     "ValueRuntimeError",
+    "warn",
 ]
 
 
@@ -32,6 +37,18 @@ class TinybigWarning(UserWarning):
         >>> out.shape, caught[0].category.__name__
         (torch.Size([1, 4]), 'TinybigWarning')
     """
+
+
+def warn(message: str) -> None:
+    """Warn with :class:`TinybigWarning`, attributed to the caller's line: the first frame
+    outside interfuse and torch (a module call passes through both)."""
+    import torch
+
+    roots = (str(Path(__file__).parents[1]), str(Path(torch.__file__).parent))
+    frame, level = sys._getframe(1), 2
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(roots):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, TinybigWarning, stacklevel=level)
 
 
 class ValueAssertionError(ValueError, AssertionError):

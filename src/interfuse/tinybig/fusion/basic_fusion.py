@@ -8,7 +8,6 @@ differ in where ``α`` comes from. Every class takes the base arguments of
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -16,7 +15,7 @@ import torch
 from torch import Tensor
 
 from interfuse import functional as fn
-from interfuse.tinybig.errors import TinybigWarning, ValueAssertionError
+from interfuse.tinybig.errors import ValueAssertionError, warn
 from interfuse.tinybig.module.base_fusion import Device, Dims, check_inputs, fusion
 
 __all__ = [
@@ -109,11 +108,9 @@ class weighted_summation_fusion(fusion):
             if vec.is_floating_point() and not bool(torch.isfinite(vec).all()):
                 raise ValueError(f"weights must be finite, got {vec.tolist()}")
             if self.dims is not None and vec.numel() != len(self.dims):
-                warnings.warn(
+                warn(
                     f"{type(self).__name__}: {vec.numel()} weights for dims={list(self.dims)}; "
-                    f"the fusion takes {vec.numel()} inputs, as in tinyBIG",
-                    TinybigWarning,
-                    stacklevel=3,
+                    f"the fusion takes {vec.numel()} inputs, as in tinyBIG"
                 )
             dtype = vec.dtype if vec.is_floating_point() else torch.get_default_dtype()
             buffer = vec.detach().to(device=self.device, dtype=dtype, copy=True)
@@ -175,11 +172,9 @@ class weighted_summation_fusion(fusion):
         weights = self._fuse_weights(w, len(xs))
         dtype = torch.promote_types(xs[0].dtype, weights.dtype)
         if not xs[0].is_floating_point():
-            warnings.warn(
+            warn(
                 f"{type(self).__name__}: x has dtype {xs[0].dtype}; promoted to {dtype} by the "
-                "weights, as tinyBIG did",
-                TinybigWarning,
-                stacklevel=2,
+                "weights, as tinyBIG did"
             )
             xs = [t.to(dtype) for t in xs]
         return self.post_process(fn.weighted_sum(xs, weights.to(dtype)), device=device)

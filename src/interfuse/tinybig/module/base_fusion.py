@@ -10,7 +10,6 @@ computed a well-defined result, a stricter check warns with
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,10 +19,10 @@ from torch import Tensor
 from interfuse._validation import as_int, check_dims
 from interfuse.tinybig._base import TinybigFunction
 from interfuse.tinybig.errors import (
-    TinybigWarning,
     ValueAssertionError,
     ValueIndexError,
     ValueRuntimeError,
+    warn,
 )
 
 __all__ = ["Device", "Dims", "check_inputs", "fusion"]
@@ -126,11 +125,9 @@ class fusion(TinybigFunction):
             checked if checked is None or isinstance(dims, tuple) else list(checked)
         )
         if not isinstance(require_parameters, bool):
-            warnings.warn(
+            warn(
                 f"require_parameters should be a bool, got {require_parameters!r}; taken as "
-                f"{bool(require_parameters)} (as tinyBIG did)",
-                TinybigWarning,
-                stacklevel=3,
+                f"{bool(require_parameters)} (as tinyBIG did)"
             )
         self.require_parameters = bool(require_parameters)
 
@@ -189,11 +186,9 @@ class fusion(TinybigFunction):
             return
         widths = [t.shape[-1] for t in xs]
         if widths != list(self.dims):
-            warnings.warn(
+            warn(
                 f"{type(self).__name__}: the inputs have widths {widths} but dims="
-                f"{list(self.dims)}; computed on the inputs as given, as tinyBIG did",
-                TinybigWarning,
-                stacklevel=4,
+                f"{list(self.dims)}; computed on the inputs as given, as tinyBIG did"
             )
 
     def _pre_process_list(self, xs: list[Tensor], device: Device) -> list[Tensor]:
