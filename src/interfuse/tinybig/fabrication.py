@@ -23,6 +23,7 @@ documented ``A ⊗ B`` on the same flat layout.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,6 +99,13 @@ def check_operands(x: Inputs, ref: Tensor, *, name: str = "x", ref_name: str = "
             )
 
 
+@functools.lru_cache(maxsize=1024)
+def _family_count(fab: Fabrication, n: int, D: int) -> int:
+    """The matrix family's count, cached: it runs on every call (``flat``), and binding the
+    family's signature costs more than a small product."""
+    return matrix_class(MATRICES[fab.kind]).count_parameters(D, n, **fab._options())
+
+
 @dataclass(frozen=True)
 class Fabrication:
     """A tinyBIG flat-``w`` layout (see the module table) bound to its hyper-parameters."""
@@ -154,7 +162,7 @@ class Fabrication:
     ) -> int:
         """Length of the flat ``w`` for an ``n × D`` matrix: the family's parameter count."""
         try:
-            return matrix_class(MATRICES[self.kind]).count_parameters(D, n, **self._options())
+            return _family_count(self, n, D)
         except ValueError as err:
             rows, cols = names
             prefix = f"{owner}: " if owner else ""
