@@ -3,6 +3,7 @@ the argument, the value received and what was expected."""
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,23 +11,55 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "as_int",
     "check_dims",
     "check_divides",
     "check_positive_int",
+    "check_seed",
     "check_tensor_list",
     "resolve_choice",
 ]
 
 
+def as_int(name: str, value: object, expected: str = "an int") -> int:
+    """``value`` as a Python ``int`` under the one integer policy of both faces.
+
+    Python ints, numpy integers (any :class:`numbers.Integral`) and 0-d integer tensors are
+    accepted; bools (Python's, numpy's or tensors) and everything else raise ``TypeError``
+    naming ``name``, the value and ``expected``.
+    """
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    if (
+        isinstance(value, Tensor)
+        and value.ndim == 0
+        and not (value.dtype == torch.bool or value.is_floating_point() or value.is_complex())
+    ):
+        return int(value.item())
+    raise TypeError(f"{name} must be {expected}, got {value!r} of type {type(value).__name__}")
+
+
 def check_positive_int(name: str, value: object) -> int:
-    """Return ``value`` if it is a positive ``int`` (bools rejected), else raise."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(
-            f"{name} must be a positive int, got {value!r} of type {type(value).__name__}"
-        )
-    if value <= 0:
-        raise ValueError(f"{name} must be a positive int, got {value}")
-    return value
+    """``value`` as a positive ``int`` (see :func:`as_int`): ``TypeError`` for a non-integer,
+    ``ValueError`` for one below 1."""
+    result = as_int(name, value, "a positive int")
+    if result <= 0:
+        raise ValueError(f"{name} must be a positive int, got {result}")
+    return result
+
+
+#: The seeds ``torch.Generator.manual_seed`` takes.
+SEED_RANGE = (-(2**63), 2**64 - 1)
+
+
+def check_seed(value: object, name: str = "seed") -> int:
+    """``value`` as a seed ``torch.Generator.manual_seed`` takes (an integer, see
+    :func:`as_int`, in :data:`SEED_RANGE`), else ``TypeError`` / ``ValueError`` naming it."""
+    result = as_int(name, value)
+    low, high = SEED_RANGE
+    if not low <= result <= high:
+        raise ValueError(f"{name} must be in [-2**63, 2**64 - 1] (a 64-bit seed), got {result}")
+    return result
 
 
 def check_factory_dtype(dtype: object) -> Any:

@@ -12,6 +12,7 @@ import inspect
 import re
 import sys
 import textwrap
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from interfuse.fusion import resolve_fusion
 from interfuse.interdependence import BilinearInterdependence, ParameterizedInterdependence
 from interfuse.matrices import matrix_class, register_structured_weight, resolve_matrix
 from interfuse.tinybig import (
+    TinybigWarning,
     ValueAssertionError,
     ValueAttributeError,
     ValueIndexError,
@@ -88,7 +90,16 @@ def bad(
     """Register the decorated zero-argument function as a :class:`BadInput`."""
 
     def register(call: Callable[[], object]) -> Callable[[], object]:
-        CASES.append(BadInput(id, face, category, call, raises, match, clear_runtime))
+        run = call
+        if issubclass(raises, Warning):  # a row that warns: the warning, raised, is its outcome
+
+            def run() -> object:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("error", raises)
+                    return call()
+
+            run.__doc__, run.__wrapped__ = call.__doc__, call  # type: ignore[attr-defined]
+        CASES.append(BadInput(id, face, category, run, raises, match, clear_runtime))
         return call
 
     return register
@@ -1432,7 +1443,7 @@ def _() -> object:
     TF,
     "wrong number of inputs for fixed weights",
     ValueAssertionError,
-    r"x holds 3 tensors but dims=\[3, 3\] expects 2",
+    r"weights must have shape \(3,\), \(3, 1\) or \(1, 3\) for k=3 inputs, got shape \(2,\)",
 )
 def _() -> object:
     return ws()([x(4, 3)] * 3)
@@ -1443,7 +1454,7 @@ def _() -> object:
     TF,
     "width disagrees",
     ValueRuntimeError,
-    r"x\[1\] has width 4 \(shape \(2, 4\)\) but dims\[1\]=3; dims=\[3, 3\]",
+    r"the inputs have widths \[3, 4\] \(concatenated: 7\) but W is 2×6 for dims=\[3, 3\]",
 )
 def _() -> object:
     return tb.parameterized_concatenation_fusion(n=2, dims=[3, 3])([x(2, 3), x(2, 4)], w=x(1, 12))
@@ -1453,8 +1464,8 @@ def _() -> object:
     "tinybig-weights-size",
     TF,
     "w of the wrong size",
-    ValueAssertionError,
-    r"weights must have shape \(2,\), \(2, 1\) or \(1, 2\) for k=2 inputs, got shape \(3,\)",
+    TinybigWarning,
+    r"weighted_summation_fusion: 3 weights for dims=\[3, 3\]; the fusion takes 3 inputs",
 )
 def _() -> object:
     return tb.weighted_summation_fusion(dims=[3, 3], weights=x(3))
@@ -1465,7 +1476,7 @@ def _() -> object:
     TF,
     "w of the wrong rank",
     ValueAssertionError,
-    r"weights must have shape \(2,\), \(2, 1\) or \(1, 2\) for k=2 inputs, got shape \(2, 2\)",
+    r"weights must have shape \(k,\), \(k, 1\) or \(1, k\), got shape \(2, 2\)",
 )
 def _() -> object:
     return tb.weighted_summation_fusion(dims=[3, 3], weights=x(2, 2))
@@ -1543,7 +1554,7 @@ def _() -> object:
     TF,
     "zero or negative dimensions",
     ValueError,
-    r"dims\[1\] must be a positive int, got 0 \(dims=\[3, 0\]\)",
+    r"dims\[1\] must be a positive int, got 0",
 )
 def _() -> object:
     return tb.mean_fusion(dims=[3, 0])
@@ -1572,7 +1583,7 @@ def _() -> object:
     TF,
     "Kronecker factors that do not divide",
     ValueAssertionError,
-    r"p=2 must divide the output width n=3 \(n % p = 1\); divisors of n: \[1, 3\]",
+    r"p=2 must divide n=3 \(the Kronecker factor sizes are n/p\); choose a divisor of 3: \[1, 3\]",
 )
 def _() -> object:
     return tb.hm_parameterized_concatenation_fusion(n=3, dims=[3, 3], p=2, q=2)
@@ -1583,7 +1594,7 @@ def _() -> object:
     TF,
     "Kronecker factors that do not divide",
     ValueAssertionError,
-    r"q=4 must divide the concatenated width D=sum\(dims\)=6",
+    r"q=4 must divide D=6 \(the Kronecker factor sizes are D/q\)",
 )
 def _() -> object:
     return tb.hm_parameterized_concatenation_fusion(n=4, dims=[3, 3], p=2, q=4)
@@ -1594,7 +1605,7 @@ def _() -> object:
     TF,
     "integer dtype",
     ValueRuntimeError,
-    r"x\[0\] has dtype torch.int64 but mean_fusion needs floating inputs",
+    r"x has dtype torch.int64 but mean_fusion needs floating inputs",
 )
 def _() -> object:
     return tb.mean_fusion(dims=[3, 3])([x(2, 3, dtype=torch.long)] * 2)
@@ -1790,7 +1801,7 @@ def _() -> object:
     TI,
     "w of the wrong size",
     ValueAssertionError,
-    r"w must hold l=36 parameters as shape \(1, 36\) or \(36,\), got shape \(1, 35\)",
+    r"w must hold l=36 parameters as shape \(1, 36\) or \(36,\), got \(1, 35\)",
 )
 def _() -> object:
     return tb.parameterized_interdependence(b=4, m=6)(x=x(4, 6), w=x(1, 35))
@@ -1874,7 +1885,7 @@ def _() -> object:
     TI,
     "Kronecker factors that do not divide",
     ValueAssertionError,
-    r"hm_parameterized_interdependence: p=4 must divide m=6 and q=2 must divide m_prime=6",
+    r"hm_parameterized_interdependence: p=4 must divide m=6 \(the Kronecker factor sizes",
 )
 def _() -> object:
     return tb.hm_parameterized_interdependence(b=4, m=6, p=4, q=2)
@@ -1997,6 +2008,87 @@ def main(argv: list[str]) -> int:
     DOC_PATH.write_text(text)
     print(f"wrote {DOC_PATH} ({len(CASES)} bad inputs)")
     return 0
+
+
+@bad(
+    "tinybig-dims-mismatch",
+    TF,
+    "width disagrees",
+    TinybigWarning,
+    r"mean_fusion: the inputs have widths \[3, 3\] but dims=\[4, 4\]; computed on the inputs",
+)
+def _() -> object:
+    return tb.mean_fusion(dims=[4, 4])([x(2, 3)] * 2)
+
+
+@bad(
+    "tinybig-integer-weighted-sum",
+    TF,
+    "integer dtype",
+    TinybigWarning,
+    r"summation_fusion: x has dtype torch.int64; promoted to torch.float32 by the weights",
+)
+def _() -> object:
+    return tb.summation_fusion(dims=[3, 3])([x(2, 3, dtype=torch.long)] * 2)
+
+
+@bad(
+    "tinybig-unknown-keyword",
+    TF,
+    "wrong argument type",
+    TinybigWarning,
+    r"unexpected keyword argument 'weight' \(did you mean 'weights'\?\).*\(ignored, as tinyBIG",
+)
+def _() -> object:
+    return tb.weighted_summation_fusion(dims=[3, 3], weight=[1.0, 1.0])
+
+
+@bad(
+    "tinybig-seed-range",
+    TI,
+    "wrong argument type",
+    ValueError,
+    r"seed must be in \[-2\*\*63, 2\*\*64 - 1\] \(a 64-bit seed\), got 18446744073709551616",
+)
+def _() -> object:
+    return tb.random_matrix_adaption_parameterized_interdependence(b=3, m=4, seed=2**64)
+
+
+@bad(
+    "random-seed-range",
+    M,
+    "wrong argument type",
+    ValueError,
+    r"seed must be in \[-2\*\*63, 2\*\*64 - 1\] \(a 64-bit seed\), got -9223372036854775809",
+)
+def _() -> object:
+    return interfuse.RandomAdaptedMatrix(12, 6, seed=-(2**63) - 1)
+
+
+@bad(
+    "random-factors-nan",
+    M,
+    "non-finite weights",
+    ValueError,
+    r"random_factors: R_A must hold finite real numbers",
+)
+def _() -> object:
+    return interfuse.RandomAdaptedMatrix(
+        12, 6, rank=2, random_factors=(x(6, 2) * torch.nan, x(12, 2))
+    )
+
+
+@bad(
+    "tinybig-bilinear-integer-x",
+    TI,
+    "integer dtype",
+    ValueRuntimeError,
+    r"x has dtype torch.int64; the product with w needs floating inputs \(convert with "
+    r"\.to\(torch.float32\)\)",
+)
+def _() -> object:
+    f = tb.parameterized_bilinear_interdependence(b=3, m=4)
+    return f.calculate_A(x=x(4, 3, dtype=torch.long), w=x(1, 16))
 
 
 def ids_are_unique() -> bool:

@@ -71,3 +71,17 @@ def test_kronecker_is_keyword_only() -> None:
         tb.hm_parameterized_interdependence(2, 1, "hm", 5, 6)  # type: ignore[misc]
     f = tb.hm_parameterized_interdependence(2, 1, b=5, m=6, kronecker=True)
     assert f.kronecker
+
+
+def test_warnings_point_at_the_callers_line() -> None:
+    """A TinybigWarning names the user's line, not a frame of interfuse or torch."""
+    import inspect
+
+    with pytest.warns(tb.TinybigWarning) as caught:
+        line = inspect.currentframe().f_lineno + 1  # type: ignore[union-attr]
+        tb.mean_fusion(dims=[4, 4])([X1, X2])
+    assert caught[0].filename == __file__ and caught[0].lineno == line
+    with pytest.warns(tb.TinybigWarning) as caught:
+        line = inspect.currentframe().f_lineno + 1  # type: ignore[union-attr]
+        tb.weighted_summation_fusion(dims=[2, 2], weight=[1.0, 1.0])
+    assert caught[0].filename == __file__ and caught[0].lineno == line

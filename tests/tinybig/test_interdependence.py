@@ -16,6 +16,7 @@ import interfuse.tinybig as tb
 import interfuse.tinybig.interdependence as idp
 from interfuse.tinybig.config import instantiation_from_configs
 from interfuse.tinybig.errors import (
+    TinybigWarning,
     ValueAssertionError,
     ValueAttributeError,
     ValueRuntimeError,
@@ -113,7 +114,7 @@ def test_case20_rma_matrix_from_buffers() -> None:
     expected = torch.diag(w[0, :4]) @ f.R_A @ torch.diag(w[0, 4:6]) @ f.R_B.t()
     torch.testing.assert_close(f.calculate_A(w=w), expected)
     assert tuple(f.R_A.shape) == (4, 2) and tuple(f.R_B.shape) == (5, 2)
-    assert set(f.state_dict()) == {"R_A", "R_B"}
+    assert set(f.state_dict()) == {"R_A", "R_B", "_extra_state"}
 
 
 def test_rma_seed_is_deterministic_and_factors_can_be_given() -> None:
@@ -203,9 +204,7 @@ def test_case21_errors() -> None:
         f.calculate_A(w=None)
     with pytest.raises(ValueAssertionError, match=r"w is required \(require_parameters=True\)"):
         f(x=torch.ones(5, 3), w=None)
-    with pytest.raises(
-        ValueAssertionError, match=r"w must hold l=12 parameters .* got shape \(1, 11\)"
-    ):
+    with pytest.raises(ValueAssertionError, match=r"w must hold l=12 parameters .* got \(1, 11\)"):
         f.calculate_A(w=torch.ones(1, 11))
     with pytest.raises(ValueAssertionError, match=r"w must hold l=12"):
         f(x=torch.ones(5, 3), w=torch.ones(1, 13))
@@ -663,49 +662,42 @@ def test_hm_divisibility_is_checked() -> None:
     [
         (
             lambda: tb.hm_parameterized_interdependence(b=2, m=3, p=2),
-            r"^hm_parameterized_interdependence: p=2 must divide m=3 and q=2 must divide "
-            r"m_prime=3 \(got m % p = 1, m_prime % q = 1\)$",
+            r"^hm_parameterized_interdependence: p=2 must divide m=3 \(the Kronecker factor "
+            r"sizes are m/p\); choose a divisor of 3: \[1, 3\]$",
         ),
         (
             lambda: tb.lphm_parameterized_interdependence(b=2, m=3, r=1, p=2),
-            r"^lphm_parameterized_interdependence: p=2 must divide m=3 and q=2 must divide "
-            r"m_prime=3",
+            r"^lphm_parameterized_interdependence: p=2 must divide m=3",
         ),
         (
             lambda: tb.dual_lphm_parameterized_interdependence(b=2, m=3, r=1, p=2),
-            r"^dual_lphm_parameterized_interdependence: p=2 must divide m=3 and q=2 must divide "
-            r"m_prime=3",
+            r"^dual_lphm_parameterized_interdependence: p=2 must divide m=3",
         ),
         (  # p divides m, q divides m'
             lambda: tb.lphm_parameterized_interdependence(b=2, m=4, m_prime=6, r=1, p=2, q=4),
-            r"p=2 must divide m=4 and q=4 must divide m_prime=6 \(got m % p = 0, "
-            r"m_prime % q = 2\)",
+            r"q=4 must divide m_prime=6 \(the Kronecker factor sizes are m_prime/q\)",
         ),
         (  # the instance type: A is b×b'
             lambda: tb.hm_parameterized_interdependence(
                 b=3, m=4, b_prime=4, p=2, interdependence_type="instance"
             ),
-            r"^hm_parameterized_interdependence: p=2 must divide b=3 and q=2 must divide "
-            r"b_prime=4 \(got b % p = 1, b_prime % q = 0\)",
+            r"^hm_parameterized_interdependence: p=2 must divide b=3 \(the Kronecker",
         ),
         (
             lambda: tb.dual_lphm_parameterized_interdependence(
                 b=4, m=4, b_prime=3, r=1, p=2, interdependence_type="instance"
             ),
-            r"^dual_lphm_parameterized_interdependence: p=2 must divide b=4 and q=2 must divide "
-            r"b_prime=3",
+            r"^dual_lphm_parameterized_interdependence: q=2 must divide b_prime=3",
         ),
         (  # bilinear: W is m×m (instance type) or b×b (attribute type)
             lambda: tb.dual_lphm_parameterized_bilinear_interdependence(b=2, m=6, r=1, p=4),
-            r"^dual_lphm_parameterized_bilinear_interdependence: p=4 must divide m=6 and q=4 "
-            r"must divide m=6",
+            r"^dual_lphm_parameterized_bilinear_interdependence: p=4 must divide m=6",
         ),
         (
             lambda: tb.hm_parameterized_bilinear_interdependence(
                 b=3, m=4, p=2, interdependence_type="attribute"
             ),
-            r"^hm_parameterized_bilinear_interdependence: p=2 must divide b=3 and q=2 must "
-            r"divide b=3",
+            r"^hm_parameterized_bilinear_interdependence: p=2 must divide b=3",
         ),
     ],
 )
@@ -720,14 +712,14 @@ def test_hm_divisibility_names_the_class_arguments(make: Any, match: str) -> Non
 def test_hm_divisibility_after_rebinding_names_the_arguments() -> None:
     f = tb.hm_parameterized_interdependence(b=4, m=4, p=2)
     with pytest.raises(
-        ValueAssertionError, match=r"p=2 must divide m=3 and q=2 must divide m_prime=3"
+        ValueAssertionError, match=r"p=2 must divide m=3 \(the Kronecker factor sizes"
     ):
         f._set_shape(4, 3, "attribute")
 
 
 def test_fabrication_check_shape_defaults_to_n_and_D() -> None:
     """The fusion-side names stay ``n`` and ``D`` unless a caller passes its own."""
-    with pytest.raises(ValueAssertionError, match=r"^p=2 must divide n=3 and q=2 must divide D=3"):
+    with pytest.raises(ValueAssertionError, match=r"^p=2 must divide n=3 \(the Kronecker"):
         Fabrication("hm", p=2, q=2).check_shape(3, 3)
 
 
@@ -900,9 +892,13 @@ def test_repr_and_names() -> None:
     assert tb.parameterized_interdependence(b=3, m=2).parameter_fabrication is None
 
 
-def test_unknown_keyword_is_a_type_error() -> None:
-    with pytest.raises(TypeError):
-        tb.lowrank_parameterized_interdependence(b=3, m=2, rank=1)
+def test_unknown_keyword_warns_and_is_ignored() -> None:
+    """tinyBIG's ``**kwargs`` swallowed unknown keywords: here they warn (with a hint)."""
+    with pytest.warns(
+        TinybigWarning, match=r"unexpected keyword argument 'rank'.*accepts: r, .*ignored"
+    ):
+        f = tb.lowrank_parameterized_interdependence(b=3, m=2, rank=1)
+    assert f.r == 2 and "rank" not in f.to_config()["function_parameters"]
 
 
 # -- hybrid ---------------------------------------------------------------------------------------

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
-from interfuse._validation import check_positive_int
+from interfuse._validation import check_positive_int, check_seed
 from interfuse.functional.structured import Inputs, random_adapted_linear, random_adapted_matrix
 from interfuse.matrices.base import StructuredMatrix
 
-__all__ = ["RandomAdaptedMatrix", "fit_random_adapted_scales"]
+__all__ = [
+    "RandomAdaptedMatrix",
+    "SeededFactors",
+    "check_random_factors",
+    "draw_random_factors",
+    "fit_random_adapted_scales",
+]
 
 
 def fit_random_adapted_scales(
@@ -80,7 +87,129 @@ def _alternate(
     return scale_out, scale_rank, error
 
 
-class RandomAdaptedMatrix(StructuredMatrix):
+def draw_random_factors(rows_a: int, rows_b: int, rank: int, seed: int) -> tuple[Tensor, Tensor]:
+    """The frozen factors ``(R_A, R_B)`` of shapes ``(rows_a, rank)`` and ``(rows_b, rank)``,
+    drawn from ``N(0, 1)`` in that order by a CPU generator seeded with ``seed`` (so every
+    device gets the same numbers), in the default dtype.
+
+    Example:
+        >>> a, b = draw_random_factors(3, 2, rank=1, seed=0)
+        >>> tuple(a.shape), tuple(b.shape)
+        ((3, 1), (2, 1))
+    """
+    gen = torch.Generator(device="cpu").manual_seed(check_seed(seed))
+    return torch.randn(rows_a, rank, generator=gen), torch.randn(rows_b, rank, generator=gen)
+
+
+def check_random_factors(
+    given: object, rows_a: int, rows_b: int | None, rank: int, *, name: str = "random_factors"
+) -> tuple[Tensor, Tensor]:
+    """Given factors ``(R_A, R_B)`` checked: a pair or ``{'A': R_A, 'B': R_B}`` of tensors or
+    array-likes, of shapes ``(rows_a, rank)`` and ``(rows_b, rank)`` (``rows_b=None``: any
+    number of rows), finite. Returns detached copies (the caller moves them to its
+    parameters' device and dtype).
+
+    Raises:
+        TypeError: not such a pair, or something that is not array-like.
+        ValueError: other mapping keys, other shapes, or non-finite values.
+    """
+    if isinstance(given, Mapping):
+        if set(given) != {"A", "B"}:
+            raise ValueError(f"{name} must have the keys 'A' and 'B', got {sorted(given)}")
+        pair = [given["A"], given["B"]]
+    elif isinstance(given, (tuple, list)) and len(given) == 2:
+        pair = list(given)
+    else:
+        raise TypeError(
+            f"{name} must be a pair (R_A, R_B) or {{'A': R_A, 'B': R_B}}, got "
+            f"{type(given).__name__}"
+        )
+    try:
+        ra, rb = (torch.as_tensor(f) for f in pair)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise TypeError(f"{name} must hold tensors or array-likes: {error}") from None
+    if (
+        tuple(ra.shape) != (rows_a, rank)
+        or rb.ndim != 2
+        or rb.shape[1] != rank
+        or (rows_b is not None and rb.shape[0] != rows_b)
+    ):
+        want_b = "rows" if rows_b is None else str(rows_b)
+        raise ValueError(
+            f"{name} must have shapes ({rows_a}, {rank}) and ({want_b}, {rank}), got "
+            f"{tuple(ra.shape)} and {tuple(rb.shape)}"
+        )
+    for label, f in (("R_A", ra), ("R_B", rb)):
+        if f.is_complex() or f.dtype == torch.bool or not bool(torch.isfinite(f).all()):
+            raise ValueError(f"{name}: {label} must hold finite real numbers, got {f}")
+    return ra.detach().clone(), rb.detach().clone()
+
+
+class SeededFactors(nn.Module):
+    """Frozen random factors that remember where they came from, for both faces.
+
+    The seed (and whether the factors were drawn from it or given) travels in the
+    ``state_dict`` as the module's extra state, so after loading factors drawn with another
+    seed the module's config and ``reset_parameters`` agree with them. A ``state_dict`` without
+    that entry (saved before it existed) still loads: factors that differ from this seed's draw
+    are then kept as given ones. Non-finite factors fail the load.
+    """
+
+    #: The buffer names of ``(R_A, R_B)``.
+    factor_names: ClassVar[tuple[str, str]] = ("R_A", "R_B")
+    seed: int
+    _seeded: bool
+
+    def _seeded_draw(self) -> tuple[Tensor, Tensor] | None:
+        """The factors ``seed`` draws for this module's shapes (``None`` if unknown)."""
+        raise NotImplementedError  # pragma: no cover - every user overrides it
+
+    def get_extra_state(self) -> Tensor:
+        # A tensor, so that code treating every state_dict value as one keeps working; the
+        # seed is stored modulo 2**64 as an int64 (the generator draws the same numbers).
+        seed = self.seed - 2**64 if self.seed >= 2**63 else self.seed
+        return torch.tensor([seed, int(self._seeded)], dtype=torch.int64)
+
+    def set_extra_state(self, state: Any) -> None:
+        if not isinstance(state, Tensor) or state.shape != (2,) or state.is_floating_point():
+            raise ValueError(
+                f"{type(self).__name__}: the extra state must be the int64 tensor "
+                f"[seed, seeded], got {state!r}"
+            )
+        self.seed, self._seeded = check_seed(int(state[0])), bool(state[1])
+
+    def _load_from_state_dict(
+        self,
+        state_dict: dict[str, Any],
+        prefix: str,
+        local_metadata: dict[str, Any],
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+    ) -> None:
+        factors = [state_dict.get(prefix + name) for name in self.factor_names]
+        for name, t in zip(self.factor_names, factors):
+            if isinstance(t, Tensor) and not bool(torch.isfinite(t).all()):
+                error_msgs.append(f"{prefix}{name}: the random factors must be finite")
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
+        key = prefix + "_extra_state"
+        if key in state_dict:
+            return
+        if key in missing_keys:  # saved before the seed was: judge the factors themselves
+            missing_keys.remove(key)
+        drawn = self._seeded_draw()
+        loaded = [t for t in factors if isinstance(t, Tensor)]
+        if drawn is not None and len(loaded) == 2:
+            self._seeded = all(
+                t.shape == d.shape and torch.equal(t.detach().cpu().to(d.dtype), d)
+                for t, d in zip(loaded, drawn)
+            )
+
+
+class RandomAdaptedMatrix(SeededFactors, StructuredMatrix):
     r"""``W = diag(λ_out) R_out diag(λ_r) R_inᵀ`` with frozen Gaussian ``R_out ∈ R^{out×r}``,
     ``R_in ∈ R^{in×r}`` and trainable ``λ_out ∈ R^{out}``, ``λ_r ∈ R^r``: ``l = out + r``.
 
@@ -116,6 +245,7 @@ class RandomAdaptedMatrix(StructuredMatrix):
     """
 
     config_keys = ("rank", "seed")
+    factor_names = ("random_out", "random_in")
 
     def __init__(
         self,
@@ -131,9 +261,7 @@ class RandomAdaptedMatrix(StructuredMatrix):
     ) -> None:
         super().__init__(in_features, out_features, mode, bias)
         self.rank = check_positive_int("rank", rank)
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise TypeError(f"seed must be an int, got {seed!r}")
-        self.seed = seed
+        self.seed = check_seed(seed)
         kw = self._factory(device, dtype)
         # Given factors take the parameters' dtype (float64 factors with float32 scalings
         # would fail in the first matmul).
@@ -148,23 +276,13 @@ class RandomAdaptedMatrix(StructuredMatrix):
         self.reset_parameters()
         self._warn_if_larger_than_dense()
 
-    def _draw(self, given: tuple[Tensor, Tensor] | None) -> tuple[Tensor, Tensor]:
+    def _draw(self, given: object) -> tuple[Tensor, Tensor]:
         if given is None:
-            # On the CPU whatever the default device, so every device gets the same numbers.
-            gen = torch.Generator(device="cpu").manual_seed(self.seed)
-            r_out = torch.randn(self.out_features, self.rank, generator=gen, device="cpu")
-            r_in = torch.randn(self.in_features, self.rank, generator=gen, device="cpu")
-            return r_out, r_in
-        if not isinstance(given, (tuple, list)) or len(given) != 2:
-            raise TypeError(f"random_factors must be a pair (R_out, R_in), got {given!r}")
-        r_out, r_in = (torch.as_tensor(f) for f in given)
-        want = ((self.out_features, self.rank), (self.in_features, self.rank))
-        if tuple(r_out.shape) != want[0] or tuple(r_in.shape) != want[1]:
-            raise ValueError(
-                f"random_factors must have shapes {want[0]} and {want[1]}, got "
-                f"{tuple(r_out.shape)} and {tuple(r_in.shape)}"
-            )
-        return r_out.detach().clone(), r_in.detach().clone()
+            return draw_random_factors(self.out_features, self.in_features, self.rank, self.seed)
+        return check_random_factors(given, self.out_features, self.in_features, self.rank)
+
+    def _seeded_draw(self) -> tuple[Tensor, Tensor]:
+        return self._draw(None)
 
     random_out: Tensor
     random_in: Tensor

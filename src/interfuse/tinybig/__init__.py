@@ -1,15 +1,20 @@
 """tinyBIG 0.2.1's fusion and interdependence API, name for name, on the interfuse core.
 
-``interfuse.tinybig.fusion`` is the module of the fusion classes (its base class is
-``interfuse.tinybig.fusion.fusion``; it is not re-exported here, so that the name ``fusion``
-keeps meaning the module; the same holds for ``interdependence``). Every other class is
-exported below, in one sorted ``__all__``.
+The modules mirror tinyBIG's (``interfuse.tinybig.fusion.metric_fusion``,
+``interfuse.tinybig.interdependence.parameterized_interdependence``,
+``interfuse.tinybig.module.base_fusion``, ...), so that tinyBIG code migrates by renaming
+``tinybig.`` to ``interfuse.tinybig.`` in its imports. ``interfuse.tinybig.fusion`` is the
+package of the fusion classes (its base class is ``interfuse.tinybig.fusion.fusion``; it is not
+re-exported here, so that the name ``fusion`` keeps meaning the package; the same holds for
+``interdependence``). Every other class is exported below, in one sorted ``__all__``; where a
+stricter check doubts a call tinyBIG computed, it warns with :class:`TinybigWarning`.
 """
 
 from interfuse.tinybig import config
 from interfuse.tinybig._base import TinybigFunction
 from interfuse.tinybig.config import from_config, instantiation_from_configs
 from interfuse.tinybig.errors import (
+    TinybigWarning,
     ValueAssertionError,
     ValueAttributeError,
     ValueIndexError,
@@ -59,6 +64,7 @@ from interfuse.tinybig.interdependence import (
 
 __all__ = [
     "TinybigFunction",
+    "TinybigWarning",
     "ValueAssertionError",
     "ValueAttributeError",
     "ValueIndexError",

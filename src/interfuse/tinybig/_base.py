@@ -16,21 +16,9 @@ be one of tinyBIG's built-ins:
   at each call;
 * ``torch.exp``: ``torch.exp(x)``.
 
-Deliberate differences from the original:
-
-* A string that is not one of these (``'softmax'``, ``'torch.sigmoid'``, a typo) raises a
-  ``ValueError`` at construction naming the argument, the value and the allowed names; the
-  original logged a warning at call time and returned ``x`` unchanged.
-* The built-ins above behave the same whether given as a string or as the function object.
-* ``'dropout'`` follows the module's ``train()`` / ``eval()`` mode (the original dropped in
-  ``eval()`` too).
-* A dict of named configs is applied in order (the original returned ``None`` for it).
-* ``nn.Module`` functions are registered as submodules, so ``.to()`` moves them and their
-  parameters are in the ``state_dict``.
-* ``to_config()`` is built from the recorded constructor arguments (never ``self.__dict__``),
-  is JSON- and YAML-safe, and round-trips through
-  :func:`interfuse.tinybig.config.instantiation_from_configs`. Tensor arguments (fixed
-  weights, random factors) appear as ``None``: their values live in the ``state_dict``.
+Where this differs from tinyBIG (unknown strings raise, ``'dropout'`` follows ``train()`` /
+``eval()``, ``nn.Module`` functions are registered, configs hold the constructor arguments
+only) is listed on the tinyBIG page of the documentation.
 """
 
 from __future__ import annotations
@@ -41,7 +29,7 @@ import importlib
 import inspect
 import numbers
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import torch
 import torch.nn.functional as F
@@ -58,35 +46,14 @@ __all__ = [
 ]
 
 #: Canonical names of tinyBIG's string-resolvable built-in functions (spec §1).
+_PLAIN_NAMES = ("sigmoid", "relu", "leaky_relu", "tanh", "softplus", "silu", "celu", "gelu")
 BUILTIN_NAMES: tuple[str, ...] = (
-    "sigmoid",
-    "relu",
-    "leaky_relu",
-    "tanh",
-    "softplus",
-    "silu",
-    "celu",
-    "gelu",
+    *_PLAIN_NAMES,
     "dropout",
     "layer_norm",
-    "torch.nn.BatchNorm1d",
-    "torch.nn.BatchNorm2d",
-    "torch.nn.BatchNorm3d",
+    *(f"torch.nn.BatchNorm{i}d" for i in (1, 2, 3)),
     "torch.exp",
 )
-
-_PLAIN: tuple[Callable[..., Tensor], ...] = (
-    F.sigmoid,
-    F.relu,
-    F.leaky_relu,
-    F.tanh,
-    F.softplus,
-    F.silu,
-    F.celu,
-    F.gelu,
-    torch.exp,
-)
-_BATCH_NORMS: tuple[type[nn.Module], ...] = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
 
 def _builtin_name(obj: object) -> str | None:
@@ -414,6 +381,8 @@ class TinybigFunction(nn.Module):
 
     #: Where :meth:`to_config` says the class lives (``interfuse.tinybig.<name>``).
     config_module: ClassVar[str] = "interfuse.tinybig"
+    #: Base-class arguments the class fills itself (not accepted from callers or configs).
+    _filled: ClassVar[tuple[str, ...]] = ()
 
     _config_args: dict[str, Any]
 
@@ -427,14 +396,19 @@ class TinybigFunction(nn.Module):
         @functools.wraps(init)
         def recording_init(self: TinybigFunction, *args: Any, **kw: Any) -> None:
             if "_config_args" not in self.__dict__:
+                kept = _drop_unexpected(type(self), kw)
                 try:
-                    bound = signature.bind(self, *args, **kw)
-                except TypeError as exc:
-                    message = _argument_error(type(self), signature, args, kw, exc)
-                    raise TypeError(message) from exc
-                message = _argument_error(type(self), signature, args, kw, None)
-                if message is not None:  # a bad keyword forwarded through **kwargs
-                    raise TypeError(message)
+                    bound = signature.bind(self, *args, **kept)
+                except TypeError as exc:  # reported with the unknown keywords, if any
+                    raise TypeError(_argument_error(type(self), signature, args, kw, exc)) from exc
+                if _argument_error(type(self), signature, args, kept, None) is not None:
+                    raise TypeError(_argument_error(type(self), signature, args, kw, None))
+                if len(kept) < len(kw):
+                    from interfuse.tinybig.errors import warn
+
+                    message = _argument_error(type(self), signature, args, kw, None)
+                    warn(f"{message} (ignored, as tinyBIG did)")
+                    kw = kept
                 bound.apply_defaults()
                 recorded: dict[str, Any] = {}
                 for key, value in list(bound.arguments.items())[1:]:
@@ -442,6 +416,10 @@ class TinybigFunction(nn.Module):
                         recorded.update(value)
                     elif signature.parameters[key].kind is not inspect.Parameter.VAR_POSITIONAL:
                         recorded[key] = value
+                # the bases' defaults too, so that a config is complete
+                for param in _accepted_arguments(cast(type, type(self)))[0]:
+                    if param.name not in recorded and param.default is not param.empty:
+                        recorded[param.name] = param.default
                 object.__setattr__(
                     self, "_config_args", {k: _drop_tensors(v) for k, v in recorded.items()}
                 )
@@ -520,6 +498,8 @@ class TinybigFunction(nn.Module):
         params: dict[str, Any] = {}
         for key, value in args.items():
             params[key] = encoded[key] if key in encoded else self._config_value(key, value)
+        if "name" in params:
+            params["name"] = self.name  # a variant's default name is its class's
         return {
             "function_class": f"{self.config_module}.{type(self).__name__}",
             "function_parameters": params,
@@ -556,13 +536,24 @@ def _accepted_arguments(cls: type) -> tuple[tuple[inspect.Parameter, ...], bool]
         named += [
             p
             for p in params
-            if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name not in seen
+            if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+            and p.name not in seen
+            and (klass is cls or p.name not in getattr(cls, "_filled", ()))
         ]
         if not any(p.kind is p.VAR_KEYWORD for p in params):
             return tuple(named), False
         if not klass.__module__.startswith("interfuse.tinybig"):
             return tuple(named), True
     return tuple(named), True
+
+
+def _drop_unexpected(cls: type[TinybigFunction], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``kwargs`` without the keywords ``cls()`` does not take (tinyBIG's ``**kwargs``
+    swallowed them)."""
+    named, takes_any = _accepted_arguments(cast(type, cls))
+    # A base argument the class fills itself stays, to fail as a duplicate (as in tinyBIG).
+    kept = {p.name for p in named if p.kind is not p.POSITIONAL_ONLY} | set(cls._filled)
+    return dict(kwargs) if takes_any else {k: v for k, v in kwargs.items() if k in kept}
 
 
 def _argument_error(

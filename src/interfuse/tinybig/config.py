@@ -1,23 +1,12 @@
 r"""Build tinyBIG-face functions from configs, including configs written by tinyBIG 0.2.1 itself.
 
-A config is ``{"function_class": <path>, "function_parameters": {...}}`` (other key names can
-be chosen, as in tinyBIG: ``head_class`` / ``head_parameters``, ...). ``<path>`` may be
-
-* ``interfuse.tinybig.<ClassName>`` (what ``TinybigFunction.to_config`` writes),
-* any ``tinybig.<...>.<ClassName>`` (tinyBIG's own module paths, e.g.
-  ``tinybig.fusion.metric_fusion.max_fusion`` or
-  ``tinybig.interdependence.parameterized_interdependence``), mapped to
-  ``interfuse.tinybig.<ClassName>``,
-* or any other importable dotted path (``torch.nn.ReLU``), as tinyBIG allowed for
-  pre/post-processing functions.
-
-tinyBIG's ``to_config`` dumped ``self.__dict__``, so its configs carry module internals
-(``training``, ``_parameters``, ``_buffers``, ``_modules``, hook dicts), a ``metric`` function,
-a ``weights`` tensor, ``A``, ``parameter_fabrication`` and ``_interdependence_type``. For a
-``tinybig.*`` class these are dropped (``_interdependence_type`` becomes
-``interdependence_type``), as are keys the class does not take (tinyBIG's ``**kwargs``
-swallowed them). An ``interfuse.tinybig.*`` config is strict: an unknown key is a
-``TypeError`` listing the accepted ones.
+A config is ``{"function_class": <path>, "function_parameters": {...}}`` (other key names as in
+tinyBIG: ``head_class`` / ``head_parameters``, ...). ``<path>`` is a class of the face under
+``interfuse.tinybig`` (any module), under tinyBIG's own paths (``tinybig.fusion.metric_fusion.
+max_fusion``), or any importable dotted path (``torch.nn.ReLU``). The module internals tinyBIG's
+``to_config`` dumped (``training``, ``_buffers``, ..., ``metric``, ``weights``, ``A``,
+``parameter_fabrication``; ``_interdependence_type`` becomes ``interdependence_type``) are
+dropped; any other unknown key is a ``TypeError`` listing the accepted ones.
 
 Example:
     >>> from interfuse.tinybig import max_fusion
@@ -30,7 +19,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -82,9 +71,16 @@ def _inherited(cls: type[nn.Module]) -> set[str]:
     return names - {"self", "args", "kwargs"}
 
 
+def _accepted(cls: type[nn.Module]) -> tuple[set[str], bool]:
+    """The keywords ``cls()`` takes (following ``**kwargs`` up the face's bases)."""
+    from interfuse.tinybig._base import _accepted_arguments
+
+    named, takes_any = _accepted_arguments(cast(type, cls))
+    return {p.name for p in named}, takes_any
+
+
 def _clean_tinybig(params: Mapping[str, Any], cls: type[nn.Module]) -> dict[str, Any]:
-    accepted = inspect.signature(cls).parameters
-    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
+    accepted, takes_any = _accepted(cls)
     inherited = _inherited(cls)
     out: dict[str, Any] = {}
     for key, value in params.items():
@@ -99,7 +95,7 @@ def _clean_tinybig(params: Mapping[str, Any], cls: type[nn.Module]) -> dict[str,
             # this class does not have: dropping it would build something else silently.
             raise TypeError(
                 f"{cls.__name__} does not take {key!r} (in function_parameters); it accepts "
-                f"{[k for k in accepted if k != 'self']}"
+                f"{sorted(accepted)}"
             )
         out[key] = value
     return out
@@ -156,11 +152,7 @@ def instantiation_from_configs(
         )
     head, _, cls_name = path.rpartition(".")
     root = path.split(".", 1)[0]
-    ours = head in (
-        "interfuse.tinybig",
-        "interfuse.tinybig.fusion",
-        "interfuse.tinybig.interdependence",
-    )
+    ours = head == "interfuse.tinybig" or head.startswith("interfuse.tinybig.")
     if root == "tinybig" or ours or not head:
         registry = _registry()
         if cls_name not in registry:
@@ -170,9 +162,9 @@ def instantiation_from_configs(
             )
         cls = registry[cls_name]
         kwargs = dict(params) if ours else _clean_tinybig(params, cls)
-        accepted = inspect.signature(cls).parameters
-        unknown = sorted(set(kwargs) - set(accepted))
-        if unknown and not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
+        accepted, takes_any = _accepted(cls)
+        unknown = sorted(set(kwargs) - accepted)
+        if unknown and not takes_any:
             raise TypeError(
                 f"config for {cls_name} has unknown keys {unknown}; it takes {sorted(accepted)}"
             )

@@ -8,77 +8,80 @@ from ``ValueError`` *and* the original's type, so both ``except ValueError`` and
 
 from __future__ import annotations
 
+import sys
+import warnings
+from pathlib import Path
+
 __all__ = [
+    "TinybigWarning",
     "ValueAssertionError",
     "ValueAttributeError",
     "ValueIndexError",
     "ValueRuntimeError",
+    "warn",
 ]
 
 
-class ValueAssertionError(ValueError, AssertionError):
-    """A bad value where tinyBIG raised ``AssertionError``.
+class TinybigWarning(UserWarning):
+    """A call tinyBIG 0.2.1 accepted and computed, which a stricter check of this face doubts.
 
-    Both ``except ValueError`` and ``except AssertionError`` catch it.
-
-    Other Args:
-        *args (object): the message (and any further arguments), as for ``ValueError``.
+    The result is tinyBIG's; the warning says what looks wrong (e.g. inputs that do not match
+    ``dims``). Silence it with ``warnings.simplefilter("ignore", TinybigWarning)`` or make it
+    an error with ``"error"``.
 
     Example:
-        >>> try:
-        ...     raise ValueAssertionError("dims must be positive")
-        ... except AssertionError as err:
-        ...     print(isinstance(err, ValueError), err)
-        True dims must be positive
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     out = tb.concatenation_fusion(dims=[2, 2, 2])([torch.ones(1, 2)] * 2)
+        >>> out.shape, caught[0].category.__name__
+        (torch.Size([1, 4]), 'TinybigWarning')
+    """
+
+
+def warn(message: str) -> None:
+    """Warn with :class:`TinybigWarning`, attributed to the caller's line: the first frame
+    outside interfuse and torch (a module call passes through both)."""
+    import torch
+
+    roots = (str(Path(__file__).parents[1]), str(Path(torch.__file__).parent))
+    frame, level = sys._getframe(1), 2
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(roots):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, TinybigWarning, stacklevel=level)
+
+
+class ValueAssertionError(ValueError, AssertionError):
+    """A bad value where tinyBIG raised ``AssertionError`` (both ``except`` clauses catch it).
+
+    Example:
+        >>> isinstance(ValueAssertionError("dims must be positive"), AssertionError)
+        True
     """
 
 
 class ValueAttributeError(ValueError, AttributeError):
     """A missing value where tinyBIG crashed with ``AttributeError`` (e.g. ``w=None``).
 
-    Both ``except ValueError`` and ``except AttributeError`` catch it.
-
-    Other Args:
-        *args (object): the message (and any further arguments), as for ``ValueError``.
-
     Example:
-        >>> try:
-        ...     raise ValueAttributeError("w is required")
-        ... except AttributeError as err:
-        ...     print(isinstance(err, ValueError), err)
-        True w is required
+        >>> isinstance(ValueAttributeError("w is required"), AttributeError)
+        True
     """
 
 
 class ValueIndexError(ValueError, IndexError):
     """An out-of-range index where tinyBIG raised ``IndexError``.
 
-    Both ``except ValueError`` and ``except IndexError`` catch it.
-
-    Other Args:
-        *args (object): the message (and any further arguments), as for ``ValueError``.
-
     Example:
-        >>> try:
-        ...     raise ValueIndexError("index 3 is out of range")
-        ... except IndexError as err:
-        ...     print(isinstance(err, ValueError), err)
-        True index 3 is out of range
+        >>> isinstance(ValueIndexError("index 3 is out of range"), IndexError)
+        True
     """
 
 
 class ValueRuntimeError(ValueError, RuntimeError):
     """A shape mismatch where tinyBIG crashed inside a matmul or reshape (``RuntimeError``).
 
-    Both ``except ValueError`` and ``except RuntimeError`` catch it.
-
-    Other Args:
-        *args (object): the message (and any further arguments), as for ``ValueError``.
-
     Example:
-        >>> try:
-        ...     raise ValueRuntimeError("x has 3 features, expected 4")
-        ... except RuntimeError as err:
-        ...     print(isinstance(err, ValueError), err)
-        True x has 3 features, expected 4
+        >>> isinstance(ValueRuntimeError("x has 3 features, expected 4"), RuntimeError)
+        True
     """

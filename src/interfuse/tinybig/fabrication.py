@@ -23,13 +23,15 @@ documented ``A ⊗ B`` on the same flat layout.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from interfuse._validation import check_positive_int
 from interfuse.functional.structured import (
     Inputs,
     as_tensor_input,
@@ -41,15 +43,27 @@ from interfuse.functional.structured import (
     random_adapted_linear,
     random_adapted_matrix,
 )
+from interfuse.matrices import matrix_class
+from interfuse.matrices.random_adapted import check_random_factors, draw_random_factors
 from interfuse.tinybig.errors import (
     ValueAssertionError,
     ValueAttributeError,
     ValueRuntimeError,
 )
 
-__all__ = ["KINDS", "Fabrication"]
+__all__ = ["KINDS", "MATRICES", "Fabrication", "check_operands", "random_factor_buffers"]
 
-KINDS = ("reshape", "lowrank", "hm", "lphm", "dual_lphm", "random_matrix_adaption")
+#: Each layout's structured-matrix family (:mod:`interfuse.matrices`), which counts its
+#: parameters and checks its shape; only the hm family's reshaped outer product is tinyBIG's own.
+MATRICES = {
+    "reshape": "dense",
+    "lowrank": "lowrank",
+    "hm": "kronecker",
+    "lphm": "lowrank_kronecker",
+    "dual_lphm": "dual_lowrank_kronecker",
+    "random_matrix_adaption": "random_adapted",
+}
+KINDS = tuple(MATRICES)
 
 
 def check_operands(x: Inputs, ref: Tensor, *, name: str = "x", ref_name: str = "w") -> None:
@@ -69,9 +83,10 @@ def check_operands(x: Inputs, ref: Tensor, *, name: str = "x", ref_name: str = "
                 "device"
             )
         if not t.is_floating_point():
+            want = ref.dtype if ref.is_floating_point() else torch.get_default_dtype()
             raise ValueRuntimeError(
                 f"{label} has dtype {t.dtype}; the product with {ref_name} needs floating "
-                f"inputs (convert with .to({ref.dtype}))"
+                f"inputs (convert with .to({want}))"
             )
         device_type = t.device.type
         autocast = torch.amp.is_autocast_available(device_type) and torch.is_autocast_enabled(
@@ -84,52 +99,11 @@ def check_operands(x: Inputs, ref: Tensor, *, name: str = "x", ref_name: str = "
             )
 
 
-def given_random_factors(
-    given: object, n: int, D: int | None, r: int, device: torch.device | str
-) -> tuple[Tensor, Tensor]:
-    """User-given random-adaption factors ``(R_A, R_B)``, checked and copied for a buffer.
-
-    ``given`` is a pair or ``{'A': R_A, 'B': R_B}`` of tensors or array-likes of shapes
-    ``(n, r)`` and ``(D, r)`` (``D=None``: any number of rows). The copies take the default
-    dtype, as drawn factors have: float64 factors with float32 data would fail in the first
-    product, and ``module.double()`` moves them with everything else.
-
-    Raises:
-        TypeError: ``given`` is not such a pair or holds something that is not array-like.
-        ValueError: a mapping with other keys than ``'A'`` and ``'B'``.
-        ValueAssertionError: the shapes do not fit.
-    """
-    if isinstance(given, Mapping):
-        if set(given) != {"A", "B"}:
-            raise ValueError(f"random_factors must have the keys 'A' and 'B', got {sorted(given)}")
-        pair = [given["A"], given["B"]]
-    elif isinstance(given, (tuple, list)) and len(given) == 2:
-        pair = list(given)
-    else:
-        raise TypeError(
-            "random_factors must be a pair (R_A, R_B) or {'A': R_A, 'B': R_B}, got "
-            f"{type(given).__name__}"
-        )
-    try:
-        ra, rb = (torch.as_tensor(f) for f in pair)
-    except (TypeError, ValueError, RuntimeError) as error:
-        raise TypeError(f"random_factors must hold tensors or array-likes: {error}") from None
-    if (
-        ra.shape != (n, r)
-        or rb.ndim != 2
-        or rb.shape[1] != r
-        or (D is not None and rb.shape[0] != D)
-    ):
-        want_d = "D" if D is None else str(D)
-        raise ValueAssertionError(
-            f"random_factors must have shapes ({n}, {r}) and ({want_d}, {r}), got "
-            f"{tuple(ra.shape)} and {tuple(rb.shape)}"
-        )
-    dtype = torch.get_default_dtype()
-    return (
-        ra.detach().to(device=device, dtype=dtype, copy=True),
-        rb.detach().to(device=device, dtype=dtype, copy=True),
-    )
+@functools.lru_cache(maxsize=1024)
+def _family_count(fab: Fabrication, n: int, D: int) -> int:
+    """The matrix family's count, cached: it runs on every call (``flat``), and binding the
+    family's signature costs more than a small product."""
+    return matrix_class(MATRICES[fab.kind]).count_parameters(D, n, **fab._options())
 
 
 @dataclass(frozen=True)
@@ -147,64 +121,53 @@ class Fabrication:
             raise ValueError(f"kind must be one of {list(KINDS)}, got {self.kind!r}")
         needs_r = self.kind in ("lowrank", "lphm", "dual_lphm", "random_matrix_adaption")
         for name in (("r",) if needs_r else ()) + (("p", "q") if self._hm else ()):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(
-                    f"{name} must be a positive int for kind={self.kind!r}, got {value!r}"
-                )
+            object.__setattr__(self, name, check_positive_int(name, getattr(self, name)))
+
+    def _options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {}
+        if self.r is not None and self.kind != "reshape" and self.kind != "hm":
+            options["rank"] = self.r
+        if self._hm:
+            options.update(p=self.p, q=self.q)
+        return options
 
     @property
     def _hm(self) -> bool:
         return self.kind in ("hm", "lphm", "dual_lphm")
 
-    # -- sizes --------------------------------------------------------------------------------
+    @property
+    def _pq(self) -> tuple[int, int]:
+        return self.p or 0, self.q or 0
+
+    # -- sizes: the matrix family's count and checks -------------------------------------------
     def check_shape(
         self, n: int, D: int, *, names: tuple[str, str] = ("n", "D"), owner: str | None = None
     ) -> None:
-        """tinyBIG's constructor asserts: ``p`` divides ``n`` and ``q`` divides ``D``.
+        """The matrix family's shape checks (hm family: ``p`` divides ``n``, ``q`` divides ``D``).
 
         Args:
-            n: rows of ``W``.
-            D: columns of ``W``.
+            n: rows of ``W`` (the family's ``out_features``).
+            D: columns of ``W`` (its ``in_features``).
             names: what the caller calls ``n`` and ``D`` in the message (an interdependence
                 passes its own arguments, e.g. ``("m", "m_prime")``).
             owner: the class name the message starts with, if any.
 
         Raises:
-            ValueAssertionError: ``p`` does not divide ``n`` or ``q`` does not divide ``D``.
+            ValueAssertionError: the family's ``ValueError``, with the caller's names.
         """
-        if self._hm:
-            p, q = self._pq
-            if n % p != 0 or D % q != 0:
-                rows, cols = names
-                prefix = f"{owner}: " if owner else ""
-                raise ValueAssertionError(
-                    f"{prefix}p={p} must divide {rows}={n} and q={q} must divide {cols}={D} "
-                    f"(got {rows} % p = {n % p}, {cols} % q = {D % q})"
-                )
+        self.calculate_l(n, D, names=names, owner=owner)
 
-    @property
-    def _pq(self) -> tuple[int, int]:
-        if self.p is None or self.q is None:  # pragma: no cover - checked in __post_init__
-            raise ValueError("p and q are required")
-        return self.p, self.q
-
-    def calculate_l(self, n: int, D: int) -> int:
-        """Length of the flat ``w`` for an ``n × D`` matrix."""
-        r = self.r or 0
-        if self.kind == "reshape":
-            return n * D
-        if self.kind == "lowrank":
-            return r * (n + D)
-        if self.kind == "random_matrix_adaption":
-            return n + r
-        p, q = self._pq
-        s, t = n // p, D // q
-        if self.kind == "hm":
-            return p * q + s * t
-        if self.kind == "lphm":
-            return p * q + r * (s + t)
-        return r * (p + q + s + t)
+    def calculate_l(
+        self, n: int, D: int, *, names: tuple[str, str] = ("n", "D"), owner: str | None = None
+    ) -> int:
+        """Length of the flat ``w`` for an ``n × D`` matrix: the family's parameter count."""
+        try:
+            return _family_count(self, n, D)
+        except ValueError as err:
+            rows, cols = names
+            prefix = f"{owner}: " if owner else ""
+            message = str(err).replace("out_features", rows).replace("in_features", cols)
+            raise ValueAssertionError(f"{prefix}{message}") from None
 
     def flat(self, w: Tensor | None, n: int, D: int) -> Tensor:
         """``w`` as a 1-D view of length ``l``; accepts ``(l,)``, ``(1, l)`` or any ``(·, ·)`` of
@@ -362,3 +325,23 @@ class Fabrication:
                 f"{tuple(ra.shape)} and {tuple(rb.shape)}"
             )
         return ra, rb
+
+
+def random_factor_buffers(
+    owner: Any, d: int, d_prime: int | None, given: object
+) -> tuple[Tensor | None, Tensor | None]:
+    """The face's random factors ``(R_A (d, r), R_B (d', r))`` for ``owner`` (its ``r``,
+    ``seed`` and ``device``): ``given`` checked, else drawn (``None`` while ``d'`` is unknown),
+    by the functions the modern :class:`~interfuse.matrices.RandomAdaptedMatrix` uses; shape
+    errors in tinyBIG's type."""
+    try:
+        if given is not None:
+            ra, rb = check_random_factors(given, d, d_prime, owner.r)
+        elif d_prime is None:
+            return None, None
+        else:
+            ra, rb = draw_random_factors(d, d_prime, owner.r, owner.seed)
+    except ValueError as err:
+        raise ValueAssertionError(str(err)) from None
+    dtype = torch.get_default_dtype()  # as drawn factors have; module.double() moves them
+    return ra.to(owner.device, dtype), rb.to(owner.device, dtype)

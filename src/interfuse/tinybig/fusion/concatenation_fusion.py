@@ -1,0 +1,78 @@
+r"""tinyBIG's ``tinybig.fusion.concatenation_fusion``: concatenation along the last dimension."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from torch import Tensor
+
+from interfuse import functional as fn
+from interfuse.tinybig.module.base_fusion import Device, Dims, check_inputs, fusion
+
+__all__ = ["concatenation_fusion"]
+
+
+class concatenation_fusion(fusion):
+    r"""Concatenation of ``k`` inputs along the last dimension (their widths may differ).
+
+    .. math:: \text{fusion}(A_1, …, A_k) = A_1 \sqcup \cdots \sqcup A_k, \qquad n = \sum_i n_i
+
+    Pre-processing sees the stacked ``(k, *s)`` tensor when every input has the same shape
+    (cross-input functions such as a layer norm over all of them), else each input alone, as in
+    tinyBIG. ``require_parameters`` is accepted and ignored (always ``False``). Inputs that do
+    not match ``dims`` are concatenated as given, with a :class:`TinybigWarning` (tinyBIG
+    ignored ``dims`` here).
+
+    Args:
+        dims: widths ``n_i`` of the inputs, or ``None``.
+        name: the function's name.
+        require_parameters: ignored, as in tinyBIG.
+        **kwargs: the pre/post-processing arguments and ``device`` of :class:`fusion`.
+
+    Shape:
+        - Input: ``k`` tensors ``(*, n_i)`` with equal leading dimensions.
+        - Output: ``(*, Σ n_i)``.
+
+    Example:
+        >>> f = concatenation_fusion(dims=[2, 1])
+        >>> f.calculate_n()
+        3
+        >>> f([torch.zeros(1, 2), torch.ones(1, 1)])
+        tensor([[0., 0., 1.]])
+    """
+
+    def __init__(
+        self,
+        dims: Dims | None = None,
+        name: str = "concatenation_fusion",
+        require_parameters: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(dims=dims, name=name, require_parameters=False, **kwargs)
+
+    def calculate_n(self, dims: Dims | None = None, *args: Any, **kwargs: Any) -> int:
+        """``Σ dims`` (the concatenated width).
+
+        Raises:
+            ValueAssertionError: ``dims`` is ``None`` here and at construction.
+        """
+        return int(sum(self._dims_or_raise(dims)))
+
+    def calculate_l(self, *args: Any, **kwargs: Any) -> int:
+        """0: concatenation takes no parameters."""
+        return 0
+
+    def forward(
+        self,
+        x: Sequence[Tensor],
+        w: Tensor | None = None,
+        device: Device = "cpu",
+        *args: Any,
+        **kwargs: Any,
+    ) -> Tensor:
+        """``x[0] ⊔ … ⊔ x[k-1]`` along the last dimension (``w`` is ignored)."""
+        xs = check_inputs(x, same_shape=False)
+        self._check_against_dims(xs)
+        xs = self._pre_process_list(xs, device)
+        return self.post_process(fn.concat(xs), device=device)

@@ -1,0 +1,277 @@
+r"""tinyBIG's ``tinybig.fusion.metric_fusion``: element-wise metrics over ``k`` equal inputs.
+
+.. math:: \text{fusion}(A_1, …, A_k)(i, j) = \text{metric}(A_1(i, j), …, A_k(i, j))
+
+Every class is a :class:`metric_fusion` whose metric is fixed; ``w`` is ignored,
+``calculate_l()`` is 0, ``dims`` is keyword-only and required (it may be ``None``), and passing
+``require_parameters`` is a ``TypeError``, all as in tinyBIG. The named metrics run on the
+copy-free kernels of :mod:`interfuse.functional`:
+
+| class | metric |
+|---|---|
+| ``mean_fusion`` | ``(1/k) Σ Aₘ`` (``tinybig.fusion.mean_fusion``; not ``average_fusion``) |
+| ``sum_fusion`` | ``Σ Aₘ`` |
+| ``prod_fusion`` | ``Π Aₘ`` (no log-domain handling: it can overflow, as in tinyBIG) |
+| ``max_fusion``, :class:`min_fusion` | ``maxₘ Aₘ``, ``minₘ Aₘ`` |
+| ``median_fusion`` | the lower median for an even ``k`` (``torch.median``): ``median(1, 4) = 1`` |
+| ``l1_norm_fusion`` | ``Σ ∣Aₘ∣`` |
+| ``l2_norm_fusion`` | ``√(Σ Aₘ²)`` (gradient 0, not ``nan``, where every input is 0) |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor
+
+from interfuse import functional as fn
+from interfuse.tinybig._base import import_object
+from interfuse.tinybig.errors import ValueAssertionError, ValueRuntimeError
+from interfuse.tinybig.module.base_fusion import Device, Dims, check_inputs, fusion
+
+__all__ = [
+    "METRICS",
+    "l1_norm_fusion",
+    "l2_norm_fusion",
+    "max_fusion",
+    "mean_fusion",
+    "median_fusion",
+    "metric_fusion",
+    "min_fusion",
+    "prod_fusion",
+    "sum_fusion",
+]
+
+#: Named metrics of :class:`metric_fusion` and the kernels computing them over the k inputs.
+METRICS: dict[str, Callable[[Sequence[Tensor]], Tensor]] = {
+    "mean": fn.fused_mean,
+    "sum": fn.fused_sum,
+    "prod": fn.fused_prod,
+    "max": fn.fused_max,
+    "min": fn.fused_min,
+    "median": lambda xs: fn.fused_median(xs, mode="lower"),
+    "l1_norm": lambda xs: fn.fused_norm(xs, p=1.0),
+    "l2_norm": lambda xs: fn.fused_norm(xs, p=2.0),
+}
+_NEED_FLOAT = ("mean", "l1_norm", "l2_norm")  # tinyBIG failed on integers (RuntimeError)
+
+BatchMetric = Callable[[Tensor], Tensor]
+
+
+def _resolve_metric(metric: object) -> str | BatchMetric:
+    if isinstance(metric, str):
+        if metric in METRICS:
+            return metric
+        try:
+            target = import_object(metric)
+        except (ImportError, AttributeError):
+            target = None
+        if not callable(target):
+            raise ValueError(
+                f"metric must be one of {sorted(METRICS)}, a dotted path to a batch metric, or a "
+                f"callable, got {metric!r}"
+            )
+        return target
+    if callable(metric):
+        return metric
+    raise ValueAssertionError(
+        f"metric must be callable or one of {sorted(METRICS)}, got {metric!r} of type "
+        f"{type(metric).__name__}"
+    )
+
+
+class metric_fusion(fusion):
+    r"""Element-wise metric over ``k`` equally shaped inputs (see the module table).
+
+    ``metric`` is a name of :data:`METRICS`, computed by the copy-free kernels, or a tinyBIG
+    batch metric: a callable mapping ``(N, k)`` to ``(N,)`` (given as the callable or its dotted
+    import path), applied as tinyBIG did to the stacked inputs.
+
+    Args:
+        dims: widths of the inputs (all equal), or ``None``.
+        metric: the metric name or a batch metric callable.
+        name: the function's name.
+        **kwargs: the pre/post-processing arguments and ``device`` of :class:`fusion`.
+
+    Shape:
+        - Input: ``k`` tensors of one shape ``(*, n)``.
+        - Output: ``(*, n)``.
+
+    Example:
+        >>> metric_fusion([1, 1], metric="max")([torch.tensor([1.0]), torch.tensor([3.0])])
+        tensor([3.])
+    """
+
+    _filled: ClassVar[tuple[str, ...]] = ("require_parameters",)  # tinyBIG configs have it
+
+    def __init__(
+        self,
+        dims: Dims | None,
+        metric: str | BatchMetric,
+        name: str = "metric_fusion",
+        **kwargs: Any,
+    ) -> None:
+        if "require_parameters" in kwargs:
+            raise TypeError(
+                f"{type(self).__name__}() got an unexpected keyword argument 'require_parameters' "
+                "(metric fusions take no parameters, as in tinyBIG)"
+            )
+        super().__init__(dims=dims, name=name, require_parameters=False, **kwargs)
+        self.metric: str | BatchMetric = _resolve_metric(metric)
+
+    def _config_value(self, key: str, value: Any) -> Any:
+        if key == "metric" and not isinstance(value, str) and callable(value):
+            path = f"{getattr(value, '__module__', '')}.{getattr(value, '__qualname__', '')}"
+            try:
+                found = import_object(path)
+            except (ImportError, AttributeError):
+                found = None
+            if found is not value:
+                raise TypeError(
+                    f"metric={value!r} cannot be written to a config: use one of {sorted(METRICS)} "
+                    "or a module-level function (written as its import path)"
+                )
+            return path
+        return super()._config_value(key, value)
+
+    def calculate_n(self, dims: Dims | None = None, *args: Any, **kwargs: Any) -> int:
+        """``dims[0]`` (all widths must be equal).
+
+        Raises:
+            ValueAssertionError: ``dims`` is ``None`` here and at construction, or unequal.
+        """
+        return self._equal_dims_n(dims)
+
+    def calculate_l(self, *args: Any, **kwargs: Any) -> int:
+        """0: metric fusions take no parameters."""
+        return 0
+
+    def forward(
+        self,
+        x: Sequence[Tensor],
+        w: Tensor | None = None,
+        device: Device = "cpu",
+        *args: Any,
+        **kwargs: Any,
+    ) -> Tensor:
+        """The metric over the ``k`` inputs, element by element (``w`` is ignored)."""
+        xs = check_inputs(x, same_shape=True)
+        self._check_against_dims(xs)
+        xs = self._pre_process_list(xs, device)
+        if isinstance(self.metric, str):
+            if self.metric in _NEED_FLOAT and not xs[0].is_floating_point():
+                raise ValueRuntimeError(
+                    f"x has dtype {xs[0].dtype} but {type(self).__name__} needs floating inputs; "
+                    "convert with .float()"
+                )
+            out = METRICS[self.metric](xs)
+        else:
+            stacked = torch.stack(xs, dim=-1).reshape(-1, len(xs))
+            out = self.metric(stacked).reshape(xs[0].shape)
+        return self.post_process(out, device=device)
+
+
+class _named_metric_fusion(metric_fusion):
+    """A :class:`metric_fusion` whose metric is the class's ``_metric`` (tinyBIG's
+    ``(name, **kwargs)`` signature; ``name`` defaults to ``<metric>_fusion``)."""
+
+    _metric: str = "mean"
+    _filled: ClassVar[tuple[str, ...]] = ("metric", "require_parameters")
+
+    def __init__(self, name: str | None = None, *, dims: Dims | None, **kwargs: Any) -> None:
+        super().__init__(dims, self._metric, name=name or type(self).__name__, **kwargs)
+
+
+class mean_fusion(_named_metric_fusion):
+    """Element-wise mean (see the module table).
+
+    Args:
+        name: the function's name (default: the class's).
+        dims: widths of the inputs (all equal), or ``None``; keyword-only and required.
+        **kwargs: the pre/post-processing arguments and ``device`` of :class:`fusion`.
+
+    Example:
+        >>> mean_fusion(dims=[2, 2])([torch.tensor([[1.0, -4.0]]), torch.tensor([[3.0, 2.0]])])
+        tensor([[ 2., -1.]])
+    """
+
+    _metric = "mean"
+
+
+class sum_fusion(_named_metric_fusion):
+    """Element-wise sum; arguments as :class:`mean_fusion`.
+
+    Example:
+        >>> sum_fusion(dims=[2, 2])([torch.tensor([[1.0, -4.0]]), torch.tensor([[3.0, 2.0]])])
+        tensor([[ 4., -2.]])
+    """
+
+    _metric = "sum"
+
+
+class prod_fusion(_named_metric_fusion):
+    """Element-wise product; arguments as :class:`mean_fusion`.
+
+    Example:
+        >>> prod_fusion(dims=[2, 2])([torch.tensor([[1.0, -4.0]]), torch.tensor([[3.0, 2.0]])])
+        tensor([[ 3., -8.]])
+    """
+
+    _metric = "prod"
+
+
+class max_fusion(_named_metric_fusion):
+    """Element-wise maximum; arguments as :class:`mean_fusion`.
+
+    Example:
+        >>> max_fusion(dims=[2, 2])([torch.tensor([[1.0, -4.0]]), torch.tensor([[3.0, 2.0]])])
+        tensor([[3., 2.]])
+    """
+
+    _metric = "max"
+
+
+class min_fusion(_named_metric_fusion):
+    """Element-wise minimum; arguments as :class:`mean_fusion`.
+
+    Example:
+        >>> min_fusion(dims=[2, 2])([torch.tensor([[1.0, -4.0]]), torch.tensor([[3.0, 2.0]])])
+        tensor([[ 1., -4.]])
+    """
+
+    _metric = "min"
+
+
+class median_fusion(_named_metric_fusion):
+    """Element-wise (lower) median; arguments as :class:`mean_fusion`.
+
+    Example:
+        >>> median_fusion(dims=[2, 2])([torch.tensor([[1.0, -4.0]]), torch.tensor([[3.0, 2.0]])])
+        tensor([[ 1., -4.]])
+    """
+
+    _metric = "median"
+
+
+class l1_norm_fusion(_named_metric_fusion):
+    """Element-wise L1 norm; arguments as :class:`mean_fusion`.
+
+    Example:
+        >>> l1_norm_fusion(dims=[2, 2])([torch.tensor([[1.0, -4.0]]), torch.tensor([[3.0, 2.0]])])
+        tensor([[4., 6.]])
+    """
+
+    _metric = "l1_norm"
+
+
+class l2_norm_fusion(_named_metric_fusion):
+    """Element-wise L2 norm; arguments as :class:`mean_fusion`.
+
+    Example:
+        >>> l2_norm_fusion(dims=[2, 2])([torch.tensor([[1.0, -4.0]]), torch.tensor([[3.0, 2.0]])])
+        tensor([[3.1623, 4.4721]])
+    """
+
+    _metric = "l2_norm"

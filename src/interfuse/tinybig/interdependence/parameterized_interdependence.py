@@ -1,0 +1,280 @@
+r"""tinyBIG's ``tinybig.interdependence.parameterized_interdependence``: ``A`` from ``w`` alone.
+
+``A ∈ R^{d×d'}`` with ``(d, d') = (m, m')`` for the attribute type (output ``X A``, any batch
+size) and ``(b, b')`` for the instance type (output ``Aᵀ X``; the batch must have exactly ``b``
+rows, as in tinyBIG). The flat layouts of ``w`` are tinyBIG's
+(:mod:`interfuse.tinybig.fabrication`); the counts and shape checks are those of the
+:mod:`interfuse.matrices` families:
+
+| class | ``A`` | ``calculate_l()`` |
+|---|---|---|
+| ``parameterized_interdependence`` | ``reshape(w)`` | ``d·d'`` |
+| ``lowrank_…`` | ``U V`` | ``r(d + d')`` |
+| ``hm_…`` | reshaped ``outer(a, b)`` (or ``a ⊗ b``) | ``pq + dd'/(pq)`` |
+| ``lphm_…`` | as hm with ``b = S T`` | ``pq + r(d/p + d'/q)`` |
+| ``dual_lphm_…`` | as hm with ``a = P Q``, ``b = S T`` | ``r(p + q + d/p + d'/q)`` |
+| ``random_matrix_adaption_…`` | ``diag(λ₁) R_A diag(λ₂) R_Bᵀ`` | ``d + r`` |
+
+In the hm family ``a = w[:pq]`` is ``p × q`` and ``b`` is ``(d/p) × (d'/q)`` (``p | d``,
+``q | d'``, ``q`` defaults to ``p``); the default reproduces tinyBIG's reshaped outer product
+(rank 1), ``kronecker=True`` gives the documented ``a ⊗ b``, applied factored. The lphm factors
+``S (s, r)``, ``T (r, t)`` and the dual ones ``P (p, r)``, ``Q (r, q)``, ``S``, ``T`` follow
+``a`` in ``w`` in that order. The random-adaption factors ``R_A (d, r)``, ``R_B (d', r)`` are
+registered buffers, given as ``random_factors`` or drawn from ``seed``. Every variant takes the
+arguments of :class:`parameterized_interdependence` (``b``, ``m`` and the rest) by keyword.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import Tensor
+
+from interfuse._validation import check_positive_int
+from interfuse.tinybig._structured import HM, LPHM, DualLPHM, Fabricated, LowRank, RandomAdaption
+from interfuse.tinybig.errors import ValueAttributeError
+from interfuse.tinybig.module.base_interdependence import Device, check_w, interdependence
+
+__all__ = [
+    "dual_lphm_parameterized_interdependence",
+    "hm_parameterized_interdependence",
+    "lowrank_parameterized_interdependence",
+    "lphm_parameterized_interdependence",
+    "parameterized_interdependence",
+    "random_matrix_adaption_parameterized_interdependence",
+]
+
+
+class _PrimesMixin:
+    """``b'`` / ``m'`` of the classes that change the mixed axis (parameterized and rpn)."""
+
+    b: int
+    m: int
+    b_prime: int
+    m_prime: int
+    _primes: tuple[int | None, int | None]
+    is_instance: bool
+
+    def _set_primes(self, b_prime: object, m_prime: object) -> None:
+        self._primes = tuple(  # type: ignore[assignment]
+            None if v is None else check_positive_int(n, v)
+            for n, v in (("b_prime", b_prime), ("m_prime", m_prime))
+        )
+        self._default_primes()
+
+    def _default_primes(self) -> None:
+        """``b'`` / ``m'`` as given, else ``b`` / ``m`` (following a rebinding)."""
+        b_prime, m_prime = self._primes
+        self.b_prime = b_prime if b_prime is not None else self.b
+        self.m_prime = m_prime if m_prime is not None else self.m
+
+    def calculate_b_prime(self, b: int | None = None) -> int:
+        """``b'`` for the instance type; ``b`` (or ``self.b``) for the attribute type."""
+        if self.is_instance:
+            return self.b_prime
+        return b if b is not None else self.b
+
+    def calculate_m_prime(self, m: int | None = None) -> int:
+        """``m'`` for the attribute type; ``m`` (or ``self.m``) for the instance type."""
+        if not self.is_instance:
+            return self.m_prime
+        return m if m is not None else self.m
+
+
+class parameterized_interdependence(Fabricated, _PrimesMixin, interdependence):
+    r"""Data-free interdependence: ``A`` is ``w`` reshaped (or fabricated) to ``(d, d')``.
+
+    .. math::
+        \xi(\mathbf{w}) = \text{reshape}(\mathbf{w}) = \mathbf{A} \in R^{d \times d'},
+        \qquad l = d \cdot d',
+
+    with ``(d, d')`` as in the module docstring; ``A[i, j] = w[i·d' + j]``. ``forward`` applies
+    ``w`` without building ``A`` where the structure allows; ``calculate_A`` returns the matrix.
+
+    Args:
+        b: number of instances.
+        m: number of attributes.
+        b_prime: output instances ``b'`` of the instance type (default ``b``).
+        m_prime: output attributes ``m'`` of the attribute type (default ``m``).
+        interdependence_type: one of :data:`INTERDEPENDENCE_TYPES`.
+        name: the function's name.
+        require_parameters: whether ``forward`` needs ``w``.
+        require_data: whether ``forward`` needs ``x``.
+        device: see :class:`interdependence`.
+        **kwargs: the pre/post-processing arguments of :class:`interdependence` (``A`` ignores
+            ``x``; post-processing applies to ``A``).
+
+    Shape:
+        - ``w``: ``(1, l)`` or ``(l,)``.
+        - ``x``: ``(b_any, m)`` (attribute) or ``(b, m)`` (instance); ``kappa_x`` likewise with
+          any width for the instance type.
+        - output: ``(b_any, m')`` or ``(b', m)``; ``calculate_A``: ``(m, m')`` or ``(b, b')``.
+
+    Example:
+        >>> f = parameterized_interdependence(b=5, m=3, m_prime=4)
+        >>> f.calculate_l()
+        12
+        >>> x = torch.arange(15.0).view(5, 3)
+        >>> f(x=x, w=torch.arange(12.0).view(1, 12))[0]
+        tensor([20., 23., 26., 29.])
+    """
+
+    _A_uses_data = False
+
+    def __init__(
+        self,
+        b: int,
+        m: int,
+        b_prime: int | None = None,
+        m_prime: int | None = None,
+        interdependence_type: str = "attribute",
+        name: str = "parameterized_interdependence",
+        require_parameters: bool = True,
+        require_data: bool = False,
+        device: Device = "cpu",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            b=b,
+            m=m,
+            name=name,
+            interdependence_type=interdependence_type,
+            require_data=require_data,
+            require_parameters=require_parameters,
+            device=device,
+            **kwargs,
+        )
+        self._set_primes(b_prime, m_prime)
+
+    def _dims(self) -> tuple[int, int]:
+        """``(d, d')``: the shape of ``A``."""
+        if self.is_instance:
+            return self.b, self.calculate_b_prime()
+        return self.m, self.calculate_m_prime()
+
+    def _dim_names(self) -> tuple[str, str]:
+        return ("b", "b_prime") if self.is_instance else ("m", "m_prime")
+
+    def calculate_l(self) -> int:
+        """Length of the flat ``w`` (module table)."""
+        return self._fab.calculate_l(*self._dims())
+
+    def _require_w(self, w: Tensor | None) -> Tensor:
+        name = type(self).__name__
+        n_w = self.calculate_l()
+        if w is None:
+            raise ValueAttributeError(
+                f"{name}: w is required to compute A: pass l={n_w} parameters as shape "
+                f"(1, {n_w}) or ({n_w},), got w=None"
+            )
+        return check_w(w, name, n_w)
+
+    def calculate_A(
+        self,
+        x: Tensor | None = None,
+        w: Tensor | None = None,
+        device: Device = "cpu",
+        *args: Any,
+        **kwargs: Any,
+    ) -> Tensor:
+        """``A`` of shape ``(d, d')`` from ``w`` (``x`` is ignored).
+
+        Raises:
+            ValueAttributeError: ``w`` is ``None``.
+            ValueAssertionError: ``w`` does not hold ``l`` parameters.
+        """
+        cached = self._cached(x, w)
+        if cached is not None:
+            return cached
+        A = self._fab.matrix(self._require_w(w), *self._dims(), self._random_factors())
+        return self._store(self._check_A(self.post_process(A, device)))
+
+    def _rows_times_A(
+        self, rows: Tensor, x_in: Tensor | None, w: Tensor | None, device: Device, data: str
+    ) -> Tensor:
+        if self._cacheable or self._has_postprocess() or rows.is_sparse:
+            return super()._rows_times_A(rows, x_in, w, device, data)
+        d, d_prime = self._dims()
+        w = self._require_w(w)
+        self._check_rows(rows, d)
+        return self._fab.apply(
+            rows, w, d, d_prime, transpose=True, random_factors=self._random_factors(), name=data
+        )
+
+    def _shape_changed(self) -> None:
+        self._default_primes()
+        self._refabricate()
+
+
+class lowrank_parameterized_interdependence(LowRank, parameterized_interdependence):
+    r"""Low-rank ``A = U V``, ``U = w[:r·d].view(d, r)``, ``V = w[r·d:].view(r, d')``, applied
+    factored: ``(X U) V``.
+
+    Args:
+        r: the rank; ``name`` and the rest as :class:`~interfuse.tinybig._structured.LowRank`.
+
+    Example:
+        >>> f = lowrank_parameterized_interdependence(b=5, m=3, m_prime=4, r=2)
+        >>> f.calculate_l()
+        14
+        >>> f.calculate_A(w=torch.arange(14.0).view(1, 14))[0]
+        tensor([10., 11., 12., 13.])
+    """
+
+
+class hm_parameterized_interdependence(HM, parameterized_interdependence):
+    r"""Hypercomplex-multiplication ``A`` from two small factors (module docstring).
+
+    Args:
+        p: rows of the first factor; ``q``, ``name``, ``kronecker`` and the rest as
+            :class:`~interfuse.tinybig._structured.HM`.
+
+    Example:
+        >>> f = hm_parameterized_interdependence(b=3, m=4, m_prime=6, p=2, q=3)
+        >>> f.calculate_l()
+        10
+        >>> f.calculate_A(w=torch.arange(1.0, 11.0).view(1, 10))[0]
+        tensor([ 7.,  8.,  9., 10., 14., 16.])
+    """
+
+
+class lphm_parameterized_interdependence(LPHM, parameterized_interdependence):
+    r"""Low-rank hm: the second factor is ``b = S T`` (module docstring).
+
+    Args:
+        r: rank of the second factor; the rest as :class:`~interfuse.tinybig._structured.LPHM`.
+
+    Example:
+        >>> f = lphm_parameterized_interdependence(b=3, m=4, r=1, p=2, q=2)
+        >>> f.calculate_A(w=torch.arange(1.0, 9.0).view(1, 8))[0]
+        tensor([35., 40., 42., 48.])
+    """
+
+
+class dual_lphm_parameterized_interdependence(DualLPHM, parameterized_interdependence):
+    r"""Dual low-rank hm: ``a = P Q`` and ``b = S T`` (module docstring).
+
+    Args:
+        r: rank of both factors; the rest as :class:`~interfuse.tinybig._structured.LPHM`.
+
+    Example:
+        >>> f = dual_lphm_parameterized_interdependence(b=3, m=4, r=1, p=2, q=2)
+        >>> f.calculate_A(w=torch.arange(1.0, 9.0).view(1, 8))[0]
+        tensor([105., 120., 126., 144.])
+    """
+
+
+class random_matrix_adaption_parameterized_interdependence(
+    RandomAdaption, parameterized_interdependence
+):
+    r"""Random-matrix adaption: ``A = diag(λ₁) R_A diag(λ₂) R_Bᵀ`` with ``λ₁ = w[:d]``,
+    ``λ₂ = w[d:d+r]`` and the frozen ``R_A (d, r)``, ``R_B (d', r)``, applied factored.
+
+    Args:
+        r: the rank; the rest as :class:`~interfuse.tinybig._structured.RandomAdaption`.
+
+    Example:
+        >>> f = random_matrix_adaption_parameterized_interdependence(b=3, m=4, m_prime=5, r=2)
+        >>> f.calculate_l(), tuple(f.R_A.shape), tuple(f.R_B.shape)
+        (6, (4, 2), (5, 2))
+    """

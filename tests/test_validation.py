@@ -1,0 +1,47 @@
+"""One integer policy for both faces (``interfuse._validation``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import interfuse.tinybig as tb
+from interfuse._validation import as_int, check_positive_int, check_seed
+from interfuse.matrices import LowRankMatrix
+
+
+@pytest.mark.parametrize("value", [3, np.int64(3), np.int32(3), torch.tensor(3)])
+def test_integers_of_every_kind_are_accepted(value: object) -> None:
+    assert as_int("n", value) == 3 and type(as_int("n", value)) is int
+    assert LowRankMatrix(6, 4, rank=value).rank == 3  # type: ignore[arg-type]
+    assert tb.lowrank_parameterized_interdependence(b=2, m=6, r=value).r == 3
+
+
+@pytest.mark.parametrize(
+    "value", [True, np.bool_(True), torch.tensor(True), 2.0, "2", torch.tensor([2]), None]
+)
+def test_everything_else_is_a_type_error_naming_the_argument(value: object) -> None:
+    with pytest.raises(TypeError, match=r"^r must be a positive int, got "):
+        check_positive_int("r", value)
+    # one error type for one mistake, in both faces
+    with pytest.raises(TypeError, match="rank must be a positive int"):
+        LowRankMatrix(6, 4, rank=value)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="r must be a positive int"):
+        tb.lowrank_parameterized_interdependence(b=2, m=6, r=value)
+
+
+def test_non_positive_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="r must be a positive int, got 0"):
+        check_positive_int("r", np.int64(0))
+
+
+@pytest.mark.parametrize("seed", [-(2**63), 0, 2**64 - 1, np.uint64(2**64 - 1)])
+def test_seed_range_is_the_generators(seed: object) -> None:
+    torch.Generator().manual_seed(check_seed(seed))
+
+
+@pytest.mark.parametrize("seed", [-(2**63) - 1, 2**64])
+def test_seed_outside_names_seed(seed: int) -> None:
+    with pytest.raises(ValueError, match=r"^seed must be in \[-2\*\*63, 2\*\*64 - 1\]"):
+        check_seed(seed)
