@@ -127,7 +127,7 @@ class BilinearInterdependence(_MatrixOwner):
     @property
     def W(self) -> Tensor:
         """The materialized ``W`` of shape ``(dim, dim)`` (``z @ W == matrix(z)``)."""
-        return self.matrix.materialize().mT
+        return self.matrix.materialize().transpose(-2, -1)
 
     # -- A and its application ----------------------------------------------------------------
     def _check_x(self, x: object) -> Tensor:
@@ -151,8 +151,8 @@ class BilinearInterdependence(_MatrixOwner):
         """
         x = self._check_x(x)
         if self.axis == "attribute":
-            return self._apply_columns(x).mT @ x  # (Xᵀ W) X, with Xᵀ W = (Wᵀ X)ᵀ
-        return self.matrix(x) @ x.mT  # (X W) Xᵀ
+            return self._apply_columns(x).transpose(-2, -1) @ x  # (Xᵀ W) X, with Xᵀ W = (Wᵀ X)ᵀ
+        return self.matrix(x) @ x.transpose(-2, -1)  # (X W) Xᵀ
 
     def _costs(self, x_shape: Sequence[int], data_shape: Sequence[int]) -> tuple[int, int, int]:
         """Multiply-adds of (building ``A``, applying it, the data-first chain)."""
@@ -203,8 +203,8 @@ class BilinearInterdependence(_MatrixOwner):
         if self.matrix_first(x.shape, d.shape):
             return self.apply_matrix(self.interdependence_matrix(x), d)
         if self.axis == "attribute":
-            return self.matrix(d @ x.mT) @ x  # ((D Xᵀ) W) X
-        return x @ self._apply_columns(x.mT @ d)  # X (Wᵀ (Xᵀ D))
+            return self.matrix(d @ x.transpose(-2, -1)) @ x  # ((D Xᵀ) W) X
+        return x @ self._apply_columns(x.transpose(-2, -1) @ d)  # X (Wᵀ (Xᵀ D))
 
     def out_features(self, in_features: int) -> int:
         """Width of the output's last dimension: unchanged (``A`` is square)."""
