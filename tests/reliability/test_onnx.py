@@ -99,20 +99,12 @@ def _export(
         warnings.simplefilter("ignore")
         if exporter == "dynamo":
             pytest.importorskip("onnxscript")
-            batch = torch.export.Dim("batch", min=2, max=1024)
-            it = iter(flags)
-            dynamic = pytree.tree_map(
-                lambda t: (
-                    ({0: batch} if next(it) else None) if isinstance(t, torch.Tensor) else None
-                ),
-                (args, kwargs),
-            )
             program = torch.onnx.export(
                 module,
                 args,
                 kwargs=kwargs,
                 dynamo=True,
-                dynamic_shapes=_dynamic_shapes(module, args, kwargs, dynamic),
+                dynamic_shapes=_dynamic_shapes(module, args, kwargs, flags),
                 verbose=False,
             )
             assert program is not None
@@ -135,10 +127,16 @@ def _export(
 
 
 def _dynamic_shapes(
-    module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], spec: Any
+    module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], flags: list[bool]
 ) -> dict[str, Any]:
-    """``dynamic_shapes`` keyed by the forward's argument names (args and kwargs together)."""
-    args_spec, kwargs_spec = spec
+    """``dynamic_shapes`` keyed by the forward's argument names: one unbounded ``Dim`` (as
+    users write it) for dim 0 of the flagged tensors."""
+    batch = torch.export.Dim("batch")
+    it = iter(flags)
+    args_spec, kwargs_spec = pytree.tree_map(
+        lambda t: ({0: batch} if next(it) else None) if isinstance(t, torch.Tensor) else None,
+        (args, kwargs),
+    )
     names = list(inspect.signature(module.forward).parameters)
     return {**dict(zip(names, args_spec)), **kwargs_spec}
 
@@ -366,3 +364,58 @@ def test_fusion_variants(name: str, exporter: str) -> None:
     torch.manual_seed(0)
     xs = [torch.randn(2, 3, 4) for _ in range(3)]
     _check_onnx(VARIANTS[name](), (xs,), {}, exporter)
+
+
+# ---------------------------------------------------------------------------------------------
+# mode='auto' across a dynamic batch
+# ---------------------------------------------------------------------------------------------
+def _crossover_cases() -> dict[str, tuple[nn.Module, tuple[Any, ...]]]:
+    """Modules whose ``mode='auto'`` choice (factored or materialized) changes between 2 rows
+    and many: deciding at a symbolic batch must not constrain it (torch.export raised
+    ``Constraints violated (batch)`` for an unbounded ``Dim``)."""
+    torch.manual_seed(0)
+    pi = interfuse.ParameterizedInterdependence
+    lowrank = {"rank": 4}
+    return {
+        "ProjectedConcatFusion": (
+            interfuse.ProjectedConcatFusion([64, 32], 16, matrix="lowrank", matrix_options=lowrank),
+            ([torch.randn(2, 64), torch.randn(2, 32)],),
+        ),
+        "KroneckerMatrix": (interfuse.KroneckerMatrix(256, 256), (torch.randn(2, 256),)),
+        "ParameterizedInterdependence-instance": (
+            pi(256, matrix="kronecker", axis="instance"),
+            (torch.randn(2, 256, 3),),
+        ),
+        "BilinearInterdependence": (
+            interfuse.BilinearInterdependence(64, matrix="kronecker"),
+            (torch.randn(2, 64, 8),),
+        ),
+        "HybridInterdependence": (
+            interfuse.HybridInterdependence(
+                [pi(16, matrix="lowrank", matrix_options={"rank": 2}), pi(16, matrix="kronecker")]
+            ),
+            (torch.randn(2, 8, 16),),
+        ),
+    }
+
+
+@pytest.mark.parametrize("exporter", EXPORTERS)
+@pytest.mark.parametrize("name", sorted(_crossover_cases()))
+def test_auto_mode_dynamic_batch(name: str, exporter: str) -> None:
+    module, args = _crossover_cases()[name]
+    _check_onnx(module, args, {}, exporter)
+
+
+@pytest.mark.parametrize("name", sorted(_crossover_cases()))
+def test_auto_mode_torch_export(name: str) -> None:
+    """``torch.export`` itself (the ONNX exporter falls back to a draft export when it fails)."""
+    module, args = _crossover_cases()[name]
+    module.eval()
+    flags = [_modern_batched(i, t) for i, t in enumerate(_leaves(args, {}))]
+    program = torch.export.export(
+        module, args, dynamic_shapes=_dynamic_shapes(module, args, {}, flags)
+    )
+    for batch in (2, 5, 300):
+        run_args, _ = _with_batch(args, {}, batch, _modern_batched, seed=batch)
+        with torch.no_grad():
+            torch.testing.assert_close(program.module()(*run_args), module(*run_args))
