@@ -3,16 +3,18 @@
 Every modern module of the registry is exported with ``torch.onnx.export(dynamo=False)`` (the
 TorchScript tracer) and ``dynamo=True`` (``torch.export`` + onnxscript) at batch 2 with a
 dynamic batch dimension, then run in onnxruntime at batch 5: the outputs equal eager's, the
-graph has every input, and changing any one input changes the output (a graph that traced
-the inputs into constants fails here). The same checks run on the factored kernels
-(``mode='factored'`` for every matrix family), on masks fed as graph inputs, and on the
-tinyBIG face with ``w`` as an input.
+graph has every input, and with another value of any one input the output is eager's again
+(a graph that traced an input into a constant fails here). The same checks run on the
+factored kernels (``mode='factored'`` for every matrix family), on masks fed as graph inputs,
+on paths the registry's entries do not take, on the tinyBIG face with ``w`` as an input, and
+on modules whose ``mode='auto'`` choice changes within the batch range (also through
+``torch.export`` alone).
 
 The TorchScript exporter runs on every case. The dynamo exporter costs about 20 times more a
 case (measured: 0.9 s of CPU against 0.05 s), so beyond the registry, which it covers whole,
 it runs on a representative subset: the masks of one mean, one max, the projection and the
-hybrid interdependence; each matrix family's factored kernel alone; the lower median; seven
-tinyBIG modules (:data:`TINYBIG_DYNAMO`).
+hybrid interdependences; each matrix family's factored kernel alone; the lower median; seven
+tinyBIG modules (:data:`TINYBIG_DYNAMO`); every ``mode='auto'`` case.
 """
 
 from __future__ import annotations
