@@ -190,8 +190,9 @@ def _wide_dtype(acc_t: torch.dtype, device: torch.device) -> torch.dtype | None:
 def _tracing() -> bool:
     """Under the TorchScript tracer (``torch.onnx.export(dynamo=False)``, ``torch.jit.trace``):
     the blocked kernels' ``out=`` ops and data-dependent checks would be recorded as
-    constants, so the reference formulas, which trace to a graph of the inputs, run."""
-    return torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
+    constants, so the reference formulas, which trace to a graph of the inputs, run. (The
+    dynamo exporter runs under :func:`torch.compiler.is_compiling`.)"""
+    return torch.jit.is_tracing()
 
 
 def _under_transform(tensors: Sequence[Tensor]) -> bool:
@@ -1445,7 +1446,8 @@ def fused_median(xs: Sequence[Tensor], mask: Tensor | None = None, mode: str = "
     stacked = torch.stack(list(xs), dim=-1)  # (..., n, k): selection needs all k values
     k = len(xs)
     if mask is None:
-        if mode == "lower" and not _tracing():  # ONNX has no median over a dim: sort there
+        # ONNX has no median over a dim (either exporter): sort when exporting.
+        if mode == "lower" and not (_tracing() or torch.compiler.is_exporting()):
             return stacked.median(dim=-1).values  # propagates nan itself
         ordered = stacked.sort(dim=-1).values
         mid = ordered[..., (k - 1) // 2]
