@@ -34,7 +34,7 @@ def bilinear_matrix(x: Tensor, right: RightMap, scale: float | None = None) -> T
         tensor([[10., 14.],
                 [14., 20.]])
     """
-    a = right(x.mT) @ x
+    a = right(x.transpose(-2, -1)) @ x
     return a if scale is None else a * scale
 
 
@@ -51,7 +51,7 @@ def bilinear_apply(
     """
     if matrix_first:
         return data @ bilinear_matrix(x, right, scale)
-    out = right(data @ x.mT) @ x
+    out = right(data @ x.transpose(-2, -1)) @ x
     return out if scale is None else out * scale
 
 

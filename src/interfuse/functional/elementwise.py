@@ -187,6 +187,14 @@ def _wide_dtype(acc_t: torch.dtype, device: torch.device) -> torch.dtype | None:
     return torch.float64 if acc_t == torch.float32 and device.type != "mps" else None
 
 
+def _tracing() -> bool:
+    """Under the TorchScript tracer (``torch.onnx.export(dynamo=False)``, ``torch.jit.trace``):
+    the blocked kernels' ``out=`` ops and data-dependent checks would be recorded as
+    constants, so the reference formulas, which trace to a graph of the inputs, run. (The
+    dynamo exporter runs under :func:`torch.compiler.is_compiling`.)"""
+    return torch.jit.is_tracing()
+
+
 def _under_transform(tensors: Sequence[Tensor]) -> bool:
     """Whether a :mod:`torch.func` transform (``vmap``, ``grad``, ``jacrev``, ...: the tensors are
     wrapped) or forward-mode AD is active. The blocked kernels (``out=`` ops, autograd Functions
@@ -212,7 +220,7 @@ def _overflow_safe(
     wide = _wide_dtype(acc_t, device)
     if wide is None:
         return compute(acc_t)
-    if torch.compiler.is_compiling():
+    if torch.compiler.is_compiling() or _tracing():
         return compute(wide)
     acc = compute(acc_t)
     if acc.device.type == "meta" or _under_transform((acc,)):  # no values to branch on
@@ -414,7 +422,7 @@ class _Plan:
 
 def _plan(xs: Sequence[Tensor], mask: Tensor | None) -> _Plan | None:
     """A blocked plan for ``xs``, or ``None`` where the reference formulas must run."""
-    if len(xs) == 0 or torch.compiler.is_compiling() or _under_transform(xs):
+    if len(xs) == 0 or torch.compiler.is_compiling() or _under_transform(xs) or _tracing():
         return None
     x0 = xs[0]
     if not isinstance(x0, Tensor) or torch.overrides.has_torch_function(tuple(xs)):
@@ -1438,10 +1446,14 @@ def fused_median(xs: Sequence[Tensor], mask: Tensor | None = None, mode: str = "
     stacked = torch.stack(list(xs), dim=-1)  # (..., n, k): selection needs all k values
     k = len(xs)
     if mask is None:
-        if mode == "lower":
+        # ONNX has no median over a dim (either exporter): sort when exporting.
+        if mode == "lower" and not (_tracing() or torch.compiler.is_exporting()):
             return stacked.median(dim=-1).values  # propagates nan itself
         ordered = stacked.sort(dim=-1).values
-        return _nan_if_any(stacked, None, (ordered[..., (k - 1) // 2] + ordered[..., k // 2]) / 2)
+        mid = ordered[..., (k - 1) // 2]
+        if mode == "mean":
+            mid = (mid + ordered[..., k // 2]) / 2
+        return _nan_if_any(stacked, None, mid)
     m = mask[..., None, :]
     ordered = torch.where(m, stacked, math.inf).sort(dim=-1).values
     count = m.sum(-1, keepdim=True).expand(*ordered.shape[:-1], 1)

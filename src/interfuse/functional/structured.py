@@ -198,6 +198,7 @@ def _split_linear(xs: Sequence[Tensor], weight: Tensor) -> Tensor:
     if (
         not needs_grad
         or torch.compiler.is_compiling()
+        or torch.jit.is_tracing()  # the tracer cannot record this Function (ONNX export)
         or _under_transform((weight, *xs))
         or _autocasting(xs[0].device.type)
         or torch.overrides.has_torch_function((weight, *xs))
@@ -403,8 +404,18 @@ def kron_linear(x: Inputs, a: Tensor, b: Tensor, bias: Tensor | None = None) -> 
     return _add_bias(_kron_core(as_tensor_input(x), a, _BApply(b=b), s, t), bias)
 
 
+def _kron(a: Tensor, b: Tensor) -> Tensor:
+    if not torch.jit.is_tracing():
+        return torch.kron(a, b)
+    # The TorchScript tracer (torch.onnx.export(dynamo=False)) has no ONNX op for aten::kron:
+    # the same values as one broadcast product and a reshape (10× slower than torch.kron on
+    # small factors in eager, so only here).
+    (p, q), (s, t) = a.shape, b.shape
+    return (a.reshape(p, 1, q, 1) * b.reshape(s, 1, t)).reshape(p * s, q * t)
+
+
 def kron_matrix(a: Tensor, b: Tensor) -> Tensor:
-    r"""Materialize the Kronecker product :math:`W = A \otimes B` (:func:`torch.kron`).
+    r"""Materialize the Kronecker product :math:`W = A \otimes B` (as :func:`torch.kron`).
 
     Args:
         a: ``A``, ``(p, q)``.
@@ -422,7 +433,7 @@ def kron_matrix(a: Tensor, b: Tensor) -> Tensor:
         tensor([[1., 2., 0., 0.],
                 [0., 0., 1., 2.]])
     """
-    return torch.kron(a, b)
+    return _kron(a, b)
 
 
 def lowrank_kron_linear(
@@ -494,7 +505,7 @@ def lowrank_kron_matrix(a: Tensor, s_left: Tensor, s_right: Tensor) -> Tensor:
         tensor([[1., 2., 0., 0.],
                 [0., 0., 1., 2.]])
     """
-    return torch.kron(a, s_left @ s_right)
+    return _kron(a, s_left @ s_right)
 
 
 def dual_lowrank_kron_linear(
@@ -574,7 +585,7 @@ def dual_lowrank_kron_matrix(
                 [1., 1., 1., 1.],
                 [1., 1., 1., 1.]])
     """
-    return torch.kron(p_left @ p_right, s_left @ s_right)
+    return _kron(p_left @ p_right, s_left @ s_right)
 
 
 def random_adapted_linear(

@@ -129,7 +129,7 @@ class Interdependence(Configurable, nn.Module, abc.ABC):
 
     def apply_matrix(self, a: Tensor, data: Tensor) -> Tensor:
         """``data @ A`` (attribute axis) or ``Aᵀ @ data`` (instance axis), batched."""
-        return data @ a if self.axis == "attribute" else a.mT @ data
+        return data @ a if self.axis == "attribute" else a.transpose(-2, -1) @ data
 
     # -- validation helpers -------------------------------------------------------------------
     @staticmethod
@@ -182,6 +182,10 @@ class Interdependence(Configurable, nn.Module, abc.ABC):
         if isinstance(shape, (str, bytes)) or not isinstance(shape, Sequence):
             raise TypeError(f"input_shape must be a sequence of ints, got {shape!r}")
         dims = tuple(shape)
+        if isinstance(shape, torch.Size) and len(dims) >= 2:
+            # A tensor's shape: under torch.export its entries may be SymInts, under the
+            # TorchScript tracer (torch.onnx.export(dynamo=False)) traced sizes.
+            return dims
         if len(dims) < 2 or any(isinstance(d, bool) or not isinstance(d, int) for d in dims):
             raise ValueError(
                 f"input_shape must be (..., b, m) with at least 2 int entries, got {shape!r}"
@@ -279,7 +283,7 @@ class _MatrixOwner(Interdependence):
         rows = z.numel() // max(z.shape[-2], 1)
         if self.matrix.build_flops() == 0 or not self.matrix.use_factored(rows):
             return torch.matmul(self.matrix.materialize(), z)
-        return self.matrix(z.mT).mT
+        return self.matrix(z.transpose(-2, -1)).transpose(-2, -1)
 
     def _apply_cost(self, rows: int) -> int:
         """Multiply-adds of applying the matrix to ``rows`` vectors (as it would choose)."""

@@ -148,7 +148,7 @@ class BilinearInterdependence(_MatrixOwner):
     @property
     def W(self) -> Tensor:
         """The materialized ``W`` of shape ``(dim, dim)`` (``z @ W == matrix(z)``)."""
-        return self.matrix.materialize().mT
+        return self.matrix.materialize().transpose(-2, -1)
 
     # -- A and its application ----------------------------------------------------------------
     def _check_x(self, x: object) -> Tensor:
@@ -180,11 +180,11 @@ class BilinearInterdependence(_MatrixOwner):
 
     def _right(self, z: Tensor) -> Tensor:
         """``z @ W`` (``W`` the transpose of the matrix's Linear layout, see the class doc)."""
-        return self._apply_columns(z.mT).mT
+        return self._apply_columns(z.transpose(-2, -1)).transpose(-2, -1)
 
     def _operand(self, x: Tensor) -> Tensor:
         """The kernel's ``X`` (``d × k``, ``d = dim``): ``x`` or, on the instance axis, ``xᵀ``."""
-        return x if self.axis == "attribute" else x.mT
+        return x if self.axis == "attribute" else x.transpose(-2, -1)
 
     def _factor(self, x: Tensor) -> float | None:
         return None if self.scale is None else 1.0 / math.sqrt(x.shape[-2] * x.shape[-1])
@@ -227,8 +227,14 @@ class BilinearInterdependence(_MatrixOwner):
         if self.axis == "attribute":  # D A
             return bilinear_apply(d, x, self._right, matrix_first=first, scale=self._factor(x))
         # Aᵀ D = (Dᵀ A)ᵀ, A symmetric in form: Xᵀ → the kernel's X
-        out = bilinear_apply(d.mT, x.mT, self._right, matrix_first=first, scale=self._factor(x))
-        return out.mT
+        out = bilinear_apply(
+            d.transpose(-2, -1),
+            x.transpose(-2, -1),
+            self._right,
+            matrix_first=first,
+            scale=self._factor(x),
+        )
+        return out.transpose(-2, -1)
 
     def out_features(self, in_features: int) -> int:
         """Width of the output's last dimension: unchanged (``A`` is square)."""

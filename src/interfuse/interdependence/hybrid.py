@@ -255,7 +255,7 @@ class HybridInterdependence(Interdependence):
             outs = [y.expand(*lead, *y.shape[-2:]) for y in outs]
             if self.axis == "attribute":
                 return self.fusion(outs, mask)
-            return self.fusion([y.mT for y in outs], mask).mT
+            return self.fusion([y.transpose(-2, -1) for y in outs], mask).transpose(-2, -1)
         a = self.interdependence_matrix(x, mask)
         expected = x.shape[-1] if self.axis == "attribute" else x.shape[-2]
         if a.shape[-2] != expected:  # pragma: no cover - fusions act on the last dimension

@@ -113,7 +113,7 @@ class ParameterizedInterdependence(_MatrixOwner):
     @property
     def A(self) -> Tensor:
         """The materialized ``A`` of shape ``(in_dim, out_dim)`` (for inspection)."""
-        return self.matrix.materialize().mT
+        return self.matrix.materialize().transpose(-2, -1)
 
     def interdependence_matrix(self, x: Tensor | None = None) -> Tensor:
         """``A`` of shape ``(in_dim, out_dim)``; ``x`` is ignored (``A`` is data-free)."""

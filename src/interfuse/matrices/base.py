@@ -346,6 +346,11 @@ class StructuredMatrix(Configurable, nn.Module, abc.ABC):
         """Whether :meth:`forward` takes the factored path for ``rows`` input rows."""
         if self.mode != "auto":
             return self.mode == "factored"
+        if isinstance(rows, torch.SymInt) and torch.compiler.is_exporting():
+            # A dynamic batch in torch.export (and the dynamo ONNX exporter): comparing at it
+            # would constrain the batch to one side of the crossover. Decide for large batches.
+            per_row = self.factored_flops(2) - self.factored_flops(1)
+            return per_row * self.factored_cost <= self.in_features * self.out_features
         factored = self.factored_flops(rows) * self.factored_cost + self.launch_flops
         return factored <= self.dense_flops(rows)
 

@@ -90,7 +90,8 @@ class Builtin:
         if target is F.dropout:
             return F.dropout(x, p=0.5, training=training)
         if target is F.layer_norm:
-            return F.layer_norm(x, [x.size(-1)])
+            # int(): a plain int under the TorchScript tracer too (ONNX needs a constant shape)
+            return F.layer_norm(x, [int(x.size(-1))])
         if isinstance(target, type) and issubclass(target, nn.Module):
             norm = target(num_features=x.size(-1), device=device, dtype=x.dtype)
             out: Tensor = norm(x)

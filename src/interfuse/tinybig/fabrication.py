@@ -38,6 +38,7 @@ from interfuse.functional.structured import (
     dense_linear,
     dual_lowrank_kron_linear,
     kron_linear,
+    kron_matrix,
     lowrank_kron_linear,
     lowrank_linear,
     random_adapted_linear,
@@ -228,7 +229,7 @@ class Fabrication:
             return random_adapted_matrix(ra, rb, f[n : n + r], scale_out=f[:n])
         a, b = self._hm_factors(f, n, D)
         if self.kronecker:
-            return torch.kron(a, b)
+            return kron_matrix(a, b)  # torch.kron's values; ONNX-exportable (no aten::kron)
         return torch.outer(a.reshape(-1), b.reshape(-1)).reshape(n, D)
 
     def apply(
