@@ -539,7 +539,9 @@ def test_resolve_fusion_builds_and_passes_instances_through() -> None:
 
 
 def test_resolver_errors_list_the_choices() -> None:
-    with pytest.raises(ValueError, match=r"fusion must be one of \['concat', .*'weighted_sum'\]"):
+    with pytest.raises(
+        ValueError, match=r"fusion must be one of \['attention', 'concat', .*'weighted_sum'\]"
+    ):
         fusion_class("avg_pool")
     with pytest.raises(TypeError, match=r"fusion must be a name, a Fusion class or a Fusion"):
         fusion_class(3)  # type: ignore[arg-type]

@@ -253,6 +253,20 @@ class Fusion(Configurable, nn.Module, abc.ABC):
         one = torch.zeros_like(kept).scatter_(-1, rescue, True)
         return torch.where(kept.any(-1, keepdim=True), kept, one)
 
+    def check_parameter_dtype(self, x: Tensor) -> None:
+        """For fusions whose weights multiply the inputs as :class:`torch.nn.Linear` does: the
+        inputs must have the parameters' dtype (under :func:`torch.autocast` anything goes)."""
+        ref = next(self.parameters(), None)
+        if ref is None or x.dtype == ref.dtype:
+            return
+        device_type = x.device.type
+        if torch.amp.is_autocast_available(device_type) and torch.is_autocast_enabled(device_type):
+            return
+        raise TypeError(
+            f"xs have dtype {x.dtype} but {type(self).__name__} has dtype {ref.dtype}; convert "
+            f"the inputs (x.to({ref.dtype})) or the module (.to({x.dtype}))"
+        )
+
     def check_in_dims(self, in_dims: Sequence[int]) -> tuple[int, ...]:
         """Validate the widths ``in_dims`` (positive ints, ``num_inputs`` of them, all equal
         for element-wise fusions) and return them as a tuple."""
