@@ -93,7 +93,9 @@ class WeightedSumFusion(_Elementwise):
         init: without ``weights``: ``'uniform'`` (:math:`1/k` each) or ``'last'`` (all the
             weight on the last input, so the fusion starts as the identity on it: a residual
             at init, as DenseFormer starts; needs ``normalize='none'``).
-        names, input_dropout: named inputs and modality dropout (see :class:`Fusion`).
+        names: the input names, in fusion order (named inputs, see :class:`Fusion`).
+        input_dropout: the probability of dropping an input of a row while training (modality
+            dropout, see :class:`Fusion`).
 
     Shape:
         - xs: ``k`` tensors of one shape ``(..., n)``.
@@ -295,7 +297,9 @@ class SumFusion(_ParameterFree):
 
     Args:
         num_inputs: the number of inputs ``k`` to accept; ``None`` accepts any.
-        names, input_dropout: named inputs and modality dropout (see :class:`Fusion`).
+        names: the input names, in fusion order (named inputs, see :class:`Fusion`).
+        input_dropout: the probability of dropping an input of a row while training (modality
+            dropout, see :class:`Fusion`).
 
     Shape:
         - xs: ``k`` tensors of one shape ``(..., n)``; mask: ``(k,)`` or ``(..., k)`` bool.
@@ -318,7 +322,9 @@ class MeanFusion(_ParameterFree):
 
     Args:
         num_inputs: the number of inputs ``k`` to accept; ``None`` accepts any.
-        names, input_dropout: named inputs and modality dropout (see :class:`Fusion`).
+        names: the input names, in fusion order (named inputs, see :class:`Fusion`).
+        input_dropout: the probability of dropping an input of a row while training (modality
+            dropout, see :class:`Fusion`).
 
     Shape:
         - xs: ``k`` tensors of one shape ``(..., n)``; mask: ``(k,)`` or ``(..., k)`` bool.
@@ -344,7 +350,9 @@ class ProdFusion(_ParameterFree):
 
     Args:
         num_inputs: the number of inputs ``k`` to accept; ``None`` accepts any.
-        names, input_dropout: named inputs and modality dropout (see :class:`Fusion`).
+        names: the input names, in fusion order (named inputs, see :class:`Fusion`).
+        input_dropout: the probability of dropping an input of a row while training (modality
+            dropout, see :class:`Fusion`).
 
     Shape:
         - xs: ``k`` tensors of one shape ``(..., n)``; mask: ``(k,)`` or ``(..., k)`` bool.
@@ -367,7 +375,9 @@ class MaxFusion(_ParameterFree):
 
     Args:
         num_inputs: the number of inputs ``k`` to accept; ``None`` accepts any.
-        names, input_dropout: named inputs and modality dropout (see :class:`Fusion`).
+        names: the input names, in fusion order (named inputs, see :class:`Fusion`).
+        input_dropout: the probability of dropping an input of a row while training (modality
+            dropout, see :class:`Fusion`).
 
     Shape:
         - xs: ``k`` tensors of one shape ``(..., n)``; mask: ``(k,)`` or ``(..., k)`` bool.
@@ -390,7 +400,9 @@ class MinFusion(_ParameterFree):
 
     Args:
         num_inputs: the number of inputs ``k`` to accept; ``None`` accepts any.
-        names, input_dropout: named inputs and modality dropout (see :class:`Fusion`).
+        names: the input names, in fusion order (named inputs, see :class:`Fusion`).
+        input_dropout: the probability of dropping an input of a row while training (modality
+            dropout, see :class:`Fusion`).
 
     Shape:
         - xs: ``k`` tensors of one shape ``(..., n)``; mask: ``(k,)`` or ``(..., k)`` bool.
@@ -418,7 +430,9 @@ class MedianFusion(_ParameterFree):
     Args:
         mode: ``'lower'`` or ``'mean'``.
         num_inputs: the number of inputs ``k`` to accept; ``None`` accepts any.
-        names, input_dropout: named inputs and modality dropout (see :class:`Fusion`).
+        names: the input names, in fusion order (named inputs, see :class:`Fusion`).
+        input_dropout: the probability of dropping an input of a row while training (modality
+            dropout, see :class:`Fusion`).
 
     Shape:
         - xs: ``k`` tensors of one shape ``(..., n)``; mask: ``(k,)`` or ``(..., k)`` bool.
@@ -460,7 +474,9 @@ class NormFusion(_ParameterFree):
     Args:
         p: the order, a number ``≥ 1`` or ``math.inf``.
         num_inputs: the number of inputs ``k`` to accept; ``None`` accepts any.
-        names, input_dropout: named inputs and modality dropout (see :class:`Fusion`).
+        names: the input names, in fusion order (named inputs, see :class:`Fusion`).
+        input_dropout: the probability of dropping an input of a row while training (modality
+            dropout, see :class:`Fusion`).
 
     Shape:
         - xs: ``k`` tensors of one shape ``(..., n)``; mask: ``(k,)`` or ``(..., k)`` bool.

@@ -47,7 +47,9 @@ class GatedFusion(Fusion):
         bias: whether the input and gate projections have biases.
         device: device of the parameters.
         dtype: dtype of the parameters.
-        names, input_dropout: named inputs and modality dropout (see :class:`Fusion`).
+        names: the input names, in fusion order (named inputs, see :class:`Fusion`).
+        input_dropout: the probability of dropping an input of a row while training (modality
+            dropout, see :class:`Fusion`).
 
     Shape:
         - xs: ``k`` tensors ``(..., n_i)`` with the same leading dimensions.

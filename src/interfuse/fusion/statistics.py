@@ -59,7 +59,9 @@ class VarFusion(_Spread):
         correction: ``c``; 1 (the default) is the unbiased sample variance, 0 the population
             variance.
         num_inputs: the number of inputs ``k`` to accept; ``None`` accepts any.
-        names, input_dropout: named inputs and modality dropout (see :class:`Fusion`).
+        names: the input names, in fusion order (named inputs, see :class:`Fusion`).
+        input_dropout: the probability of dropping an input of a row while training (modality
+            dropout, see :class:`Fusion`).
 
     Shape:
         - xs: ``k`` tensors of one shape ``(..., n)``; mask: ``(k,)`` or ``(..., k)`` bool.
@@ -85,7 +87,9 @@ class StdFusion(_Spread):
     Args:
         correction: ``c``; 1 (the default) divides by ``m - 1``, 0 by ``m``.
         num_inputs: the number of inputs ``k`` to accept; ``None`` accepts any.
-        names, input_dropout: named inputs and modality dropout (see :class:`Fusion`).
+        names: the input names, in fusion order (named inputs, see :class:`Fusion`).
+        input_dropout: the probability of dropping an input of a row while training (modality
+            dropout, see :class:`Fusion`).
 
     Shape:
         - xs: ``k`` tensors of one shape ``(..., n)``; mask: ``(k,)`` or ``(..., k)`` bool.
@@ -110,7 +114,9 @@ class LogSumExpFusion(_ParameterFree):
 
     Args:
         num_inputs: the number of inputs ``k`` to accept; ``None`` accepts any.
-        names, input_dropout: named inputs and modality dropout (see :class:`Fusion`).
+        names: the input names, in fusion order (named inputs, see :class:`Fusion`).
+        input_dropout: the probability of dropping an input of a row while training (modality
+            dropout, see :class:`Fusion`).
 
     Shape:
         - xs: ``k`` tensors of one shape ``(..., n)``; mask: ``(k,)`` or ``(..., k)`` bool.
