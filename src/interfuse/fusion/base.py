@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from itertools import chain
 from typing import Any, ClassVar
 
-import torch
 from torch import Tensor, nn
 
 from interfuse._validation import check_dims, check_positive_int, check_tensor_list
@@ -94,34 +93,25 @@ class Fusion(Configurable, nn.Module, abc.ABC):
     ) -> tuple[list[Tensor], Tensor | None]:
         """Validate ``xs`` and ``mask``; return ``xs`` as a list and ``mask`` (or ``None``).
 
-        Raises ``TypeError``/``ValueError`` naming the argument, the value and what was
-        expected: not a list of real floating tensors of one dtype and device, leading
-        dimensions (or, for element-wise fusions, shapes) that differ, a count other than
-        ``num_inputs``, a mask that is not bool ``(k,)``/``(..., k)`` or leaves no input
-        present, inputs on another device than the module.
+        Inputs of different floating dtypes are promoted to one with torch's rules (as
+        ``torch.stack`` and ``torch.cat`` do). Raises ``TypeError``/``ValueError`` naming the
+        argument, the value and what was expected: not a list of real floating tensors on one
+        device, leading dimensions (or, for element-wise fusions, shapes) that differ, a count
+        other than ``num_inputs``, a mask that is not bool ``(k,)``/``(..., k)``, enlarges the
+        inputs' leading shape or leaves no input present, inputs on another device than the
+        module. Every forward calls this, so the common case costs one pass over the inputs.
         """
         tensors = check_tensor_list("xs", xs, same_shape=self.same_shape)
-        if tensors[0].is_complex():
-            raise TypeError(
-                f"xs must hold real floating tensors, got dtype {tensors[0].dtype}; "
-                "fuse the real and imaginary parts separately"
-            )
-        self._check_count("xs", len(tensors), "tensors")
-        checked = check_mask(mask, tensors)
-        if checked is not None and checked.ndim > 1:
-            lead = tensors[0].shape[:-1]
-            if torch.broadcast_shapes(checked.shape[:-1], lead) != lead:
+        if self.num_inputs is not None and len(tensors) != self.num_inputs:
+            self._check_count("xs", len(tensors), "tensors")
+        checked = None if mask is None else check_mask(mask, tensors)
+        if self._parameters or self._buffers or self._modules:  # parameter-free: nothing to match
+            ref = next(chain(self.parameters(), self.buffers()), None)
+            if ref is not None and ref.device != tensors[0].device:
                 raise ValueError(
-                    f"mask has leading shape {tuple(checked.shape[:-1])}, which would enlarge "
-                    f"the inputs' leading shape {tuple(lead)}; a per-row mask must broadcast "
-                    "to the inputs' leading shape"
+                    f"xs are on {tensors[0].device} but {type(self).__name__} is on "
+                    f"{ref.device}; move the inputs or the module (.to(device))"
                 )
-        ref = next(chain(self.parameters(), self.buffers()), None)
-        if ref is not None and ref.device != tensors[0].device:
-            raise ValueError(
-                f"xs are on {tensors[0].device} but {type(self).__name__} is on {ref.device}; "
-                "move the inputs or the module (.to(device))"
-            )
         return tensors, checked
 
     def check_in_dims(self, in_dims: Sequence[int]) -> tuple[int, ...]:
