@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from interfuse import functional as fn
-from interfuse._validation import check_dims, check_factory_dtype, check_positive_int
+from interfuse._validation import check_dims, check_factory_dtype, check_operand, check_positive_int
 from interfuse.fusion.base import Fusion, Inputs, MaskLike
 
 __all__ = ["AttentionFusion"]
@@ -140,7 +140,7 @@ class AttentionFusion(Fusion):
         ``(..., k)`` the inputs got (0 for the absent ones)."""
         xs, mask = self.check_inputs(xs, mask)
         self._check_widths(xs)
-        self.check_parameter_dtype(xs[0])
+        check_operand("xs", xs[0], self.bias, "AttentionFusion")
         # Absent inputs are zero-filled before any product: the scorer and the projections
         # must not see their placeholders (a nan would reach the parameters' gradients).
         filled = fn.masked_inputs(xs, mask)

@@ -12,6 +12,7 @@ from interfuse import functional as fn
 from interfuse._validation import (
     check_dims,
     check_factory_dtype,
+    check_operand,
     check_positive_int,
     resolve_choice,
 )
@@ -99,7 +100,7 @@ class GatedFusion(Fusion):
     def forward(self, xs: Inputs, mask: MaskLike | None = None) -> Tensor:
         xs, mask = self.check_inputs(xs, mask)
         self._check_widths(xs)
-        self.check_parameter_dtype(xs[0])
+        check_operand("xs", xs[0], self.gate.weight, "GatedFusion")
         xs = fn.masked_inputs(xs, mask)
         k = len(xs)
         logits = fn.dense_linear(xs, self.gate.weight, self.gate.bias)
