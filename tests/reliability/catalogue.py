@@ -853,7 +853,7 @@ def _() -> object:
     F,
     "unknown names",
     ValueError,
-    r"fusion must be one of \['concat', 'max', 'mean', .*\].*got 'avg'",
+    r"fusion must be one of \['attention', 'concat', .*'mean', .*\].*got 'avg'",
 )
 def _() -> object:
     return resolve_fusion("avg")
