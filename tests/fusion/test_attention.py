@@ -9,6 +9,16 @@ from torch import Tensor
 
 from interfuse.config import from_config
 from interfuse.fusion import AttentionFusion, fusion_class
+from interfuse.fusion import attention as attention_module
+
+
+@pytest.fixture(params=["plain", "kernel"])
+def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both paths: the stacked formula for small inputs, the copy-free kernel for large ones
+    (forced here by a zero size threshold)."""
+    if request.param == "kernel":
+        monkeypatch.setattr(attention_module, "SMALL_BYTES", 0)
+    return str(request.param)
 
 
 def _reference(f: AttentionFusion, xs: list[Tensor], mask: Tensor | None) -> tuple[Tensor, Tensor]:
@@ -47,7 +57,7 @@ def _random_bias(f: AttentionFusion) -> AttentionFusion:
 
 @pytest.mark.parametrize("make", MODULES.values(), ids=MODULES.keys())
 @pytest.mark.parametrize("mask_form", [None, "k", "rows"])
-def test_values_and_weights_against_the_stacked_reference(make, mask_form) -> None:  # type: ignore[no-untyped-def]
+def test_values_and_weights_against_the_stacked_reference(make, mask_form, path) -> None:  # type: ignore[no-untyped-def]
     f = _random_bias(make())
     xs = _xs(list(f.in_dims))
     if mask_form is None:
@@ -91,7 +101,7 @@ def test_starts_without_preference_between_identical_inputs() -> None:
     torch.testing.assert_close(alpha, torch.full((3, 3), 1 / 3))
 
 
-def test_gradcheck_masked_with_nan_absent_parameters_get_finite_gradients() -> None:
+def test_gradcheck_masked_with_nan_absent_parameters_get_finite_gradients(path: str) -> None:
     f = AttentionFusion([3, 2, 4], out_dim=2, hidden_dim=2, dtype=torch.float64)
     xs = [x.requires_grad_() for x in _xs([3, 2, 4], lead=(4,))]
     mask = torch.tensor(

@@ -9,6 +9,7 @@ from torch import Tensor
 
 from interfuse.config import from_config
 from interfuse.fusion import GatedFusion, fusion_class
+from interfuse.fusion import gated as gated_module
 
 WIDTHS = [5, 3, 4]
 
@@ -35,7 +36,12 @@ def _xs(lead: tuple[int, ...] = (2, 5)) -> list[Tensor]:
 @pytest.mark.parametrize("gate", ["softmax", "sigmoid"])
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("mask_form", [None, "k", "rows"])
-def test_values_against_a_plain_gmu(gate: str, bias: bool, mask_form: str | None) -> None:
+@pytest.mark.parametrize("large", [False, True])
+def test_values_against_a_plain_gmu(
+    gate: str, bias: bool, mask_form: str | None, large: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if large:  # the gate applied input by input, as for large inputs
+        monkeypatch.setattr(gated_module, "SMALL_BYTES", 0)
     f = GatedFusion(WIDTHS, 6, gate=gate, bias=bias, dtype=torch.float64)
     xs = _xs()
     if mask_form is None:

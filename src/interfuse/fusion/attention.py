@@ -7,9 +7,11 @@ from typing import Any, Literal, overload
 
 import torch
 from torch import Tensor, nn
+from torch.compiler import is_compiling
 
 from interfuse import functional as fn
 from interfuse._validation import check_dims, check_factory_dtype, check_operand, check_positive_int
+from interfuse.functional.elementwise import SMALL_BYTES
 from interfuse.fusion.base import Fusion, Inputs, MaskLike
 
 __all__ = ["AttentionFusion"]
@@ -31,9 +33,10 @@ class AttentionFusion(Fusion):
     :math:`v^\top \tanh(W z + c)` (additive attention, ``hidden_dim`` rows in ``W``); the
     per-input bias :math:`b_i` lets it prefer an input whatever its content. The weights
     :math:`\alpha \in (..., k)` are one per input and row; absent inputs get weight exactly 0
-    and are zero-filled before scoring, so a ``nan`` placeholder never leaks. The sum runs on
-    :func:`interfuse.functional.weighted_sum` with per-row weights, which never stacks the
-    inputs.
+    and are zero-filled before scoring, so a ``nan`` placeholder never leaks. On large inputs
+    the sum runs on :func:`interfuse.functional.weighted_sum` with per-row weights, which
+    never stacks the inputs; small ones (up to ``SMALL_BYTES`` of
+    :mod:`interfuse.functional.elementwise` in all) take the stacked formula, cheaper there.
 
     Parameters: ``d·h + h + h + k`` with ``h = hidden_dim`` (``d + k`` without it), where
     ``d`` is the fused width, plus ``Σ n_i·d + k·d`` for the projections.
@@ -143,17 +146,31 @@ class AttentionFusion(Fusion):
         check_operand("xs", xs[0], self.bias, "AttentionFusion")
         # Absent inputs are zero-filled before any product: the scorer and the projections
         # must not see their placeholders (a nan would reach the parameters' gradients).
-        filled = fn.masked_inputs(xs, mask)
+        filled = xs if mask is None else fn.masked_inputs(xs, mask)
         if self.projections is None:
             zs = xs
         else:
             zs = filled = [p(x) for p, x in zip(self.projections, filled, strict=True)]
-        scores = torch.cat([self.scorer(z) for z in filled], dim=-1) + self.bias
+        z0 = zs[0]
+        if z0.numel() * z0.element_size() * len(zs) <= SMALL_BYTES or is_compiling():
+            # Small inputs: one stacked copy costs less than k scorer calls and the kernel's
+            # per-input passes (as the element-wise kernels' plain path); so does a compiled
+            # graph, which fuses the stack away.
+            stacked = torch.stack(filled, dim=-2)  # (..., k, d)
+            alpha = self._weights(self.scorer(stacked).squeeze(-1), mask, z0.dtype)
+            out = (alpha.unsqueeze(-1) * stacked).sum(-2)
+        else:
+            scores = torch.cat([self.scorer(z) for z in filled], dim=-1)
+            alpha = self._weights(scores, mask, z0.dtype)
+            out = fn.weighted_sum(zs, alpha, mask, renormalize=False)
+        return (out, alpha) if return_weights else out
+
+    def _weights(self, scores: Tensor, mask: Tensor | None, dtype: torch.dtype) -> Tensor:
+        """The softmax over the present inputs of ``scores + b``, ``(..., k)``."""
+        scores = scores + self.bias
         if mask is not None:
             scores = scores.masked_fill(~mask, float("-inf"))
-        alpha = scores.softmax(-1).to(zs[0].dtype)
-        out = fn.weighted_sum(zs, alpha, mask, renormalize=False)
-        return (out, alpha) if return_weights else out
+        return scores.softmax(-1).to(dtype)
 
     def _check_widths(self, xs: Sequence[Tensor]) -> None:
         widths = tuple(x.shape[-1] for x in xs)

@@ -219,16 +219,22 @@ class WeightedSumFusion(_Elementwise):
 
     def forward(self, xs: Inputs, mask: MaskLike | None = None) -> Tensor:
         xs, mask = self.check_inputs(xs, mask)
+        w = self.fusion_weights()
+        # Without a mask γ folds into the k weights (no pass over the output); with one, the
+        # renormalization would cancel it, so it scales the result.
+        gamma = self.gamma
+        if gamma is not None and mask is None:
+            w, gamma = w * gamma, None
         if self.num_features is None:
-            out = weighted_sum(xs, self.fusion_weights(), mask, True)
+            out = weighted_sum(xs, w, mask, True)
         else:
             if xs[0].shape[-1] != self.num_features:
                 raise ValueError(
                     f"xs have width {xs[0].shape[-1]} but WeightedSumFusion was built for "
                     f"num_features={self.num_features}"
                 )
-            out = _per_feature_sum(xs, self.fusion_weights(), mask)
-        return out if self.gamma is None else out * self.gamma.to(out.dtype)
+            out = _per_feature_sum(xs, w, mask)
+        return out if gamma is None else out * gamma.to(out.dtype)
 
     def out_features(self, in_dims: Sequence[int]) -> int:
         n = super().out_features(in_dims)

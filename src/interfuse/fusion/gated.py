@@ -16,6 +16,7 @@ from interfuse._validation import (
     check_positive_int,
     resolve_choice,
 )
+from interfuse.functional.elementwise import SMALL_BYTES
 from interfuse.fusion.base import Fusion, Inputs, MaskLike
 
 __all__ = ["GatedFusion"]
@@ -101,9 +102,13 @@ class GatedFusion(Fusion):
         xs, mask = self.check_inputs(xs, mask)
         self._check_widths(xs)
         check_operand("xs", xs[0], self.gate.weight, "GatedFusion")
-        xs = fn.masked_inputs(xs, mask)
+        if mask is not None:
+            xs = fn.masked_inputs(xs, mask)
         k = len(xs)
-        logits = fn.dense_linear(xs, self.gate.weight, self.gate.bias)
+        if sum(x.numel() for x in xs) * xs[0].element_size() <= SMALL_BYTES:
+            logits = self.gate(torch.cat(xs, dim=-1))  # small: one GEMM beats k
+        else:  # large: one GEMM per input, accumulated, never concatenating
+            logits = fn.dense_linear(xs, self.gate.weight, self.gate.bias)
         logits = logits.unflatten(-1, (k, self.out_dim))
         present = None if mask is None else mask[..., None]
         if self.gate_kind == "softmax":
