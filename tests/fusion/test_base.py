@@ -75,6 +75,32 @@ def test_mask_by_name() -> None:
     )
 
 
+@pytest.mark.parametrize("mask_kind", [None, "tensor", "rows", "names"])
+def test_a_name_left_out_is_a_missing_input(mask_kind: str | None) -> None:
+    xs = _named()
+    f = MeanFusion(names=["text", "audio", "image"])
+    given = {"text": xs["text"], "image": xs["image"]}
+    if mask_kind is None:
+        mask = None
+    elif mask_kind == "tensor":
+        mask = torch.tensor([True, True, True])
+    elif mask_kind == "rows":
+        mask = torch.ones(3, 3, dtype=torch.bool)
+    else:
+        mask = {"image": True}
+    torch.testing.assert_close(f(given, mask), (xs["text"] + xs["image"]) / 2)
+
+
+def test_a_name_left_out_with_different_widths() -> None:
+    f = ProjectedConcatFusion([3, 2], 4, names=["a", "b"])
+    a = torch.randn(5, 3)
+    full = f({"a": a, "b": torch.full((5, 2), float("nan"))}, mask={"b": False})
+    torch.testing.assert_close(f({"a": a}), full)
+    g = interfuse.AttentionFusion([3, 2], out_dim=4, names=["a", "b"])
+    out, alpha = g({"b": torch.randn(5, 2)}, return_weights=True)
+    assert out.shape == (5, 4) and bool((alpha[:, 0] == 0).all())
+
+
 def test_names_validation() -> None:
     with pytest.raises(ValueError, match=r"names has 2 entries \['a', 'b'\] but num_inputs=3"):
         MeanFusion(3, names=["a", "b"])
@@ -93,8 +119,20 @@ def test_names_validation() -> None:
 def test_named_input_errors() -> None:
     xs = _named()
     f = MeanFusion(names=["text", "audio", "video"])
-    with pytest.raises(ValueError, match=r"missing \['video'\], unexpected \['image'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"built for names=\['text', 'audio', 'video'\] "
+        r"\(unexpected \['image'\]\)",
+    ):
         f(xs)
+    with pytest.raises(
+        ValueError,
+        match=r"xs lacks \['b'\] and ConcatFusion was built without "
+        r"in_dims",
+    ):
+        ConcatFusion(names=["a", "b"])({"a": torch.ones(2, 3)})
+    with pytest.raises(ValueError, match=r"xs has names \[\] but MeanFusion"):
+        f({})
     with pytest.raises(TypeError, match=r"xs keys must be input names \(str\), got 0"):
         MeanFusion()({0: torch.ones(2)})  # type: ignore[dict-item]
     with pytest.raises(ValueError, match=r"mask names \['video'\] are not inputs"):

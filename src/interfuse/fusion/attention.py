@@ -172,6 +172,9 @@ class AttentionFusion(Fusion):
             scores = scores.masked_fill(~mask, float("-inf"))
         return scores.softmax(-1).to(dtype)
 
+    def expected_width(self, i: int) -> int:
+        return self.in_dims[i]
+
     def _check_widths(self, xs: Sequence[Tensor]) -> None:
         widths = tuple(x.shape[-1] for x in xs)
         if widths != self.in_dims:

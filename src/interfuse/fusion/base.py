@@ -43,10 +43,12 @@ class Fusion(Configurable, nn.Module, abc.ABC):
     parameters own them and re-initialize them in :meth:`reset_parameters`.
 
     **Named inputs.** ``xs`` may be a mapping ``{name: tensor}``. Its order is ``names`` when
-    the module was built with them (the keys must then be exactly those names), else the
-    sorted keys (as torchmultimodal does). A list is still accepted, in that order. With named
-    inputs the mask may be a mapping too, ``{name: flag}``, each flag a ``bool`` or a bool
-    tensor of the inputs' leading shape (one flag per row); names it leaves out are present.
+    the module was built with them, else the sorted keys (as torchmultimodal does). A list is
+    still accepted, in that order. With named inputs the mask may be a mapping too,
+    ``{name: flag}``, each flag a ``bool`` or a bool tensor of the inputs' leading shape (one
+    flag per row); names it leaves out are present. A name of ``names`` left out of ``xs`` is
+    a missing input: absent in every row (fusions whose widths differ need ``in_dims`` for
+    that).
 
     **Modality dropout** (``input_dropout=p``). In training mode every input of every row is
     dropped with probability ``p``, independently, by marking it absent in the mask (combined
@@ -213,13 +215,13 @@ class Fusion(Configurable, nn.Module, abc.ABC):
             if names is None:
                 names = tuple(sorted(keys))
             elif set(keys) != set(names):
-                missing = [n for n in names if n not in xs]
                 unexpected = sorted(set(keys) - set(names))
-                raise ValueError(
-                    f"xs has names {sorted(keys)} but {type(self).__name__} was built for "
-                    f"names={list(names)} (missing {missing}, unexpected {unexpected}); mark "
-                    "a missing input absent in the mask with a placeholder tensor"
-                )
+                if unexpected or not keys:
+                    raise ValueError(
+                        f"xs has names {sorted(keys)} but {type(self).__name__} was built for "
+                        f"names={list(names)} (unexpected {unexpected})"
+                    )
+                xs, mask = self._fill_missing(xs, names, mask)
             xs = [xs[n] for n in names]
         if not isinstance(mask, Mapping):
             return xs, mask
@@ -229,6 +231,42 @@ class Fusion(Configurable, nn.Module, abc.ABC):
                 f"or build {type(self).__name__} with names=[...]"
             )
         return xs, _mask_from_names(mask, names, xs)
+
+    def expected_width(self, i: int) -> int | None:
+        """The width of input ``i`` fixed at construction, if any (``None`` here: element-wise
+        fusions take their inputs' common width)."""
+        return None
+
+    def _fill_missing(
+        self, xs: Mapping[str, Tensor], names: Sequence[str], mask: MaskLike | None
+    ) -> tuple[dict[str, Tensor], MaskLike]:
+        """Named inputs left out of ``xs``: zero placeholders (broadcast views, no memory),
+        marked absent in the mask."""
+        first = next(iter(xs.values()))
+        if not isinstance(first, Tensor) or first.ndim == 0:
+            raise TypeError(f"xs values must be tensors of at least one dimension, got {first!r}")
+        filled = dict(xs)
+        missing = [n for n in names if n not in xs]
+        for name in missing:
+            width = first.shape[-1] if self.same_shape else self.expected_width(names.index(name))
+            if width is None:
+                raise ValueError(
+                    f"xs lacks {missing} and {type(self).__name__} was built without in_dims, so "
+                    "their widths are unknown; pass placeholder tensors marked absent in the mask"
+                )
+            filled[name] = first.new_zeros(()).expand(*first.shape[:-1], width)
+        if isinstance(mask, Mapping):
+            return filled, {**mask, **dict.fromkeys(missing, False)}
+        present = torch.tensor([n not in missing for n in names], device=first.device)
+        if mask is None:
+            return filled, present
+        if (
+            isinstance(mask, Tensor)
+            and mask.dtype == torch.bool
+            and mask.shape[-1:] == (len(names),)
+        ):
+            return filled, mask & present
+        return filled, mask  # malformed: check_mask says why
 
     def _drop_inputs(self, xs: Sequence[Tensor], mask: Tensor | None) -> Tensor | None:
         """The mask with modality dropout applied (training mode, ``input_dropout > 0``)."""

@@ -54,6 +54,9 @@ class _Concatenation(Fusion):
                 )
         return tensors, checked
 
+    def expected_width(self, i: int) -> int | None:
+        return None if self.in_dims is None else self.in_dims[i]
+
     def check_in_dims(self, in_dims: Sequence[int]) -> tuple[int, ...]:
         dims = super().check_in_dims(in_dims)
         if self.in_dims is not None and dims != self.in_dims:

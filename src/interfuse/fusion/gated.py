@@ -125,6 +125,9 @@ class GatedFusion(Fusion):
             out = torch.addcmul(out, z[..., i, :], torch.tanh(layers[i](xs[i])))
         return out
 
+    def expected_width(self, i: int) -> int:
+        return self.in_dims[i]
+
     def _check_widths(self, xs: Sequence[Tensor]) -> None:
         widths = tuple(x.shape[-1] for x in xs)
         if widths != self.in_dims:
