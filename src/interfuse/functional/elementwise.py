@@ -664,7 +664,7 @@ def _prod_backward(
             if prefix[pos].data_ptr() != dst.data_ptr():
                 dst.copy_(prefix[pos])
             if plan.rows is not None:
-                dst.mul_(plan.rows[a:b, i : i + 1].to(dst.dtype))
+                dst.masked_fill_(~plan.rows[a:b, i : i + 1], 0)  # exactly 0, even next to inf
     return [bufs[i] if needs[i] and i in bufs else None for i in range(k)]
 
 
