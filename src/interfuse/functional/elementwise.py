@@ -207,7 +207,7 @@ class _NormRefFn(torch.autograd.Function):
         p: float = args[-1]
         dtype = xs[0].dtype
         acc_t = _acc_dtype(dtype)
-        if math.isinf(p):
+        if p == math.inf:
             acc = xs[0].abs().to(acc_t)
             for x in xs[1:]:
                 acc = torch.maximum(acc, x.abs().to(acc_t))
@@ -231,7 +231,7 @@ class _NormRefFn(torch.autograd.Function):
 def _norm_grads_ref(xs: Sequence[Tensor], out: Tensor, grad: Tensor, p: float) -> list[Tensor]:
     zero = out == 0
     grads: list[Tensor] = []
-    if math.isinf(p):
+    if p == math.inf:
         taken = torch.zeros_like(zero)
         for x in xs:
             hit = (x.abs() == out) & ~taken & ~zero
@@ -700,11 +700,11 @@ def _norm_block(
             acc.zero_().addcmul_(first, first)
         for i in order[1:]:
             acc.addcmul_(xb[i], xb[i])
-    elif p == 1.0 or math.isinf(p):
+    elif p == 1.0 or p == math.inf:
         torch.abs(first, out=acc) if same else acc.copy_(first).abs_()
         for i in order[1:]:
             t = torch.abs(xb[i], out=tmp)
-            if math.isinf(p):
+            if p == math.inf:
                 torch.maximum(acc, t, out=acc)
             else:
                 acc.add_(t)
@@ -721,7 +721,7 @@ def _norm_forward(plan: _Plan, xs: Sequence[Tensor], p: float) -> Tensor:
     acc_t = plan.acc_t
     same = acc_t == plan.dtype
     scratch = None if same else plan.scratch(acc_t)
-    tmp = plan.scratch(acc_t if p not in (1.0, 2.0) and not math.isinf(p) else plan.dtype)
+    tmp = plan.scratch(acc_t if p not in (1.0, 2.0) and not p == math.inf else plan.dtype)
     masked = plan.scratch(plan.dtype) if plan.rows is not None else None
     rows_f = plan.rowf(plan.dtype) if plan.rows is not None else None
     order = plan.present if plan.rows is None else list(range(plan.k))
@@ -739,7 +739,7 @@ def _norm_forward(plan: _Plan, xs: Sequence[Tensor], p: float) -> Tensor:
                 xm = torch.mul(xv[i][a:b], rows_f[a:b, i : i + 1], out=masked[:n])
                 _norm_accumulate(xm, p, acc, tmp[:n])
         flags.add(acc)
-        if not math.isinf(p):
+        if not p == math.inf:
             if p == 2.0:
                 acc.sqrt_()
             elif p != 1.0:
@@ -758,7 +758,7 @@ def _norm_forward(plan: _Plan, xs: Sequence[Tensor], p: float) -> Tensor:
 def _norm_accumulate(x: Tensor, p: float, acc: Tensor, tmp: Tensor) -> None:
     if p == 2.0:
         acc.addcmul_(x, x)
-    elif math.isinf(p):
+    elif p == math.inf:
         torch.maximum(acc, torch.abs(x, out=tmp) if tmp.dtype == x.dtype else x.abs(), out=acc)
     elif p == 1.0:
         acc.add_(torch.abs(x, out=tmp) if tmp.dtype == x.dtype else x.abs())
@@ -916,7 +916,7 @@ def _prod_plain(xs: Sequence[Tensor], mask: Tensor | None) -> Tensor:
 
 def _norm_plain(xs: Sequence[Tensor], p: float, mask: Tensor | None) -> Tensor:
     stacked = _stacked(xs, mask, 0)
-    if math.isinf(p):  # exact in any dtype; max(dim) sends the gradient to the first tie
+    if p == math.inf:  # exact in any dtype; max(dim) sends the gradient to the first tie
         return stacked.abs().max(0).values
     dtype = stacked.dtype
     acc_t = _acc_dtype(dtype)
