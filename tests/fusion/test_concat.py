@@ -268,7 +268,7 @@ def test_projection_repr_and_config() -> None:
     first = repr(f).splitlines()[0:2]
     assert first == [
         "ProjectedConcatFusion(",
-        "  in_dims=[2, 4], out_dim=6, matrix='lowrank', bias=False",
+        "  in_dims=[2, 4], out_dim=6, matrix='lowrank', bias=False, matrix_options={'rank': 2}",
     ]
     assert "(matrix): LowRankMatrix(in_features=6, out_features=6, rank=2)" in repr(f)
     config = f.to_config()

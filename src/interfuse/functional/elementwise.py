@@ -721,7 +721,7 @@ def _norm_forward(plan: _Plan, xs: Sequence[Tensor], p: float) -> Tensor:
     acc_t = plan.acc_t
     same = acc_t == plan.dtype
     scratch = None if same else plan.scratch(acc_t)
-    tmp = plan.scratch(acc_t if p not in (1.0, 2.0) and not p == math.inf else plan.dtype)
+    tmp = plan.scratch(acc_t if p not in (1.0, 2.0) and p != math.inf else plan.dtype)
     masked = plan.scratch(plan.dtype) if plan.rows is not None else None
     rows_f = plan.rowf(plan.dtype) if plan.rows is not None else None
     order = plan.present if plan.rows is None else list(range(plan.k))
@@ -739,7 +739,7 @@ def _norm_forward(plan: _Plan, xs: Sequence[Tensor], p: float) -> Tensor:
                 xm = torch.mul(xv[i][a:b], rows_f[a:b, i : i + 1], out=masked[:n])
                 _norm_accumulate(xm, p, acc, tmp[:n])
         flags.add(acc)
-        if not p == math.inf:
+        if p != math.inf:
             if p == 2.0:
                 acc.sqrt_()
             elif p != 1.0:

@@ -215,7 +215,13 @@ class ProjectedConcatFusion(_Concatenation):
 
     def extra_repr(self) -> str:
         name = next((k for k, c in MATRICES.items() if type(self.matrix) is c), None)
-        return (
+        options = {
+            k: v
+            for k, v in self.matrix.get_config().items()
+            if k not in ("in_features", "out_features") and not (k == "mode" and v == "auto")
+        }
+        text = (
             f"in_dims={list(self.in_dims)}, out_dim={self.out_dim}, "
             f"matrix={name or type(self.matrix).__name__!r}, bias={self.bias is not None}"
         )
+        return text + (f", matrix_options={options!r}" if options else "")
