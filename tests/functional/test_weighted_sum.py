@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import interfuse.functional.elementwise as elementwise
-from interfuse.functional import weighted_sum
+from interfuse.functional import _blocks, _common, weighted_sum
 
 K, SHAPE = 3, (4, 5, 6)
 WEIGHT_SHAPES = [(K,), (*SHAPE[:-1], K), (SHAPE[1], K), (SHAPE[0], 1, K)]
@@ -19,7 +19,8 @@ MASK_SHAPES = [None, (K,), (*SHAPE[:-1], K), (SHAPE[1], K)]
 
 @pytest.fixture(autouse=True)
 def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(elementwise, "BLOCK_BYTES", 64)  # several blocks per call
+    monkeypatch.setattr(_blocks, "BLOCK_BYTES", 64)  # several blocks per call
+    monkeypatch.setattr(_common, "SMALL_BYTES", 0)  # the blocked kernels at every size
 
 
 def _reference(

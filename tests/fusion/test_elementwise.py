@@ -752,3 +752,44 @@ def test_bad_out_features_arguments() -> None:
 def test_fusion_is_abstract() -> None:
     with pytest.raises(TypeError, match=r"abstract"):
         Fusion()  # type: ignore[abstract]
+
+
+# ---------------------------------------------------------------------------------------------
+# Mixed precision
+# ---------------------------------------------------------------------------------------------
+def test_bf16_autocast_training_step_fusing_fp32_and_bf16() -> None:
+    """A layer-mixing model under autocast fuses an fp32 embedding with bf16 layer outputs."""
+    torch.manual_seed(0)
+    embed = torch.nn.Embedding(10, 16)
+    layers = torch.nn.ModuleList(torch.nn.Linear(16, 16) for _ in range(2))
+    mixes = torch.nn.ModuleList(
+        [
+            WeightedSumFusion(3, normalize="softmax"),
+            MeanFusion(),
+            interfuse.ProjectedConcatFusion([16] * 3, 16),
+        ]
+    )
+    mix_rows = interfuse.ParameterizedInterdependence(16)
+    params = [*embed.parameters(), *layers.parameters(), *mixes.parameters()]
+    params += list(mix_rows.parameters())
+    opt = torch.optim.SGD(params, lr=0.1)
+    tokens = torch.randint(0, 10, (4, 5))
+    mask = torch.tensor([True, False, True])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        h0 = embed(tokens)  # float32: embedding is not autocast
+        h1 = layers[0](h0)  # bfloat16
+        h2 = layers[1](h1)
+        assert (h0.dtype, h1.dtype) == (torch.float32, torch.bfloat16)
+        outs = [mix([h0, h1, h2]) for mix in mixes] + [mixes[0]([h0, h1, h2], mask=mask)]
+        assert outs[2].dtype == torch.bfloat16  # the projection runs in autocast's dtype
+        loss = sum(mix_rows(o).float().square().mean() for o in outs)
+    loss.backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in params)
+    opt.step()
+
+
+def test_mixed_dtypes_are_promoted_outside_autocast() -> None:
+    xs = [torch.randn(2, 3), torch.randn(2, 3, dtype=torch.bfloat16)]
+    out = SumFusion()(xs)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, xs[0] + xs[1].float())

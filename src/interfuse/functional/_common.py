@@ -144,14 +144,16 @@ def _has_values(t: Tensor) -> bool:
 
 
 def _plain(xs: Sequence[Tensor]) -> bool:
-    """Whether the plain formulas run: small inputs (:data:`SMALL_BYTES`), or code being traced
-    or exported, where the blocked kernels' Python loop would be frozen into a constant graph."""
+    """Whether the plain formulas run on ``k`` equally shaped inputs (see :func:`plain_size`)."""
     x0 = xs[0]
-    return (
-        x0.numel() * x0.element_size() * len(xs) <= SMALL_BYTES
-        or torch.jit.is_tracing()
-        or torch.onnx.is_in_onnx_export()
-    )
+    return plain_size(x0.numel() * x0.element_size() * len(xs))
+
+
+def plain_size(nbytes: int) -> bool:
+    """Whether the plain formulas run for ``nbytes`` of input: small inputs
+    (:data:`SMALL_BYTES`), or code being traced or exported, where the blocked kernels' Python
+    loop would be frozen into a constant graph."""
+    return nbytes <= SMALL_BYTES or torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
 
 
 def _column(mask: Tensor, i: int) -> Tensor:

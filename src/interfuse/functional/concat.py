@@ -70,5 +70,9 @@ def concat(xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
                 [2., 0., 0.]])
     """
     xs, mask = _check_xs("concat", xs, mask, same_width=False)
+    return _concat(xs, mask)
+
+
+def _concat(xs: Sequence[Tensor], mask: Tensor | None) -> Tensor:
     pieces = _zero_absent(xs, mask)
     return pieces[0].clone() if len(pieces) == 1 else torch.cat(pieces, dim=-1)

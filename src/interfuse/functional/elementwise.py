@@ -1,23 +1,40 @@
 r"""Element-wise fusion kernels over a list of ``k`` equally shaped tensors.
 
-None of these stacks its inputs into a ``(k, ...)`` copy: each accumulates into one
-output-sized buffer, reading every input once (median is the exception: selecting the
-middle value needs all ``k`` values at once, so it sorts a stacked copy).
-
 ``mask`` marks the inputs that are present: a bool tensor of shape ``(k,)`` (one flag per
-input) or ``(..., k)`` (per row; its leading dims broadcast against the inputs' leading dims).
+input) or ``(..., k)`` (per row; its leading dims broadcast to the inputs' leading dims).
 Absent inputs are skipped, never multiplied by zero, so a ``nan`` placeholder stays harmless.
-Low-precision inputs (float16, bfloat16) accumulate in float32.
+Low-precision inputs (float16, bfloat16) accumulate in float32; inputs of different dtypes
+are promoted with torch's rules first.
 
-How the kernels reach the memory-bandwidth floor
--------------------------------------------------
-Reading ``k`` inputs and writing one output is the least any fusion can do. A running
-accumulation ``acc += xᵢ`` over whole tensors also reads and writes ``acc`` ``k`` times; on
-the CPU the kernels therefore walk the output in blocks of :data:`BLOCK_BYTES` and fold all
-``k`` inputs into one block before moving on, so the accumulator stays in cache and memory
-sees (nearly) only the ``k`` reads and one write. Each block is a handful of large vectorized
-ATen calls, so the Python loop costs microseconds per block. On other devices the whole
-tensor is one block (their caches are too small for blocking to pay; launch count matters).
+Three paths, one semantics
+--------------------------
+Every kernel is one :class:`~interfuse.functional._blocks._Op` with three formulas, chosen by
+one dispatcher (:func:`~interfuse.functional._blocks._run`):
+
+* **plain** (inputs of at most :data:`SMALL_BYTES` in all, and code being traced or
+  exported): what a user would write, ``torch.stack`` and one reduction, or for up to four
+  inputs a chain of binary ops; a few microseconds, handled natively by autograd, the
+  compilers and the exporters. Its copy is at most ``SMALL_BYTES``.
+* **blocked** (larger inputs): copy-free, below.
+* **reference**: stack-free differentiable formulas for :func:`torch.compile` (which fuses
+  them into one loop), :mod:`torch.func` transforms, odd inputs (non-contiguous, subclasses),
+  recomputed blocks and double backward.
+
+All three skip absent inputs, send max/min gradients to the first input attaining the
+extreme (as ``torch.max(dim)``), and keep products and norms finite wherever their float64
+values are (``tests/functional`` compares them).
+
+How the blocked kernels reach the memory-bandwidth floor
+--------------------------------------------------------
+None of them stacks its inputs into a ``(k, ...)`` copy (median is the exception: selecting the
+middle value needs all ``k`` values at once, so it sorts a stacked copy). Reading ``k`` inputs
+and writing one output is the least any fusion can do. A running accumulation ``acc += xᵢ``
+over whole tensors also reads and writes ``acc`` ``k`` times; on the CPU the kernels therefore
+walk the output in blocks of :data:`BLOCK_BYTES` and fold all ``k`` inputs into one block
+before moving on, so the accumulator stays in cache and memory sees (nearly) only the ``k``
+reads and one write. Each block is a handful of large vectorized ATen calls, so the Python loop
+costs microseconds per block. On other devices the whole tensor is one block (their caches are
+too small for blocking to pay; launch count matters).
 
 Training uses :class:`torch.autograd.Function`\ s whose forward saves only the inputs and the
 output (no intermediate accumulators) and whose backward is blocked the same way: a sum hands
@@ -25,9 +42,7 @@ the same gradient to every input, a weighted sum computes ``wᵢ·g`` and ``⟨g
 pass, max/min route ``g`` to the first input that attains the extreme (as ``torch.max(dim)``
 does), a product uses prefix and suffix products (exact with zeros, no division). With
 ``create_graph=True`` the backward falls back to differentiable reference formulas, so higher
-derivatives work. Inputs that are not plain, contiguous, equally shaped tensors of one dtype,
-and code traced by :func:`torch.compile`, take the reference formulas (which the compiler fuses
-into one loop anyway).
+derivatives work.
 
 Per-row masks are applied with float arithmetic (``x·m``: several times faster than
 ``torch.where`` over bool masks on the CPU); any block whose result is not finite (a ``nan``
@@ -37,14 +52,25 @@ or ``inf`` placeholder leaking, or a float32 overflow) is recomputed exactly wit
 
 from __future__ import annotations
 
+import enum
 import math
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from interfuse.functional._blocks import (
+    BLOCK_BYTES,
+    _Checks,
+    _grad_buffers,
+    _grad_contiguous,
+    _mask_of,
+    _needs_autograd,
+    _Op,
+    _Plan,
+    _run,
+)
 from interfuse.functional._common import (
     SMALL_BYTES,
     _acc_dtype,
@@ -53,8 +79,8 @@ from interfuse.functional._common import (
     _column,
     _count,
     _finish,
+    _has_values,
     _overflow_safe,
-    _plain,
     _under_transform,
     _wide_dtype,
     check_mask,
@@ -74,10 +100,6 @@ __all__ = [
     "weighted_sum",
 ]
 
-#: Bytes of accumulator per cache block on the CPU (4 MiB: measured best on a 2-core EPYC with
-#: 1 MiB L2 per core and a 32 MiB L3; 1-8 MiB are within noise of each other, 256 KiB and less
-#: lose to the Python loop, see ``docs/benchmarks.md``).
-BLOCK_BYTES = 4 * 1024 * 1024
 #: The product's backward uses blocks this many times smaller than k-fold (see _prod_backward).
 _PROD_BLOCKS = 2
 
@@ -185,7 +207,7 @@ class _NormRefFn(torch.autograd.Function):
         p: float = args[-1]
         dtype = xs[0].dtype
         acc_t = _acc_dtype(dtype)
-        if math.isinf(p):
+        if p == math.inf:
             acc = xs[0].abs().to(acc_t)
             for x in xs[1:]:
                 acc = torch.maximum(acc, x.abs().to(acc_t))
@@ -209,7 +231,7 @@ class _NormRefFn(torch.autograd.Function):
 def _norm_grads_ref(xs: Sequence[Tensor], out: Tensor, grad: Tensor, p: float) -> list[Tensor]:
     zero = out == 0
     grads: list[Tensor] = []
-    if math.isinf(p):
+    if p == math.inf:
         taken = torch.zeros_like(zero)
         for x in xs:
             hit = (x.abs() == out) & ~taken & ~zero
@@ -237,158 +259,21 @@ def _norm_ref(xs: Sequence[Tensor], p: float, mask: Tensor | None) -> Tensor:
 
 
 # =============================================================================================
-# Blocked kernels
+# Blocked kernels: forward and backward of every op, each a step per cache-sized block
 # =============================================================================================
-@dataclass
-class _Plan:
-    """How to walk ``k`` equally shaped contiguous inputs in cache-sized blocks.
+class _Kind(enum.Enum):
+    """What a linear fusion ``Σᵢ cᵢ xᵢ`` computes (its coefficients ``cᵢ``)."""
 
-    Every input is viewed flat, or as ``(units, unit)`` rows (``by_row``) when there is a
-    per-row mask (``rows``, ``(units, k)``) or per-row weights; ``unit`` is the last dim.
-    ``present`` lists the inputs taking part (a ``(k,)`` mask selects them up front).
-    """
-
-    k: int
-    shape: torch.Size
-    dtype: torch.dtype
-    acc_t: torch.dtype
-    device: torch.device
-    present: list[int]
-    rows: Tensor | None
-    unit: int
-    units: int
-    per_block: int
-    by_row: bool
-
-    def view(self, t: Tensor) -> Tensor:
-        # Flat without per-row data; (units, unit) with it, even for width 1, where the
-        # (units, k) mask or weight columns must broadcast over (units, 1) rows.
-        return t.view(self.units, self.unit) if self.by_row else t.view(-1)
-
-    def blocks(self, per_block: int | None = None) -> Iterator[tuple[int, int]]:
-        per = per_block or self.per_block
-        for start in range(0, self.units, per):
-            yield start, min(start + per, self.units)
-
-    def scratch(self, dtype: torch.dtype, per_block: int | None = None) -> Tensor:
-        n = min(per_block or self.per_block, self.units)
-        shape = (n, self.unit) if self.by_row else (n,)
-        return torch.empty(shape, dtype=dtype, device=self.device)
-
-    def rowf(self, dtype: torch.dtype) -> Tensor:
-        """The per-row mask as ``(units, k)`` floats (1 present, 0 absent)."""
-        if self.rows is None:  # pragma: no cover - callers check
-            raise ValueError("no per-row mask")
-        return self.rows.to(dtype)
+    SUM = "sum"
+    MEAN = "mean"
+    WEIGHTED = "weighted"
 
 
-def _plan(xs: Sequence[Tensor], mask: Tensor | None, by_row: bool = False) -> _Plan | None:
-    """A blocked plan for ``xs`` (viewed as rows with ``by_row`` or a per-row mask), or
-    ``None`` where the reference formulas must run."""
-    if len(xs) == 0 or torch.compiler.is_compiling() or _under_transform(xs):
-        return None
-    x0 = xs[0]
-    if not isinstance(x0, Tensor) or torch.overrides.has_torch_function(tuple(xs)):
-        return None
-    if x0.ndim == 0 or not x0.is_floating_point() or x0.numel() == 0:
-        return None
-    if x0.device.type == "meta":  # no values: the finiteness checks cannot run
-        return None
-    for x in xs:
-        if (
-            not isinstance(x, Tensor)
-            or x.shape != x0.shape
-            or x.dtype != x0.dtype
-            or x.device != x0.device
-            or not x.is_contiguous()
-        ):
-            return None
-    k = len(xs)
-    present = list(range(k))
-    rows: Tensor | None = None
-    if mask is not None:
-        if (
-            not isinstance(mask, Tensor)
-            or mask.dtype != torch.bool
-            or mask.ndim == 0
-            or mask.shape[-1] != k
-            or mask.device != x0.device
-            or torch.overrides.has_torch_function((mask,))
-        ):
-            return None
-        if mask.ndim == 1:
-            present = [i for i, flag in enumerate(mask.tolist()) if flag]
-            if not present:
-                return None  # nothing present: leave the degenerate case to the reference
-        else:
-            lead = x0.shape[:-1]
-            try:
-                full = mask.expand(*lead, k)
-            except RuntimeError:
-                return None
-            if bool(full.all()):
-                mask = None
-            else:
-                rows = full.reshape(-1, k)
-    acc_t = _acc_dtype(x0.dtype)
-    itemsize = torch.empty((), dtype=acc_t).element_size()
-    block = max(1, BLOCK_BYTES // itemsize) if x0.device.type == "cpu" else x0.numel()
-    by_row = by_row or rows is not None
-    if not by_row:
-        unit, units = 1, x0.numel()
-    else:
-        unit = x0.shape[-1] if x0.shape[-1] > 0 else 1
-        units = x0.numel() // unit
-    per_block = max(1, block // unit)
-    return _Plan(
-        k, x0.shape, x0.dtype, acc_t, x0.device, present, rows, unit, units, per_block, by_row
-    )
-
-
-def _needs_autograd(*tensors: Tensor | None) -> bool:
-    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
-
-
-def _differentiable_grads(
-    reference: Callable[..., Tensor], tensors: Sequence[Tensor], needs: Sequence[bool], grad: Tensor
-) -> list[Tensor | None]:
-    """Gradients of ``reference(*tensors)`` that can be differentiated again (create_graph)."""
-    targets = [t for t, n in zip(tensors, needs) if n]
-    with torch.enable_grad():
-        out = reference(*tensors)
-        found = torch.autograd.grad(out, targets, grad, create_graph=True, allow_unused=True)
-    it = iter(found)
-    return [next(it) if n else None for n in needs]
-
-
-class _Checks:
-    """One check value per block (a sum: finite iff the block is), then one host sync."""
-
-    def __init__(self, plan: _Plan, per_block: int | None = None) -> None:
-        per = per_block or plan.per_block
-        self.values = torch.empty(-(-plan.units // per), dtype=plan.acc_t, device=plan.device)
-        self.n = 0
-
-    def add(self, block: Tensor) -> None:
-        torch.sum(block.reshape(-1), 0, dtype=self.values.dtype, out=self.values[self.n])
-        self.n += 1
-
-    def failed(self) -> list[int]:
-        ok = torch.isfinite(self.values[: self.n]).tolist()
-        return [i for i, good in enumerate(ok) if not good]
-
-
-def _grad_contiguous(grad: Tensor, plan: _Plan) -> Tensor:
-    g = grad if grad.is_contiguous() else grad.contiguous()
-    return plan.view(g)
-
-
-# --- linear family: sum, mean, weighted sum -------------------------------------------------
-_SUM, _MEAN, _WEIGHTED = "sum", "mean", "weighted"
+_SUM, _MEAN, _WEIGHTED = _Kind.SUM, _Kind.MEAN, _Kind.WEIGHTED
 
 
 def _linear_forward(
-    plan: _Plan, kind: str, w: Tensor | None, renormalize: bool, xs: Sequence[Tensor]
+    plan: _Plan, kind: _Kind, w: Tensor | None, renormalize: bool, xs: Sequence[Tensor]
 ) -> Tensor:
     out = torch.empty(plan.shape, dtype=plan.dtype, device=plan.device)
     ov = plan.view(out)
@@ -482,7 +367,7 @@ def _presence(plan: _Plan, dtype: torch.dtype) -> Tensor:
 
 
 def _row_scale(
-    plan: _Plan, kind: str, w: Tensor | None, renormalize: bool, m: Tensor
+    plan: _Plan, kind: _Kind, w: Tensor | None, renormalize: bool, m: Tensor
 ) -> Tensor | None:
     """Per-row factor ``(units, 1)`` (or ``(1,)``) applied after the masked accumulation, or
     ``None``; ``w`` is ``(k,)`` or ``(units, k)``, ``m`` :func:`_presence`."""
@@ -492,45 +377,6 @@ def _row_scale(
     if kind == _WEIGHTED and w is not None and renormalize and masked:
         return w.sum(-1, keepdim=True) / (m * w).sum(-1, keepdim=True)
     return None
-
-
-class _LinearFn(torch.autograd.Function):
-    """``Σᵢ cᵢ xᵢ`` (sum, mean, weighted sum) with a blocked, allocation-light backward."""
-
-    @staticmethod
-    def forward(
-        ctx: torch.autograd.function.FunctionCtx,
-        plan: _Plan,
-        kind: str,
-        renormalize: bool,
-        w: Tensor | None,
-        *xs: Tensor,
-    ) -> Tensor:
-        out = _linear_forward(plan, kind, _weight_rows(plan, w), renormalize, xs)
-        ctx.plan, ctx.kind, ctx.renormalize = plan, kind, renormalize  # type: ignore[attr-defined]
-        if kind == _WEIGHTED and w is not None:  # sum/mean gradients do not need the inputs
-            ctx.save_for_backward(w, *xs)
-        return out
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
-        plan: _Plan = ctx.plan
-        kind: str = ctx.kind
-        renormalize: bool = ctx.renormalize
-        needs = ctx.needs_input_grad[3:]
-        saved = ctx.saved_tensors
-        w: Tensor | None = saved[0] if saved else None
-        xs: tuple[Tensor, ...] = tuple(saved[1:])
-        if torch.is_grad_enabled() and kind == _WEIGHTED and w is not None:
-            mask = _mask_of(plan)
-            found = _differentiable_grads(
-                lambda wt, *ts: _weighted_sum_ref(ts, wt, mask, renormalize), (w, *xs), needs, grad
-            )
-            return (None, None, None, *found)
-        gx, gw = _linear_backward(plan, kind, renormalize, _weight_rows(plan, w), xs, grad, needs)
-        if gw is not None and w is not None and w.ndim > 1:
-            gw = gw.view(*plan.shape[:-1], plan.k).sum_to_size(w.shape)
-        return (None, None, None, gw, *_fill_absent(gx, plan, needs[1:]))
 
 
 def _weight_rows(plan: _Plan, w: Tensor | None) -> Tensor | None:
@@ -543,7 +389,7 @@ def _weight_rows(plan: _Plan, w: Tensor | None) -> Tensor | None:
 
 def _linear_backward(
     plan: _Plan,
-    kind: str,
+    kind: _Kind,
     renormalize: bool,
     w: Tensor | None,
     xs: Sequence[Tensor],
@@ -569,12 +415,7 @@ def _linear_backward(
         g = _grad_contiguous(grad, plan)
         xv = [plan.view(x) for x in xs]
         coef = w if scale is None else w * scale
-        bufs = {
-            i: torch.empty(plan.shape, dtype=plan.dtype, device=plan.device)
-            for i in present
-            if need_x[i]
-        }
-        views = {i: plan.view(t) for i, t in bufs.items()}
+        bufs, views = _grad_buffers(plan, present, need_x)
         spans = list(plan.blocks())
         dots = torch.zeros(k, len(spans), dtype=acc_t, device=plan.device)
         low = acc_t != plan.dtype
@@ -619,10 +460,7 @@ def _linear_backward(
         return gx, None
     g = _grad_contiguous(grad, plan)
     xv = [plan.view(x) for x in xs]
-    bufs = {
-        i: torch.empty(plan.shape, dtype=plan.dtype, device=plan.device) for i in order if need_x[i]
-    }
-    views = {i: plan.view(t) for i, t in bufs.items()}
+    bufs, views = _grad_buffers(plan, order, need_x)
     dot_rows = torch.zeros(k, plan.units, dtype=acc_t, device=plan.device)
     for a, b in plan.blocks():
         gb = g[a:b]
@@ -688,62 +526,6 @@ def _extreme_forward(plan: _Plan, xs: Sequence[Tensor], pick_max: bool) -> Tenso
     return out
 
 
-class _ExtremeFn(torch.autograd.Function):
-    """Element-wise max/min; the gradient goes to the first input attaining the extreme."""
-
-    @staticmethod
-    def forward(
-        ctx: torch.autograd.function.FunctionCtx, plan: _Plan, pick_max: bool, *xs: Tensor
-    ) -> Tensor:
-        out = _extreme_forward(plan, xs, pick_max)
-        ctx.plan, ctx.pick_max = plan, pick_max  # type: ignore[attr-defined]
-        ctx.save_for_backward(out, *xs)
-        return out
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
-        plan: _Plan = ctx.plan
-        out, *xs = ctx.saved_tensors
-        needs = ctx.needs_input_grad[2:]
-        if torch.is_grad_enabled():
-            mask = _mask_of(plan)
-            found = _differentiable_grads(
-                lambda *ts: _extreme_ref(ts, mask, ctx.pick_max), xs, needs, grad
-            )
-            return (None, None, *found)
-        return (
-            None,
-            None,
-            *_fill_absent(_first_hit_grads(plan, xs, out, grad, needs), plan, needs),
-        )
-
-
-def _fill_absent(
-    grads: Sequence[Tensor | None], plan: _Plan, needs: Sequence[bool]
-) -> list[Tensor | None]:
-    """Zeros, not ``None``, for the inputs a ``(k,)`` mask left out and that need a gradient.
-
-    The blocked kernels never touch absent inputs, but the reference formulas (under
-    ``torch.compile``, for instance) give them zeros, as ``torch.stack`` code does; optimizers
-    treat the two differently (``None``: no step; zeros: momentum and weight decay still act),
-    so eager and compiled training would part ways.
-    """
-    return [
-        torch.zeros(plan.shape, dtype=plan.dtype, device=plan.device) if g is None and n else g
-        for g, n in zip(grads, needs, strict=True)
-    ]
-
-
-def _mask_of(plan: _Plan) -> Tensor | None:
-    if plan.rows is not None:
-        return plan.rows.view(*plan.shape[:-1], plan.k)
-    if len(plan.present) < plan.k:
-        mask = torch.zeros(plan.k, dtype=torch.bool, device=plan.device)
-        mask[plan.present] = True
-        return mask
-    return None
-
-
 def _first_hit_grads(
     plan: _Plan, xs: Sequence[Tensor], out: Tensor, grad: Tensor, needs: Sequence[bool]
 ) -> list[Tensor | None]:
@@ -759,10 +541,7 @@ def _first_hit_grads(
     xv = [plan.view(x) for x in xs]
     order = plan.present if plan.rows is None else list(range(k))
     rows_f = plan.rowf(plan.dtype) if plan.rows is not None else None
-    bufs = {
-        i: torch.empty(plan.shape, dtype=plan.dtype, device=plan.device) for i in order if needs[i]
-    }
-    views = {i: plan.view(t) for i, t in bufs.items()}
+    bufs, views = _grad_buffers(plan, order, needs)
     rest = plan.scratch(plan.dtype)
     spare = plan.scratch(plan.dtype)
     for a, b in plan.blocks():
@@ -835,28 +614,6 @@ def _prod_forward(plan: _Plan, xs: Sequence[Tensor]) -> tuple[Tensor, list[tuple
     return out, [spans[j] for j in bad]
 
 
-class _ProdFn(torch.autograd.Function):
-    """``Πᵢ xᵢ``; backward by prefix and suffix products (exact with zeros, no division)."""
-
-    @staticmethod
-    def forward(ctx: torch.autograd.function.FunctionCtx, plan: _Plan, *xs: Tensor) -> Tensor:
-        out, bad = _prod_forward(plan, xs)
-        ctx.plan, ctx.bad = plan, bad  # type: ignore[attr-defined]
-        ctx.save_for_backward(*xs)
-        return out
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
-        plan: _Plan = ctx.plan
-        xs = ctx.saved_tensors
-        needs = ctx.needs_input_grad[1:]
-        mask = _mask_of(plan)
-        if torch.is_grad_enabled():
-            found = _differentiable_grads(lambda *ts: _prod_ref(ts, mask), xs, needs, grad)
-            return (None, *found)
-        return (None, *_fill_absent(_prod_backward(plan, xs, grad, needs, ctx.bad), plan, needs))
-
-
 def _prod_backward(
     plan: _Plan,
     xs: Sequence[Tensor],
@@ -868,8 +625,7 @@ def _prod_backward(
     order = plan.present if plan.rows is None else list(range(k))
     g = _grad_contiguous(grad, plan)
     xv = [plan.view(x) for x in xs]
-    bufs = {i: torch.empty(plan.shape, dtype=plan.dtype, device=plan.device) for i in order}
-    views = {i: plan.view(t) for i, t in bufs.items()}
+    bufs, views = _grad_buffers(plan, order, [True] * k)  # every prefix is written
     low = acc_t != plan.dtype
     # The k prefix products of a block are read back by the suffix pass, so the block shrinks
     # k-fold to keep them in cache (and, in low precision, where they live in float32
@@ -908,7 +664,7 @@ def _prod_backward(
             if prefix[pos].data_ptr() != dst.data_ptr():
                 dst.copy_(prefix[pos])
             if plan.rows is not None:
-                dst.mul_(plan.rows[a:b, i : i + 1].to(dst.dtype))
+                dst.masked_fill_(~plan.rows[a:b, i : i + 1], 0)  # exactly 0, even next to inf
     return [bufs[i] if needs[i] and i in bufs else None for i in range(k)]
 
 
@@ -944,11 +700,11 @@ def _norm_block(
             acc.zero_().addcmul_(first, first)
         for i in order[1:]:
             acc.addcmul_(xb[i], xb[i])
-    elif p == 1.0 or math.isinf(p):
+    elif p == 1.0 or p == math.inf:
         torch.abs(first, out=acc) if same else acc.copy_(first).abs_()
         for i in order[1:]:
             t = torch.abs(xb[i], out=tmp)
-            if math.isinf(p):
+            if p == math.inf:
                 torch.maximum(acc, t, out=acc)
             else:
                 acc.add_(t)
@@ -965,7 +721,7 @@ def _norm_forward(plan: _Plan, xs: Sequence[Tensor], p: float) -> Tensor:
     acc_t = plan.acc_t
     same = acc_t == plan.dtype
     scratch = None if same else plan.scratch(acc_t)
-    tmp = plan.scratch(acc_t if p not in (1.0, 2.0) and not math.isinf(p) else plan.dtype)
+    tmp = plan.scratch(acc_t if p not in (1.0, 2.0) and p != math.inf else plan.dtype)
     masked = plan.scratch(plan.dtype) if plan.rows is not None else None
     rows_f = plan.rowf(plan.dtype) if plan.rows is not None else None
     order = plan.present if plan.rows is None else list(range(plan.k))
@@ -983,7 +739,7 @@ def _norm_forward(plan: _Plan, xs: Sequence[Tensor], p: float) -> Tensor:
                 xm = torch.mul(xv[i][a:b], rows_f[a:b, i : i + 1], out=masked[:n])
                 _norm_accumulate(xm, p, acc, tmp[:n])
         flags.add(acc)
-        if not math.isinf(p):
+        if p != math.inf:
             if p == 2.0:
                 acc.sqrt_()
             elif p != 1.0:
@@ -1002,7 +758,7 @@ def _norm_forward(plan: _Plan, xs: Sequence[Tensor], p: float) -> Tensor:
 def _norm_accumulate(x: Tensor, p: float, acc: Tensor, tmp: Tensor) -> None:
     if p == 2.0:
         acc.addcmul_(x, x)
-    elif math.isinf(p):
+    elif p == math.inf:
         torch.maximum(acc, torch.abs(x, out=tmp) if tmp.dtype == x.dtype else x.abs(), out=acc)
     elif p == 1.0:
         acc.add_(torch.abs(x, out=tmp) if tmp.dtype == x.dtype else x.abs())
@@ -1010,40 +766,19 @@ def _norm_accumulate(x: Tensor, p: float, acc: Tensor, tmp: Tensor) -> None:
         acc.add_(tmp.copy_(x).abs_().pow_(p))
 
 
-class _NormFn(torch.autograd.Function):
-    """Blocked ``(Σᵢ |xᵢ|^p)^(1/p)``; gradient 0 (not nan) where the norm is 0."""
-
-    @staticmethod
-    def forward(
-        ctx: torch.autograd.function.FunctionCtx, plan: _Plan, p: float, *xs: Tensor
-    ) -> Tensor:
-        out = _norm_forward(plan, xs, p)
-        ctx.plan, ctx.p = plan, p  # type: ignore[attr-defined]
-        ctx.save_for_backward(out, *xs)
-        return out
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
-        plan: _Plan = ctx.plan
-        p: float = ctx.p
-        out, *xs = ctx.saved_tensors
-        needs = ctx.needs_input_grad[2:]
-        mask = _mask_of(plan)
-        if torch.is_grad_enabled() or p not in (1.0, 2.0):
-            if torch.is_grad_enabled():
-                found = _differentiable_grads(lambda *ts: _norm_ref(ts, p, mask), xs, needs, grad)
-                return (None, None, *found)
-            xs_m = (
-                xs
-                if mask is None
-                else [torch.where(_column(mask, i), x, 0) for i, x in enumerate(xs)]
-            )
-            grads = _norm_grads_ref(xs_m, out, grad, p)
-            if mask is not None:
-                grads = [torch.where(_column(mask, i), gi, 0) for i, gi in enumerate(grads)]
-            return (None, None, *[gi if n else None for gi, n in zip(grads, needs)])
-        blocked = _norm_backward(plan, xs, out, grad, needs, p)
-        return (None, None, *_fill_absent(blocked, plan, needs))
+def _norm_grads(
+    plan: _Plan, xs: Sequence[Tensor], out: Tensor, grad: Tensor, needs: Sequence[bool], p: float
+) -> list[Tensor | None]:
+    """Blocked gradients for p = 1, 2; the reference gradient formula for other ``p``."""
+    if p in (1.0, 2.0):
+        return _norm_backward(plan, xs, out, grad, needs, p)
+    mask = _mask_of(plan)
+    if mask is not None:
+        xs = [torch.where(_column(mask, i), x, 0) for i, x in enumerate(xs)]
+    grads = _norm_grads_ref(xs, out, grad, p)
+    if mask is not None:
+        grads = [torch.where(_column(mask, i), gi, 0) for i, gi in enumerate(grads)]
+    return [gi if n else None for gi, n in zip(grads, needs)]
 
 
 def _norm_backward(
@@ -1056,17 +791,16 @@ def _norm_backward(
     ov = plan.view(out)
     xv = [plan.view(x) for x in xs]
     order = plan.present if plan.rows is None else list(range(k))
-    bufs = {
-        i: torch.empty(plan.shape, dtype=plan.dtype, device=plan.device) for i in order if needs[i]
-    }
-    views = {i: plan.view(t) for i, t in bufs.items()}
+    bufs, views = _grad_buffers(plan, order, needs)
     h = plan.scratch(acc_t) if p == 2.0 else plan.scratch(plan.dtype)
     rows_f = plan.rowf(plan.dtype) if plan.rows is not None else None
     for a, b in plan.blocks():
         n = b - a
         hb = h[:n]
         if p == 2.0:
-            torch.div(g[a:b], ov[a:b], out=hb)
+            # g/out in float32 (h's dtype): g/out of a small float16 norm overflows float16,
+            # though every xᵢ·g/out is at most g.
+            hb.copy_(g[a:b]).div_(ov[a:b])
             if bool(ov[a:b].amin() == 0):  # out ≥ 0: a cheap test before the rare fix-up
                 hb.masked_fill_(ov[a:b] == 0, 0)
         for i in order:
@@ -1101,13 +835,29 @@ def _stacked(xs: Sequence[Tensor], mask: Tensor | None, fill: float) -> Tensor:
     return torch.where(_along_stack(mask, stacked.ndim), stacked, fill)
 
 
+#: Up to this many inputs a chain of binary ops (x₁ + x₂ + x₃) beats stack + reduce on small
+#: inputs: it skips the (k, ...) copy (measured at k = 3-4, (32, 64)-(256, 256): 1.5-2× faster).
+_CHAIN = 4
+
+
+def _chain(xs: Sequence[Tensor], mask: Tensor | None) -> bool:
+    return mask is None and len(xs) <= _CHAIN and _acc_dtype(xs[0].dtype) == xs[0].dtype
+
+
 def _sum_plain(xs: Sequence[Tensor], mask: Tensor | None) -> Tensor:
-    return _stacked(xs, mask, 0).sum(0)
+    if not _chain(xs, mask):
+        return _stacked(xs, mask, 0).sum(0)
+    if len(xs) == 1:
+        return xs[0].clone()
+    out = xs[0] + xs[1]
+    for x in xs[2:]:
+        out = out + x
+    return out
 
 
 def _mean_plain(xs: Sequence[Tensor], mask: Tensor | None) -> Tensor:
     if mask is None:
-        return torch.stack(list(xs)).mean(0)
+        return _sum_plain(xs, None) / len(xs) if _chain(xs, None) else torch.stack(list(xs)).mean(0)
     total = _stacked(xs, mask, 0).sum(0, dtype=_acc_dtype(xs[0].dtype))
     return _finish(total / _count(mask, total.dtype), xs[0].dtype)
 
@@ -1131,29 +881,111 @@ def _weighted_sum_plain(
 
 
 def _extreme_plain(xs: Sequence[Tensor], mask: Tensor | None, pick_max: bool) -> Tensor:
-    # max(dim)/min(dim) route the gradient to the first input attaining the extreme (amax
-    # would split it between ties) and propagate nan.
+    if _chain(xs, mask) and not _needs_autograd(*xs):  # values only: torch.maximum chains
+        op = torch.maximum if pick_max else torch.minimum
+        out = xs[0].clone() if len(xs) == 1 else op(xs[0], xs[1])
+        for x in xs[2:]:
+            out = op(out, x)
+        return out
+    # max(dim)/min(dim) route the gradient to the first input attaining the extreme (amax and
+    # torch.maximum split it between ties) and propagate nan.
     if pick_max:
         return _stacked(xs, mask, -math.inf).max(0).values
     return _stacked(xs, mask, math.inf).min(0).values
 
 
 def _prod_plain(xs: Sequence[Tensor], mask: Tensor | None) -> Tensor:
+    """A chain of products in the accumulation dtype, redone in float64 where that overflowed
+    (one sum tells: a finite sum proves every entry finite); float64 from the start where
+    values cannot be branched on (compile, tracing, transforms, meta)."""
     dtype = xs[0].dtype
     acc_t = _acc_dtype(dtype)
-    wide = _wide_dtype(acc_t, xs[0].device) or acc_t  # k factors: float64 does not overflow
-    return _finish(_stacked(xs, mask, 1).prod(0, dtype=wide), dtype)
+    wide = _wide_dtype(acc_t, xs[0].device)
+    if wide is not None and not _has_values(xs[0]):
+        return _finish(_stacked(xs, mask, 1).prod(0, dtype=wide), dtype)
+    if _chain(xs, mask):
+        out = xs[0].clone() if len(xs) == 1 else xs[0] * xs[1]
+        for x in xs[2:]:
+            out = out * x
+    else:
+        out = _stacked(xs, mask, 1).prod(0, dtype=acc_t)
+    if wide is not None and not math.isfinite(out.detach().sum().item()):
+        out = _stacked(xs, mask, 1).prod(0, dtype=wide)
+    return _finish(out, dtype)
 
 
 def _norm_plain(xs: Sequence[Tensor], p: float, mask: Tensor | None) -> Tensor:
     stacked = _stacked(xs, mask, 0)
-    if math.isinf(p):  # exact in any dtype; max(dim) sends the gradient to the first tie
+    if p == math.inf:  # exact in any dtype; max(dim) sends the gradient to the first tie
         return stacked.abs().max(0).values
     dtype = stacked.dtype
     acc_t = _acc_dtype(dtype)
     # Σ|x|^p overflows float32 early; converting first keeps the backward in float64 too.
     wide = _wide_dtype(acc_t, stacked.device) or acc_t
     return _finish(torch.linalg.vector_norm(stacked.to(wide), p, 0), dtype)
+
+
+def _linear_op(kind: _Kind) -> _Op:
+    def forward(plan: _Plan, ts: Sequence[Tensor], renormalize: bool = False) -> tuple[Tensor, Any]:
+        w, xs = (ts[0], ts[1:]) if kind == _WEIGHTED else (None, ts)
+        return _linear_forward(plan, kind, _weight_rows(plan, w), renormalize, xs), None
+
+    def backward(
+        plan: _Plan,
+        ts: Sequence[Tensor],
+        out: Tensor,
+        grad: Tensor,
+        needs: Sequence[bool],
+        state: Any,
+        renormalize: bool = False,
+    ) -> list[Tensor | None]:
+        if kind != _WEIGHTED:
+            return _linear_backward(plan, kind, False, None, ts, grad, [False, *needs])[0]
+        w, xs = ts[0], ts[1:]
+        gx, gw = _linear_backward(plan, kind, renormalize, _weight_rows(plan, w), xs, grad, needs)
+        if gw is not None and w.ndim > 1:
+            gw = gw.view(*plan.shape[:-1], plan.k).sum_to_size(w.shape)
+        return [gw, *gx]
+
+    if kind == _WEIGHTED:
+        return _Op(
+            "weighted_sum",
+            lambda ts, mask, renorm: _weighted_sum_plain(ts[1:], ts[0], mask, renorm),
+            lambda ts, mask, renorm: _weighted_sum_ref(ts[1:], ts[0], mask, renorm),
+            forward,
+            backward,
+            weighted=True,
+        )
+    plain, reference = (_sum_plain, _sum_ref) if kind == _SUM else (_mean_plain, _mean_ref)
+    return _Op(f"fused_{kind.value}", plain, reference, forward, backward)
+
+
+def _extreme_op(pick_max: bool) -> _Op:
+    return _Op(
+        "fused_max" if pick_max else "fused_min",
+        lambda ts, mask: _extreme_plain(ts, mask, pick_max),
+        lambda ts, mask: _extreme_ref(ts, mask, pick_max),
+        lambda plan, ts: (_extreme_forward(plan, ts, pick_max), None),
+        lambda plan, ts, out, grad, needs, state: _first_hit_grads(plan, ts, out, grad, needs),
+    )
+
+
+_SUM_OP, _MEAN_OP, _WEIGHTED_OP = (_linear_op(kind) for kind in _Kind)
+_MAX_OP, _MIN_OP = _extreme_op(True), _extreme_op(False)
+_PROD_OP = _Op(
+    "fused_prod",
+    _prod_plain,
+    _prod_ref,
+    _prod_forward,
+    lambda plan, ts, out, grad, needs, bad: _prod_backward(plan, ts, grad, needs, bad),
+)
+_NORM_OP = _Op(
+    "fused_norm",
+    lambda ts, mask, p: _norm_plain(ts, p, mask),
+    lambda ts, mask, p: _norm_ref(ts, p, mask),
+    lambda plan, ts, p: (_norm_forward(plan, ts, p), None),
+    lambda plan, ts, out, grad, needs, state, p: _norm_grads(plan, ts, out, grad, needs, p),
+)
 
 
 # =============================================================================================
@@ -1215,21 +1047,7 @@ def weighted_sum(
 def _weighted_sum(
     xs: Sequence[Tensor], weights: Tensor, mask: Tensor | None, renormalize: bool
 ) -> Tensor:
-    if _plain(xs):
-        return _weighted_sum_plain(xs, weights, mask, renormalize)
-    plan = _plan(xs, mask, by_row=weights.ndim > 1)
-    if (
-        plan is None
-        or weights.device != plan.device
-        or torch.overrides.has_torch_function((weights,))
-        or _under_transform((weights,))
-    ):
-        return _weighted_sum_ref(xs, weights, mask, renormalize)
-    w = weights.to(plan.acc_t)
-    if _needs_autograd(w, *xs):
-        out: Tensor = _LinearFn.apply(plan, _WEIGHTED, renormalize, w, *xs)
-        return out
-    return _linear_forward(plan, _WEIGHTED, _weight_rows(plan, w), renormalize, xs)
+    return _run(_WEIGHTED_OP, (weights, *xs), mask, renormalize)
 
 
 def _check_weights(weights: object, xs: Sequence[Tensor]) -> None:
@@ -1306,24 +1124,11 @@ def fused_mean(xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
 
 
 def _fused_sum(xs: Sequence[Tensor], mask: Tensor | None) -> Tensor:
-    return _unweighted(_SUM, xs, mask)
+    return _run(_SUM_OP, xs, mask)
 
 
 def _fused_mean(xs: Sequence[Tensor], mask: Tensor | None) -> Tensor:
-    return _unweighted(_MEAN, xs, mask)
-
-
-def _unweighted(kind: str, xs: Sequence[Tensor], mask: Tensor | None) -> Tensor:
-    """A weight-free linear fusion: plain formula, blocked kernel, or reference formula."""
-    if _plain(xs):
-        return (_sum_plain if kind == _SUM else _mean_plain)(xs, mask)
-    plan = _plan(xs, mask)
-    if plan is None:
-        return (_sum_ref if kind == _SUM else _mean_ref)(xs, mask)
-    if _needs_autograd(*xs):
-        out: Tensor = _LinearFn.apply(plan, kind, False, None, *xs)
-        return out
-    return _linear_forward(plan, kind, None, False, xs)
+    return _run(_MEAN_OP, xs, mask)
 
 
 def fused_prod(xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
@@ -1356,27 +1161,11 @@ def fused_prod(xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
 
 
 def _fused_prod(xs: Sequence[Tensor], mask: Tensor | None) -> Tensor:
-    if _plain(xs):
-        return _prod_plain(xs, mask)
-    plan = _plan(xs, mask)
-    if plan is None:
-        return _prod_ref(xs, mask)
-    if _needs_autograd(*xs):
-        out: Tensor = _ProdFn.apply(plan, *xs)
-        return out
-    return _prod_forward(plan, xs)[0]
+    return _run(_PROD_OP, xs, mask)
 
 
 def _fused_extreme(xs: Sequence[Tensor], mask: Tensor | None, pick_max: bool) -> Tensor:
-    if _plain(xs):
-        return _extreme_plain(xs, mask, pick_max)
-    plan = _plan(xs, mask)
-    if plan is None:
-        return _extreme_ref(xs, mask, pick_max)
-    if _needs_autograd(*xs):
-        out: Tensor = _ExtremeFn.apply(plan, pick_max, *xs)
-        return out
-    return _extreme_forward(plan, xs, pick_max)
+    return _run(_MAX_OP if pick_max else _MIN_OP, xs, mask)
 
 
 def _fused_max(xs: Sequence[Tensor], mask: Tensor | None) -> Tensor:
@@ -1497,11 +1286,12 @@ def _fused_median(xs: Sequence[Tensor], mask: Tensor | None, mode: str) -> Tenso
 
 
 def _midpoint(lo: Tensor, hi: Tensor) -> Tensor:
-    """``(lo + hi) / 2`` without overflow: ``lo + hi`` of two large float16 values is inf where
-    their mean is not (``lo/2 + hi/2`` would lose the last bit of subnormals instead)."""
-    if not lo.is_floating_point():
+    """``(lo + hi) / 2``, in float32 for float16/bfloat16: ``lo + hi`` of two large float16
+    values is inf where their mean is not."""
+    acc_t = _acc_dtype(lo.dtype)
+    if acc_t == lo.dtype:
         return (lo + hi) / 2
-    return lo + (hi - lo) / 2 if lo.dtype in (torch.float16, torch.bfloat16) else (lo + hi) / 2
+    return ((lo.to(acc_t) + hi.to(acc_t)) / 2).to(lo.dtype)
 
 
 def _nan_if_any(stacked: Tensor, present: Tensor | None, out: Tensor) -> Tensor:
@@ -1555,12 +1345,4 @@ def check_norm_order(p: object) -> float:
 
 
 def _fused_norm(xs: Sequence[Tensor], p: float, mask: Tensor | None) -> Tensor:
-    if _plain(xs):
-        return _norm_plain(xs, p, mask)
-    plan = _plan(xs, mask)
-    if plan is None:
-        return _norm_ref(xs, p, mask)
-    if _needs_autograd(*xs):
-        out: Tensor = _NormFn.apply(plan, p, *xs)
-        return out
-    return _norm_forward(plan, xs, p)
+    return _run(_NORM_OP, xs, mask, p)

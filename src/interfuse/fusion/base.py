@@ -191,13 +191,12 @@ class Fusion(Configurable, nn.Module, abc.ABC):
         if self.num_inputs is not None and len(tensors) != self.num_inputs:
             self._check_count("xs", len(tensors), "tensors")
         checked = None if mask is None else check_mask(mask, tensors)
-        if self._parameters or self._buffers or self._modules:  # parameter-free: nothing to match
-            ref = next(chain(self.parameters(), self.buffers()), None)
-            if ref is not None and ref.device != tensors[0].device:
-                raise ValueError(
-                    f"xs are on {tensors[0].device} but {type(self).__name__} is on "
-                    f"{ref.device}; move the inputs or the module (.to(device))"
-                )
+        ref = self._state_ref()
+        if ref is not None and ref.device != tensors[0].device:
+            raise ValueError(
+                f"xs are on {tensors[0].device} but {type(self).__name__} is on "
+                f"{ref.device}; move the inputs or the module (.to(device))"
+            )
         return tensors, self._drop_inputs(tensors, checked)
 
     def _order_inputs(
@@ -283,6 +282,20 @@ class Fusion(Configurable, nn.Module, abc.ABC):
         rescue = torch.where(present, u, -1.0).argmax(-1, keepdim=True)
         one = torch.zeros_like(kept).scatter_(-1, rescue, True)
         return torch.where(kept.any(-1, keepdim=True), kept, one)
+
+    def _state_ref(self) -> Tensor | None:
+        """A parameter or buffer of this module (its device is the module's), or ``None``;
+        looked up on every call (a module may be moved or its parameters replaced), the own
+        ones first because walking ``parameters()`` costs microseconds."""
+        for param in self._parameters.values():
+            if param is not None:
+                return param
+        for buffer in self._buffers.values():
+            if buffer is not None:
+                return buffer
+        if not self._modules:
+            return None
+        return next(chain(self.parameters(), self.buffers()), None)
 
     def check_in_dims(self, in_dims: Sequence[int]) -> tuple[int, ...]:
         """Validate the widths ``in_dims`` (positive ints, ``num_inputs`` of them, all equal

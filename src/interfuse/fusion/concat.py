@@ -13,12 +13,17 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-from interfuse import functional as fn
-from interfuse._validation import check_dims, check_positive_int
+from interfuse._validation import check_dims, check_operand, check_positive_int
+from interfuse.functional._common import plain_size
+
+# The kernels without their checks (check_inputs ran the same ones).
+from interfuse.functional.concat import _concat as concat
+from interfuse.functional.concat import _zero_absent as masked_inputs
 from interfuse.fusion.base import Fusion, Inputs, MaskLike
-from interfuse.matrices import MATRICES, StructuredMatrix
+from interfuse.matrices import MATRICES, DenseMatrix, StructuredMatrix
 from interfuse.matrices.registry import build_owned_matrix
 
 __all__ = ["ConcatFusion", "ProjectedConcatFusion"]
@@ -103,7 +108,7 @@ class ConcatFusion(_Concatenation):
 
     def forward(self, xs: Inputs, mask: MaskLike | None = None) -> Tensor:
         xs, mask = self.check_inputs(xs, mask)
-        return fn.concat(xs, mask)
+        return concat(xs, mask)
 
     def out_features(self, in_dims: Sequence[int]) -> int:
         return sum(self.check_in_dims(in_dims))
@@ -203,7 +208,26 @@ class ProjectedConcatFusion(_Concatenation):
 
     def forward(self, xs: Inputs, mask: MaskLike | None = None) -> Tensor:
         xs, mask = self.check_inputs(xs, mask)
-        return self.matrix(fn.masked_inputs(xs, mask), bias=self.bias)
+        pieces = masked_inputs(xs, mask)
+        weight = self._plain_weight(pieces)
+        if weight is not None:
+            return F.linear(torch.cat(pieces, -1), weight, self.bias)
+        return self.matrix(pieces, bias=self.bias)
+
+    def _plain_weight(self, pieces: list[Tensor]) -> Tensor | None:
+        """The dense weight, where the plain ``F.linear`` of the concatenation runs: a plain
+        dense matrix (not parametrized) and small inputs (the concatenation is at most
+        ``SMALL_BYTES``), or tracing/export; else ``None`` (the matrix projects piece by piece,
+        never concatenating)."""
+        if type(self.matrix) is not DenseMatrix:
+            return None
+        first = pieces[0]
+        rows = first.numel() // first.shape[-1]
+        if not plain_size(rows * sum(self.in_dims) * first.element_size()):
+            return None
+        weight = self.matrix.weight
+        check_operand("x", first, weight, "DenseMatrix")  # as the matrix would say
+        return weight
 
     def out_features(self, in_dims: Sequence[int]) -> int:
         self.check_in_dims(in_dims)
@@ -226,9 +250,14 @@ class ProjectedConcatFusion(_Concatenation):
 
     def extra_repr(self) -> str:
         name = next((k for k, c in MATRICES.items() if type(self.matrix) is c), None)
-        options = "".join(f", {k}={v!r}" for k, v in self.input_options().items())
-        return (
+        options = {
+            k: v
+            for k, v in self.matrix.get_config().items()
+            if k not in ("in_features", "out_features") and not (k == "mode" and v == "auto")
+        }
+        text = (
             f"in_dims={list(self.in_dims)}, out_dim={self.out_dim}, "
             f"matrix={name or type(self.matrix).__name__!r}, bias={self.bias is not None}"
-            f"{options}"
         )
+        text += f", matrix_options={options!r}" if options else ""
+        return text + "".join(f", {k}={v!r}" for k, v in self.input_options().items())
