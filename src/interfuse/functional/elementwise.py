@@ -857,7 +857,11 @@ def _sum_plain(xs: Sequence[Tensor], mask: Tensor | None) -> Tensor:
 
 def _mean_plain(xs: Sequence[Tensor], mask: Tensor | None) -> Tensor:
     if mask is None:
-        return _sum_plain(xs, None) / len(xs) if _chain(xs, None) else torch.stack(list(xs)).mean(0)
+        if not _chain(xs, None):
+            return torch.stack(list(xs)).mean(0)
+        # In place on the chain's own fresh result: one allocation less, safe under autograd
+        # (div by a number saves nothing) and vmap (the result is batched if any input is).
+        return _sum_plain(xs, None).div_(len(xs))
     total = _stacked(xs, mask, 0).sum(0, dtype=_acc_dtype(xs[0].dtype))
     return _finish(total / _count(mask, total.dtype), xs[0].dtype)
 
