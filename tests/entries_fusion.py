@@ -129,3 +129,58 @@ ENTRIES = [
         (ROWS, 5),
     ),
 ]
+
+
+def _masked(k: int, *, per_row: bool, widths: bool = False) -> Callable[..., Any]:
+    """Like :func:`_same` / :func:`_widths`, with a mask: per row (``(2, ROWS, k)`` or
+    ``(ROWS, k)``, every row keeping two inputs) or ``(k,)``; gradcheck then covers the masked
+    backward."""
+
+    def sample(dtype: torch.dtype) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        (xs,), _ = (_widths if widths else _same(k))(dtype)
+        lead = (ROWS,) if widths else (2, ROWS)
+        if per_row:
+            mask = torch.ones(*lead, k, dtype=torch.bool)
+            mask.view(-1, k)[
+                torch.arange(mask.numel() // k), torch.arange(mask.numel() // k) % k
+            ] = False
+        else:
+            mask = torch.tensor([i != 1 for i in range(k)])
+        return (xs,), {"mask": mask}
+
+    return sample
+
+
+MASKED = [
+    ("WeightedSumFusion", lambda: interfuse.WeightedSumFusion(3, normalize="softmax"), 3),
+    ("SumFusion", lambda: interfuse.SumFusion(), 3),
+    ("MeanFusion", lambda: interfuse.MeanFusion(), 3),
+    ("ProdFusion", lambda: interfuse.ProdFusion(), 3),
+    ("MaxFusion", lambda: interfuse.MaxFusion(), 3),
+    ("MinFusion", lambda: interfuse.MinFusion(), 3),
+    ("MedianFusion", lambda: interfuse.MedianFusion(mode="mean"), 4),
+    ("NormFusion", lambda: interfuse.NormFusion(p=2.0), 3),
+]
+ENTRIES += [
+    _entry(f"{name}-masked-{form}", factory, _masked(k, per_row=form == "rows"), SAME)
+    for name, factory, k in MASKED
+    for form in ("rows", "k")
+]
+ENTRIES += [
+    _entry(
+        f"{id_}-masked-rows",
+        factory,
+        _masked(3, per_row=True, widths=True),
+        (ROWS, width),
+    )
+    for id_, factory, width in (
+        ("ConcatFusion", lambda: interfuse.ConcatFusion(), sum(WIDTHS)),
+        (
+            "ProjectedConcatFusion",
+            lambda: interfuse.ProjectedConcatFusion(
+                WIDTHS, 5, matrix="lowrank", matrix_options={"rank": 2}
+            ),
+            5,
+        ),
+    )
+]

@@ -8,9 +8,18 @@ import math
 import pytest
 import torch
 
-from interfuse.functional import fused_logsumexp, fused_std, fused_var
+from interfuse.functional import _common, fused_logsumexp, fused_std, fused_var
 
 K, SHAPE = 4, (3, 5, 6)
+
+
+@pytest.fixture(autouse=True, params=["plain", "large"])
+def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test on the small-size (stacked torch reductions) and large-size (one-pass,
+    stack-free) paths."""
+    if request.param == "large":
+        monkeypatch.setattr(_common, "SMALL_BYTES", 0)
+    return str(request.param)
 
 
 def _mask(form: str | None, gen: torch.Generator) -> torch.Tensor | None:

@@ -219,6 +219,9 @@ class _Op:
     forward: Callable[..., tuple[Tensor, Any]]
     backward: Callable[..., list[Tensor | None]]
     weighted: bool = False
+    #: Where the plain formula's backward is slow (max/min: ``max(dim)``'s index scatter), the
+    #: plain path under autograd only up to this many bytes of input.
+    plain_grad_bytes: int | None = None
 
 
 class _Blocked(torch.autograd.Function):
@@ -260,7 +263,12 @@ def _run(op: _Op, tensors: Sequence[Tensor], mask: Tensor | None, *args: Any) ->
     """The one dispatcher: plain formula, blocked kernel (with or without autograd), or
     reference formula, for checked inputs."""
     xs = tensors[1:] if op.weighted else tensors
-    if _plain(xs):
+    if _plain(xs) and (
+        op.plain_grad_bytes is None
+        or xs[0].numel() * xs[0].element_size() * len(xs) <= op.plain_grad_bytes
+        or not _needs_autograd(*xs)
+        or torch.jit.is_tracing()
+    ):
         return op.plain(tensors, mask, *args)
     weights = tensors[0] if op.weighted else None
     plan = _plan(xs, mask, by_row=weights is not None and weights.ndim > 1)

@@ -27,7 +27,15 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from interfuse.functional._common import _acc_dtype, _check_xs, _column, _count, _finish
+from interfuse.functional._common import (
+    _acc_dtype,
+    _along_stack,
+    _check_xs,
+    _column,
+    _count,
+    _finish,
+    _plain,
+)
 from interfuse.functional.elementwise import _extreme_ref
 
 __all__ = ["fused_logsumexp", "fused_std", "fused_var"]
@@ -106,6 +114,13 @@ def fused_var(xs: Sequence[Tensor], mask: Tensor | None = None, correction: floa
     """
     correction = _check_correction(correction)
     xs, mask = _check_xs("fused_var", xs, mask)
+    return _fused_var(xs, mask, correction)
+
+
+def _fused_var(xs: Sequence[Tensor], mask: Tensor | None, correction: float) -> Tensor:
+    """:func:`fused_var` without its checks (for modules that ran the same ones)."""
+    if mask is None and _plain(xs):
+        return torch.var(torch.stack(list(xs)), 0, correction=correction)
     return _finish(_var_acc(xs, mask, correction), xs[0].dtype)
 
 
@@ -137,6 +152,13 @@ def fused_std(xs: Sequence[Tensor], mask: Tensor | None = None, correction: floa
     """
     correction = _check_correction(correction)
     xs, mask = _check_xs("fused_std", xs, mask)
+    return _fused_std(xs, mask, correction)
+
+
+def _fused_std(xs: Sequence[Tensor], mask: Tensor | None, correction: float) -> Tensor:
+    """:func:`fused_std` without its checks (for modules that ran the same ones)."""
+    if mask is None and _plain(xs):
+        return torch.std(torch.stack(list(xs)), 0, correction=correction)
     var = _var_acc(xs, mask, correction)
     positive = var > 0
     std = torch.where(positive, torch.where(positive, var, 1).sqrt(), var)
@@ -169,6 +191,16 @@ def fused_logsumexp(xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
         tensor([   0., 1000.])
     """
     xs, mask = _check_xs("fused_logsumexp", xs, mask)
+    return _fused_logsumexp(xs, mask)
+
+
+def _fused_logsumexp(xs: Sequence[Tensor], mask: Tensor | None) -> Tensor:
+    """:func:`fused_logsumexp` without its checks (for modules that ran the same ones)."""
+    if _plain(xs):
+        stacked = torch.stack(list(xs))
+        if mask is not None:
+            stacked = torch.where(_along_stack(mask, stacked.ndim), stacked, -math.inf)
+        return torch.logsumexp(stacked, 0)
     acc_t = _acc_dtype(xs[0].dtype)
     with torch.no_grad():
         top = _extreme_ref(xs, mask, pick_max=True).to(acc_t)
