@@ -29,6 +29,31 @@ def _widths(dtype: torch.dtype) -> tuple[tuple[Any, ...], dict[str, Any]]:
     return ([torch.randn(ROWS, n, dtype=dtype) for n in WIDTHS],), {}
 
 
+#: A per-row mask for 3 inputs of leading shape (2, ROWS): two present inputs in every row.
+_ROW_MASK = torch.tensor([[True, False, True], [True, True, False], [False, True, True]])
+
+
+def _same_masked(k: int) -> Callable[[torch.dtype], tuple[tuple[Any, ...], dict[str, Any]]]:
+    """``k`` inputs ``(2, ROWS, WIDTH)`` with a per-row mask ``(2, ROWS, k)``."""
+
+    def sample(dtype: torch.dtype) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        xs = [torch.randn(2, ROWS, WIDTH, dtype=dtype) for _ in range(k)]
+        mask = torch.ones(2, ROWS, k, dtype=torch.bool)
+        mask[..., :3] = _ROW_MASK
+        return (xs,), {"mask": mask}
+
+    return sample
+
+
+def _widths_masked(dtype: torch.dtype) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    return ([torch.randn(ROWS, n, dtype=dtype) for n in WIDTHS],), {"mask": _ROW_MASK}
+
+
+def _named(dtype: torch.dtype) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    xs = {name: torch.randn(ROWS, n, dtype=dtype) for name, n in zip("cab", WIDTHS, strict=True)}
+    return (xs,), {"mask": {"a": torch.tensor([True, False, True])}}
+
+
 def _entry(
     id_: str,
     factory: Callable[[], nn.Module],
@@ -69,4 +94,93 @@ ENTRIES = [
         _widths,
         (ROWS, 5),
     ),
+    _entry(
+        "WeightedSumFusion-scalar-mix-per-feature",
+        lambda: interfuse.WeightedSumFusion(
+            3, normalize="softmax", scale=True, per_feature=True, num_features=WIDTH
+        ),
+        _same_masked(3),
+        SAME,
+    ),
+    # correction=0: the shared property tests draw masks that leave one input present, where
+    # the default correction gives nan (as torch.var); tests/fusion/test_statistics.py covers it
+    _entry("VarFusion", lambda: interfuse.VarFusion(correction=0), _same(3), SAME),
+    _entry("VarFusion-masked", lambda: interfuse.VarFusion(correction=0), _same_masked(4), SAME),
+    _entry("StdFusion", lambda: interfuse.StdFusion(correction=0), _same_masked(4), SAME),
+    _entry("LogSumExpFusion", lambda: interfuse.LogSumExpFusion(), _same(3), SAME),
+    _entry("LogSumExpFusion-masked", lambda: interfuse.LogSumExpFusion(), _same_masked(3), SAME),
+    _entry(
+        "AttentionFusion",
+        lambda: interfuse.AttentionFusion([WIDTH] * 3, hidden_dim=3),
+        _same_masked(3),
+        SAME,
+    ),
+    _entry(
+        "AttentionFusion-projected",
+        lambda: interfuse.AttentionFusion(WIDTHS, out_dim=5),
+        _widths,
+        (ROWS, 5),
+    ),
+    _entry("GatedFusion", lambda: interfuse.GatedFusion(WIDTHS, 5), _widths_masked, (ROWS, 5)),
+    _entry(
+        "GatedFusion-named-sigmoid",
+        lambda: interfuse.GatedFusion(WIDTHS, 5, gate="sigmoid", names=["c", "a", "b"]),
+        _named,
+        (ROWS, 5),
+    ),
+]
+
+
+def _masked(k: int, *, per_row: bool, widths: bool = False) -> Callable[..., Any]:
+    """Like :func:`_same` / :func:`_widths`, with a mask: per row (``(2, ROWS, k)`` or
+    ``(ROWS, k)``, every row keeping two inputs) or ``(k,)``; gradcheck then covers the masked
+    backward."""
+
+    def sample(dtype: torch.dtype) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        (xs,), _ = (_widths if widths else _same(k))(dtype)
+        lead = (ROWS,) if widths else (2, ROWS)
+        if per_row:
+            mask = torch.ones(*lead, k, dtype=torch.bool)
+            mask.view(-1, k)[
+                torch.arange(mask.numel() // k), torch.arange(mask.numel() // k) % k
+            ] = False
+        else:
+            mask = torch.tensor([i != 1 for i in range(k)])
+        return (xs,), {"mask": mask}
+
+    return sample
+
+
+MASKED = [
+    ("WeightedSumFusion", lambda: interfuse.WeightedSumFusion(3, normalize="softmax"), 3),
+    ("SumFusion", lambda: interfuse.SumFusion(), 3),
+    ("MeanFusion", lambda: interfuse.MeanFusion(), 3),
+    ("ProdFusion", lambda: interfuse.ProdFusion(), 3),
+    ("MaxFusion", lambda: interfuse.MaxFusion(), 3),
+    ("MinFusion", lambda: interfuse.MinFusion(), 3),
+    ("MedianFusion", lambda: interfuse.MedianFusion(mode="mean"), 4),
+    ("NormFusion", lambda: interfuse.NormFusion(p=2.0), 3),
+]
+ENTRIES += [
+    _entry(f"{name}-masked-{form}", factory, _masked(k, per_row=form == "rows"), SAME)
+    for name, factory, k in MASKED
+    for form in ("rows", "k")
+]
+ENTRIES += [
+    _entry(
+        f"{id_}-masked-rows",
+        factory,
+        _masked(3, per_row=True, widths=True),
+        (ROWS, width),
+    )
+    for id_, factory, width in (
+        ("ConcatFusion", lambda: interfuse.ConcatFusion(), sum(WIDTHS)),
+        (
+            "ProjectedConcatFusion",
+            lambda: interfuse.ProjectedConcatFusion(
+                WIDTHS, 5, matrix="lowrank", matrix_options={"rank": 2}
+            ),
+            5,
+        ),
+    )
 ]

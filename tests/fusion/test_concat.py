@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from torch import Tensor
 
 from interfuse.config import from_config
+from interfuse.functional import _common
 from interfuse.fusion import ConcatFusion, ProjectedConcatFusion
 from interfuse.matrices import (
     MATRICES,
@@ -212,6 +213,9 @@ def test_split_matrices_never_build_the_concatenation(
     f.matrix.mode = "factored"
     xs = [x.float().requires_grad_() for x in _pieces((8,), IN_DIMS)]
     expected = _reference(f, [x.detach() for x in xs])
+    # Above the small-size threshold (here: every size); below it a dense matrix runs the
+    # plain F.linear of the (small) concatenation.
+    monkeypatch.setattr(_common, "SMALL_BYTES", 0)
 
     def boom(*args: Any, **kwargs: Any) -> Tensor:
         raise AssertionError("the concatenation was built")
@@ -220,6 +224,7 @@ def test_split_matrices_never_build_the_concatenation(
     out = f(xs)
     out.sum().backward()
     monkeypatch.undo()
+    torch.testing.assert_close(f(xs), expected)  # the small-size path agrees
     torch.testing.assert_close(out.detach(), expected)
     assert all(x.grad is not None for x in xs)
 
@@ -270,7 +275,7 @@ def test_projection_repr_and_config() -> None:
     first = repr(f).splitlines()[0:2]
     assert first == [
         "ProjectedConcatFusion(",
-        "  in_dims=[2, 4], out_dim=6, matrix='lowrank', bias=False",
+        "  in_dims=[2, 4], out_dim=6, matrix='lowrank', bias=False, matrix_options={'rank': 2}",
     ]
     assert "(matrix): LowRankMatrix(in_features=6, out_features=6, rank=2)" in repr(f)
     config = f.to_config()

@@ -438,3 +438,34 @@ def test_property_forward_applies_the_fused_matrix(case: tuple, seed: int) -> No
     y = module(x)
     assert y.shape == module.output_shape(x.shape)
     torch.testing.assert_close(y, _explicit(module, x))
+
+
+def test_linearity_is_the_fusions_own_property() -> None:
+    """A fusion class that declares itself linear is fused on the outputs with no edit to
+    the hybrid; modality dropout and new data-dependent fusions fall back to the matrices."""
+
+    class _Halve(Fusion):  # private: not registered for configs
+        linear = True
+
+        def forward(self, xs: Any, mask: Any = None) -> torch.Tensor:
+            xs, mask = self.check_inputs(xs, mask)
+            return interfuse.SumFusion()(xs, mask) / 2
+
+        def out_features(self, in_dims: Any) -> int:
+            return int(self.check_in_dims(in_dims)[0])
+
+        def get_config(self) -> dict[str, Any]:
+            return {}
+
+    torch.manual_seed(2)
+    parts = _square_parts("attribute")
+    by_outputs = HybridInterdependence(parts, _Halve(), strategy="outputs")
+    x = _x("attribute", 3)
+    expected = HybridInterdependence(parts, _Halve(), strategy="matrices")(x)
+    torch.testing.assert_close(by_outputs(x), expected, rtol=1e-4, atol=1e-5)
+    dropping = interfuse.MeanFusion(num_inputs=3, input_dropout=0.2)
+    assert not HybridInterdependence(parts, dropping).linear_fusion
+    with pytest.raises(ValueError, match=r"strategy='outputs' needs a linear fusion .*input_drop"):
+        HybridInterdependence(parts, dropping, strategy="outputs")
+    for fusion in (interfuse.AttentionFusion([D] * 3), interfuse.VarFusion()):
+        assert not HybridInterdependence(parts, fusion).linear_fusion

@@ -218,9 +218,9 @@ def _() -> object:
 @bad(
     "matrix-mixed-piece-dtypes",
     M,
-    "mixed dtypes",
+    "mixed dtypes (promoted as torch.cat does, then unlike the matrix's)",
     TypeError,
-    r"x\[1\] has dtype torch.float64 but x\[0\] has torch.float32",
+    r"x has dtype torch.float64 but DenseMatrix has dtype torch.float32",
 )
 def _() -> object:
     return interfuse.DenseMatrix(12, 6)([x(5, 6), x(5, 6, dtype=torch.float64)])
@@ -533,7 +533,7 @@ def _() -> object:
     FN,
     "w of the wrong size",
     ValueError,
-    r"weighted_sum: weights must have shape \(2,\), got \(3,\)",
+    r"weighted_sum: weights must have shape \(2,\) or \(\.\.\., 2\) for 2 inputs, got \(3,\)",
 )
 def _() -> object:
     return interfuse.functional.weighted_sum([torch.ones(2), torch.ones(2)], torch.ones(3))
@@ -864,10 +864,100 @@ def _() -> object:
     F,
     "unknown names",
     ValueError,
-    r"fusion must be one of \['concat', 'max', 'mean', .*\].*got 'avg'",
+    r"fusion must be one of \['attention', 'concat', .*'mean', .*\].*got 'avg'",
 )
 def _() -> object:
     return resolve_fusion("avg")
+
+
+@bad(
+    "fusion-names-count",
+    F,
+    "names that do not fit",
+    ValueError,
+    r"names has 2 entries \['a', 'b'\] but num_inputs=3",
+)
+def _() -> object:
+    return interfuse.MeanFusion(3, names=["a", "b"])
+
+
+@bad(
+    "fusion-unexpected-name",
+    F,
+    "names that do not fit",
+    ValueError,
+    r"xs has names \['a', 'c'\] but MeanFusion was built for names=\['a', 'b'\] "
+    r"\(unexpected \['c'\]\)",
+)
+def _() -> object:
+    return interfuse.MeanFusion(names=["a", "b"])({"a": x(2, 4), "c": x(2, 4)})
+
+
+@bad(
+    "fusion-mask-by-name-for-a-list",
+    F,
+    "names that do not fit",
+    TypeError,
+    r"mask may be a mapping of names only for named inputs",
+)
+def _() -> object:
+    return interfuse.MeanFusion()([x(2, 4), x(2, 4)], mask={"a": False})
+
+
+@bad(
+    "fusion-input-dropout",
+    F,
+    "out-of-range options",
+    ValueError,
+    r"input_dropout must be a probability in \[0, 1\), got 1.0",
+)
+def _() -> object:
+    return interfuse.SumFusion(input_dropout=1.0)
+
+
+@bad(
+    "fusion-per-feature-width",
+    F,
+    "missing options",
+    ValueError,
+    r"per_feature=True needs num_features \(the inputs' width n: the weights are \(k, n\)\)",
+)
+def _() -> object:
+    return interfuse.WeightedSumFusion(3, per_feature=True)
+
+
+@bad(
+    "fusion-attention-widths",
+    F,
+    "mismatched widths",
+    ValueError,
+    r"in_dims=\[8, 4\] differ: AttentionFusion without out_dim fuses inputs of one width; give "
+    r"out_dim",
+)
+def _() -> object:
+    return interfuse.AttentionFusion([8, 4])
+
+
+@bad(
+    "fusion-gated-gate",
+    F,
+    "unknown names",
+    ValueError,
+    r"gate must be one of \['softmax', 'sigmoid'\], got 'relu'",
+)
+def _() -> object:
+    return interfuse.GatedFusion([8, 4], 6, gate="relu")
+
+
+@bad(
+    "fusion-var-correction",
+    F,
+    "out-of-range options",
+    ValueError,
+    r"correction must be a non-negative int, got -1",
+)
+def _() -> object:
+    return interfuse.VarFusion(correction=-1)
 
 
 @bad(
@@ -912,17 +1002,6 @@ def _() -> object:
 )
 def _() -> object:
     return interfuse.ProdFusion()([x(2, 3, dtype=torch.long)] * 2)
-
-
-@bad(
-    "fusion-mixed-dtypes",
-    F,
-    "mixed dtypes",
-    TypeError,
-    r"xs\[1\] has dtype torch.float64 but xs\[0\] has torch.float32",
-)
-def _() -> object:
-    return interfuse.MeanFusion()([x(2, 3), x(2, 3, dtype=torch.float64)])
 
 
 @bad(

@@ -245,3 +245,44 @@ def test_inductor_composite() -> None:
     compiled = torch.compile(copy.deepcopy(model), fullgraph=True)
     with torch.no_grad():
         torch.testing.assert_close(compiled(*args), model(*args), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("p", [1.0, 2.0, 3.0, float("inf")])
+def test_norm_compiles_fullgraph_with_dynamic_shapes(p: float) -> None:
+    torch._dynamo.reset()
+    f = interfuse.NormFusion(p=p)
+    compiled = torch.compile(f, fullgraph=True, dynamic=True, backend="aot_eager")
+    for rows in (4, 6):
+        xs = [torch.randn(rows, 7) for _ in range(3)]
+        torch.testing.assert_close(compiled(xs), f(xs))
+
+
+@pytest.mark.parametrize("per_row", [False, True])
+def test_masked_fusion_compiles_one_graph_for_every_batch_size(per_row: bool) -> None:
+    torch._dynamo.reset()
+    graphs = 0
+
+    def backend(gm: torch.fx.GraphModule, example_inputs: Any) -> Any:
+        nonlocal graphs
+        graphs += 1
+        return gm
+
+    f = interfuse.MeanFusion()
+    compiled = torch.compile(f, fullgraph=True, dynamic=True, backend=backend)
+    for rows in (4, 6, 8, 10):
+        xs = [torch.randn(rows, 7) for _ in range(3)]
+        mask = torch.rand(rows, 3) < 0.6 if per_row else torch.tensor([True, False, True])
+        mask[..., 0] = True
+        torch.testing.assert_close(compiled(xs, mask), f(xs, mask))
+    assert graphs == 1
+
+
+@pytest.mark.parametrize("cls", [interfuse.SumFusion, interfuse.MeanFusion, interfuse.MaxFusion])
+def test_traced_fusion_is_not_a_constant_graph(cls: type) -> None:
+    """Tracing (what the ONNX exporter with dynamo=False does) records the plain formulas at
+    every size, not the blocked kernels' Python loop frozen around the example's values."""
+    f = cls()
+    big = [torch.randn(512, 1024) for _ in range(3)]  # above SMALL_BYTES
+    traced = torch.jit.trace(lambda *xs: f(list(xs)), tuple(big))
+    other = [torch.randn(512, 1024) for _ in range(3)]
+    torch.testing.assert_close(traced(*other), f(other))

@@ -223,3 +223,17 @@ def test_docs_table_matches_parametrization() -> None:
         " prints it:\n" + render_table()
     )
     assert re.search(r"fused_prod", text)
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        lambda: interfuse.ParameterizedInterdependence(4, device="meta"),
+        lambda: interfuse.LowRankMatrix(4, 4, rank=2, device="meta"),
+    ],
+)
+def test_meta_inputs_get_the_dtype_check_not_an_autocast_error(module: object) -> None:
+    m = module()  # type: ignore[operator]
+    assert m(torch.empty(2, 3, 4, device="meta")).device.type == "meta"
+    with pytest.raises(TypeError, match=r"x has dtype torch.float64 but \w+ has dtype"):
+        m(torch.empty(2, 3, 4, device="meta", dtype=torch.float64))

@@ -1,23 +1,40 @@
 r"""Element-wise fusion kernels over a list of ``k`` equally shaped tensors.
 
-None of these stacks its inputs into a ``(k, ...)`` copy: each accumulates into one
-output-sized buffer, reading every input once (median is the exception: selecting the
-middle value needs all ``k`` values at once, so it sorts a stacked copy).
-
 ``mask`` marks the inputs that are present: a bool tensor of shape ``(k,)`` (one flag per
-input) or ``(..., k)`` (per row; its leading dims broadcast against the inputs' leading dims).
+input) or ``(..., k)`` (per row; its leading dims broadcast to the inputs' leading dims).
 Absent inputs are skipped, never multiplied by zero, so a ``nan`` placeholder stays harmless.
-Low-precision inputs (float16, bfloat16) accumulate in float32.
+Low-precision inputs (float16, bfloat16) accumulate in float32; inputs of different dtypes
+are promoted with torch's rules first.
 
-How the kernels reach the memory-bandwidth floor
--------------------------------------------------
-Reading ``k`` inputs and writing one output is the least any fusion can do. A running
-accumulation ``acc += xᵢ`` over whole tensors also reads and writes ``acc`` ``k`` times; on
-the CPU the kernels therefore walk the output in blocks of :data:`BLOCK_BYTES` and fold all
-``k`` inputs into one block before moving on, so the accumulator stays in cache and memory
-sees (nearly) only the ``k`` reads and one write. Each block is a handful of large vectorized
-ATen calls, so the Python loop costs microseconds per block. On other devices the whole
-tensor is one block (their caches are too small for blocking to pay; launch count matters).
+Three paths, one semantics
+--------------------------
+Every kernel is one :class:`~interfuse.functional._blocks._Op` with three formulas, chosen by
+one dispatcher (:func:`~interfuse.functional._blocks._run`):
+
+* **plain** (inputs of at most :data:`SMALL_BYTES` in all, and code being traced or
+  exported): what a user would write, ``torch.stack`` and one reduction, or for up to four
+  inputs a chain of binary ops; a few microseconds, handled natively by autograd, the
+  compilers and the exporters. Its copy is at most ``SMALL_BYTES``.
+* **blocked** (larger inputs): copy-free, below.
+* **reference**: stack-free differentiable formulas for :func:`torch.compile` (which fuses
+  them into one loop), :mod:`torch.func` transforms, odd inputs (non-contiguous, subclasses),
+  recomputed blocks and double backward.
+
+All three skip absent inputs, send max/min gradients to the first input attaining the
+extreme (as ``torch.max(dim)``), and keep products and norms finite wherever their float64
+values are (``tests/functional`` compares them).
+
+How the blocked kernels reach the memory-bandwidth floor
+--------------------------------------------------------
+None of them stacks its inputs into a ``(k, ...)`` copy (median is the exception: selecting the
+middle value needs all ``k`` values at once, so it sorts a stacked copy). Reading ``k`` inputs
+and writing one output is the least any fusion can do. A running accumulation ``acc += xᵢ``
+over whole tensors also reads and writes ``acc`` ``k`` times; on the CPU the kernels therefore
+walk the output in blocks of :data:`BLOCK_BYTES` and fold all ``k`` inputs into one block
+before moving on, so the accumulator stays in cache and memory sees (nearly) only the ``k``
+reads and one write. Each block is a handful of large vectorized ATen calls, so the Python loop
+costs microseconds per block. On other devices the whole tensor is one block (their caches are
+too small for blocking to pay; launch count matters).
 
 Training uses :class:`torch.autograd.Function`\ s whose forward saves only the inputs and the
 output (no intermediate accumulators) and whose backward is blocked the same way: a sum hands
@@ -25,9 +42,7 @@ the same gradient to every input, a weighted sum computes ``wᵢ·g`` and ``⟨g
 pass, max/min route ``g`` to the first input that attains the extreme (as ``torch.max(dim)``
 does), a product uses prefix and suffix products (exact with zeros, no division). With
 ``create_graph=True`` the backward falls back to differentiable reference formulas, so higher
-derivatives work. Inputs that are not plain, contiguous, equally shaped tensors of one dtype,
-and code traced by :func:`torch.compile`, take the reference formulas (which the compiler fuses
-into one loop anyway).
+derivatives work.
 
 Per-row masks are applied with float arithmetic (``x·m``: several times faster than
 ``torch.where`` over bool masks on the CPU); any block whose result is not finite (a ``nan``
@@ -37,17 +52,43 @@ or ``inf`` placeholder leaking, or a float32 overflow) is recomputed exactly wit
 
 from __future__ import annotations
 
+import enum
 import math
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 import torch
-import torch.autograd.forward_ad as fwAD
 from torch import Tensor
+
+from interfuse.functional._blocks import (
+    BLOCK_BYTES,
+    _Checks,
+    _grad_buffers,
+    _grad_contiguous,
+    _mask_of,
+    _needs_autograd,
+    _Op,
+    _Plan,
+    _run,
+)
+from interfuse.functional._common import (
+    SMALL_BYTES,
+    _acc_dtype,
+    _along_stack,
+    _check_xs,
+    _column,
+    _count,
+    _finish,
+    _has_values,
+    _overflow_safe,
+    _under_transform,
+    _wide_dtype,
+    check_mask,
+)
 
 __all__ = [
     "BLOCK_BYTES",
+    "SMALL_BYTES",
     "check_mask",
     "fused_max",
     "fused_mean",
@@ -59,173 +100,8 @@ __all__ = [
     "weighted_sum",
 ]
 
-#: Bytes of accumulator per cache block on the CPU (4 MiB: measured best on a 2-core EPYC with
-#: 1 MiB L2 per core and a 32 MiB L3; 1-8 MiB are within noise of each other, 256 KiB and less
-#: lose to the Python loop, see ``docs/benchmarks.md``).
-BLOCK_BYTES = 4 * 1024 * 1024
 #: The product's backward uses blocks this many times smaller than k-fold (see _prod_backward).
 _PROD_BLOCKS = 2
-
-
-def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
-    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
-
-
-def _check_xs(
-    kernel: str, xs: Sequence[Tensor], mask: object = None, *, same_width: bool = True
-) -> None:
-    """The kernels' own check: a non-empty list of tensors of one shape (one leading shape with
-    ``same_width=False``), on one device, and a well-formed ``mask``, so a bad call fails here
-    rather than as an ``IndexError`` or a broadcast error. It never synchronizes: that a mask
-    leaves some input present is :func:`check_mask`'s (the modules') business. Dtypes are the
-    caller's (the modules demand one floating dtype; the tinyBIG face keeps tinyBIG's integer
-    and mixed-dtype behaviour, which the reference formulas give)."""
-    if isinstance(xs, Tensor) or not isinstance(xs, (list, tuple)):
-        raise TypeError(f"{kernel}: xs must be a list or tuple of tensors, got {type(xs).__name__}")
-    if not xs:
-        raise ValueError(f"{kernel}: xs must hold at least one tensor, got an empty sequence")
-    first = xs[0]
-    for i, x in enumerate(xs):
-        if not isinstance(x, Tensor):
-            raise TypeError(f"{kernel}: xs[{i}] must be a torch.Tensor, got {type(x).__name__}")
-        if same_width and x.shape != first.shape:
-            raise ValueError(
-                f"{kernel}: xs[{i}] has shape {tuple(x.shape)} but xs[0] has "
-                f"{tuple(first.shape)}; element-wise fusions need identical shapes"
-            )
-        if not same_width and (x.ndim == 0 or x.shape[:-1] != first.shape[:-1]):
-            raise ValueError(
-                f"{kernel}: xs[{i}] has shape {tuple(x.shape)} but xs[0] has "
-                f"{tuple(first.shape)}; all but the last dimension must agree"
-            )
-        if x.device != first.device:
-            raise ValueError(f"{kernel}: xs[{i}] is on {x.device} but xs[0] is on {first.device}")
-    if mask is not None:
-        _check_mask_layout(mask, xs)
-
-
-def _check_mask_layout(mask: object, xs: Sequence[Tensor]) -> Tensor:
-    """Type, dtype, shape and device of a presence mask (what needs no synchronization)."""
-    k = len(xs)
-    if not isinstance(mask, Tensor):
-        raise TypeError(
-            f"mask must be a bool torch.Tensor of shape (k,) or (..., k), got {type(mask).__name__}"
-        )
-    if mask.dtype != torch.bool:
-        raise TypeError(f"mask must have dtype torch.bool, got {mask.dtype}")
-    if mask.ndim == 0 or mask.shape[-1] != k:
-        raise ValueError(
-            f"mask must have shape (k,) or (..., k) with k={k} inputs, got {tuple(mask.shape)}"
-        )
-    lead = xs[0].shape[:-1]
-    try:
-        torch.broadcast_shapes(mask.shape[:-1], lead)
-    except RuntimeError:
-        raise ValueError(
-            f"mask has leading shape {tuple(mask.shape[:-1])}, which does not broadcast against "
-            f"the inputs' leading shape {tuple(lead)}"
-        ) from None
-    if mask.device != xs[0].device:
-        raise ValueError(f"mask is on {mask.device} but the inputs are on {xs[0].device}")
-    return mask
-
-
-def check_mask(mask: Tensor | None, xs: Sequence[Tensor]) -> Tensor | None:
-    """Validate a presence ``mask`` against the ``k = len(xs)`` inputs.
-
-    The kernels of this module check the mask's type, shape and device but not that it leaves
-    an input present in every row (that needs a device synchronization); the fusion modules
-    call this first (:meth:`~interfuse.fusion.Fusion.check_inputs`).
-
-    Args:
-        mask: ``None``, or a bool tensor ``(k,)`` (one flag per input) or ``(..., k)`` (one
-            per row; its leading dims must broadcast against the inputs' leading dims).
-        xs: the ``k`` inputs, ``(..., n_i)`` each.
-
-    Returns:
-        ``mask`` itself, or ``None``.
-
-    Raises:
-        TypeError: ``mask`` is not a bool tensor.
-        ValueError: its last dim is not ``k``, its leading dims do not broadcast, it is on
-            another device than ``xs[0]``, or some row has no input present (not checked
-            under :func:`torch.compile`).
-
-    Example:
-        >>> xs = [torch.zeros(2, 3), torch.ones(2, 3)]
-        >>> check_mask(torch.tensor([[True, False], [True, True]]), xs)
-        tensor([[ True, False],
-                [ True,  True]])
-        >>> check_mask(torch.tensor([False, False]), xs)
-        Traceback (most recent call last):
-        ValueError: mask leaves no input present for some rows; at least one must be True
-    """
-    if mask is None:
-        return None
-    mask = _check_mask_layout(mask, xs)
-    if not torch.compiler.is_compiling() and not bool(mask.any(-1).all()):
-        raise ValueError("mask leaves no input present for some rows; at least one must be True")
-    return mask
-
-
-def _column(mask: Tensor, i: int) -> Tensor:
-    """The presence flag of input ``i``, shaped to broadcast against ``(..., n)``."""
-    return mask[..., i] if mask.ndim == 1 else mask[..., i, None]
-
-
-def _count(mask: Tensor, dtype: torch.dtype) -> Tensor:
-    c = mask.to(dtype).sum(-1)
-    return c if mask.ndim == 1 else c[..., None]
-
-
-def _finish(acc: Tensor, dtype: torch.dtype) -> Tensor:
-    return acc if acc.dtype == dtype else acc.to(dtype)
-
-
-def _wide_dtype(acc_t: torch.dtype, device: torch.device) -> torch.dtype | None:
-    """float64, where a float32 accumulator that overflowed can be recomputed (not on MPS)."""
-    return torch.float64 if acc_t == torch.float32 and device.type != "mps" else None
-
-
-def _tracing() -> bool:
-    """Under the TorchScript tracer (``torch.onnx.export(dynamo=False)``, ``torch.jit.trace``):
-    the blocked kernels' ``out=`` ops and data-dependent checks would be recorded as
-    constants, so the reference formulas, which trace to a graph of the inputs, run. (The
-    dynamo exporter runs under :func:`torch.compiler.is_compiling`.)"""
-    return torch.jit.is_tracing()
-
-
-def _under_transform(tensors: Sequence[Tensor]) -> bool:
-    """Whether a :mod:`torch.func` transform (``vmap``, ``grad``, ``jacrev``, ...: the tensors are
-    wrapped) or forward-mode AD is active. The blocked kernels (``out=`` ops, autograd Functions
-    without forward-mode or batching rules) and data-dependent checks cannot run there; the
-    reference formulas, made of plain differentiable ops, can."""
-    if torch.compiler.is_compiling():  # dynamo handles transforms itself (and cannot trace this)
-        return False
-    if getattr(fwAD, "_current_level", -1) >= 0:
-        return True
-    wrapped = getattr(torch._C._functorch, "is_functorch_wrapped_tensor", None)
-    return wrapped is not None and any(isinstance(t, Tensor) and wrapped(t) for t in tensors)
-
-
-def _overflow_safe(
-    compute: Callable[[torch.dtype], Tensor], acc_t: torch.dtype, device: torch.device
-) -> Tensor:
-    """``compute(acc_t)``, recomputed in float64 if a float32 accumulator overflowed.
-
-    The check is one cheap reduction (a finite sum proves every entry finite). Under
-    :func:`torch.compile` there is no check (it would be a data-dependent branch): float64 is
-    used throughout, fused into one kernel it adds no memory traffic and no host sync.
-    """
-    wide = _wide_dtype(acc_t, device)
-    if wide is None:
-        return compute(acc_t)
-    if torch.compiler.is_compiling() or _tracing():
-        return compute(wide)
-    acc = compute(acc_t)
-    if acc.device.type == "meta" or _under_transform((acc,)):  # no values to branch on
-        return acc
-    return compute(wide) if not bool(torch.isfinite(acc.detach().sum())) else acc
 
 
 # =============================================================================================
@@ -238,19 +114,26 @@ def _weighted_sum_ref(
     dtype = xs[0].dtype
     acc_t = _acc_dtype(dtype)
     w = weights.to(acc_t)
+    per_row = w.ndim > 1
+
+    def weight(i: int) -> Tensor:
+        return w[..., i, None] if per_row else w[i]
+
     if mask is None:
         # .to(acc_t) first: a 0-d float32 weight does not promote a float16 tensor.
-        acc = torch.mul(xs[0].to(acc_t), w[0])
+        acc = torch.mul(xs[0].to(acc_t), weight(0))
         for i in range(1, len(xs)):
-            acc = acc + xs[i].to(acc_t) * w[i]
+            acc = acc + xs[i].to(acc_t) * weight(i)
         return _finish(acc, dtype)
     acc = torch.zeros((), dtype=acc_t, device=xs[0].device)
     for i, x in enumerate(xs):
-        acc = acc + torch.where(_column(mask, i), x.to(acc_t) * w[i], 0)
+        # where() before the product: an absent nan/inf placeholder never meets a weight, so
+        # neither the value nor the weight's gradient can turn nan.
+        acc = acc + torch.where(_column(mask, i), x.to(acc_t), 0) * weight(i)
     if renormalize:
         present = torch.where(mask, w, 0).sum(-1)
-        scale = w.sum() / present
-        acc = acc * (scale if mask.ndim == 1 else scale[..., None])
+        scale = w.sum(-1) / present
+        acc = acc * (scale if scale.ndim == 0 else scale[..., None])
     return _finish(acc, dtype)
 
 
@@ -324,7 +207,7 @@ class _NormRefFn(torch.autograd.Function):
         p: float = args[-1]
         dtype = xs[0].dtype
         acc_t = _acc_dtype(dtype)
-        if math.isinf(p):
+        if p == math.inf:
             acc = xs[0].abs().to(acc_t)
             for x in xs[1:]:
                 acc = torch.maximum(acc, x.abs().to(acc_t))
@@ -348,7 +231,7 @@ class _NormRefFn(torch.autograd.Function):
 def _norm_grads_ref(xs: Sequence[Tensor], out: Tensor, grad: Tensor, p: float) -> list[Tensor]:
     zero = out == 0
     grads: list[Tensor] = []
-    if math.isinf(p):
+    if p == math.inf:
         taken = torch.zeros_like(zero)
         for x in xs:
             hit = (x.abs() == out) & ~taken & ~zero
@@ -376,153 +259,21 @@ def _norm_ref(xs: Sequence[Tensor], p: float, mask: Tensor | None) -> Tensor:
 
 
 # =============================================================================================
-# Blocked kernels
+# Blocked kernels: forward and backward of every op, each a step per cache-sized block
 # =============================================================================================
-@dataclass
-class _Plan:
-    """How to walk ``k`` equally shaped contiguous inputs in cache-sized blocks.
+class _Kind(enum.Enum):
+    """What a linear fusion ``Σᵢ cᵢ xᵢ`` computes (its coefficients ``cᵢ``)."""
 
-    Every input is viewed flat, or as ``(units, unit)`` rows when there is a per-row mask
-    (``rows``, ``(units, k)``; ``unit`` is the last dim).
-    ``present`` lists the inputs taking part (a ``(k,)`` mask selects them up front).
-    """
-
-    k: int
-    shape: torch.Size
-    dtype: torch.dtype
-    acc_t: torch.dtype
-    device: torch.device
-    present: list[int]
-    rows: Tensor | None
-    unit: int
-    units: int
-    per_block: int
-
-    def view(self, t: Tensor) -> Tensor:
-        # Flat without a per-row mask; (units, unit) with one, even for width 1, where the
-        # (units, k) mask columns must broadcast over (units, 1) rows.
-        return t.view(-1) if self.rows is None else t.view(self.units, self.unit)
-
-    def blocks(self, per_block: int | None = None) -> Iterator[tuple[int, int]]:
-        per = per_block or self.per_block
-        for start in range(0, self.units, per):
-            yield start, min(start + per, self.units)
-
-    def scratch(self, dtype: torch.dtype, per_block: int | None = None) -> Tensor:
-        n = min(per_block or self.per_block, self.units)
-        shape = (n,) if self.rows is None else (n, self.unit)
-        return torch.empty(shape, dtype=dtype, device=self.device)
-
-    def rowf(self, dtype: torch.dtype) -> Tensor:
-        """The per-row mask as ``(units, k)`` floats (1 present, 0 absent)."""
-        if self.rows is None:  # pragma: no cover - callers check
-            raise ValueError("no per-row mask")
-        return self.rows.to(dtype)
+    SUM = "sum"
+    MEAN = "mean"
+    WEIGHTED = "weighted"
 
 
-def _plan(xs: Sequence[Tensor], mask: Tensor | None) -> _Plan | None:
-    """A blocked plan for ``xs``, or ``None`` where the reference formulas must run."""
-    if len(xs) == 0 or torch.compiler.is_compiling() or _under_transform(xs) or _tracing():
-        return None
-    x0 = xs[0]
-    if not isinstance(x0, Tensor) or torch.overrides.has_torch_function(tuple(xs)):
-        return None
-    if x0.ndim == 0 or not x0.is_floating_point() or x0.numel() == 0:
-        return None
-    if x0.device.type == "meta":  # no values: the finiteness checks cannot run
-        return None
-    for x in xs:
-        if (
-            not isinstance(x, Tensor)
-            or x.shape != x0.shape
-            or x.dtype != x0.dtype
-            or x.device != x0.device
-            or not x.is_contiguous()
-        ):
-            return None
-    k = len(xs)
-    present = list(range(k))
-    rows: Tensor | None = None
-    if mask is not None:
-        if (
-            not isinstance(mask, Tensor)
-            or mask.dtype != torch.bool
-            or mask.ndim == 0
-            or mask.shape[-1] != k
-            or mask.device != x0.device
-            or torch.overrides.has_torch_function((mask,))
-        ):
-            return None
-        if mask.ndim == 1:
-            present = [i for i, flag in enumerate(mask.tolist()) if flag]
-            if not present:
-                return None  # nothing present: leave the degenerate case to the reference
-        else:
-            lead = x0.shape[:-1]
-            try:
-                full = mask.expand(*lead, k)
-            except RuntimeError:
-                return None
-            if bool(full.all()):
-                mask = None
-            else:
-                rows = full.reshape(-1, k)
-    acc_t = _acc_dtype(x0.dtype)
-    itemsize = torch.empty((), dtype=acc_t).element_size()
-    block = max(1, BLOCK_BYTES // itemsize) if x0.device.type == "cpu" else x0.numel()
-    if rows is None:
-        unit, units = 1, x0.numel()
-    else:
-        unit = x0.shape[-1] if x0.shape[-1] > 0 else 1
-        units = x0.numel() // unit
-    per_block = max(1, block // unit)
-    return _Plan(k, x0.shape, x0.dtype, acc_t, x0.device, present, rows, unit, units, per_block)
-
-
-def _needs_autograd(*tensors: Tensor | None) -> bool:
-    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
-
-
-def _differentiable_grads(
-    reference: Callable[..., Tensor], tensors: Sequence[Tensor], needs: Sequence[bool], grad: Tensor
-) -> list[Tensor | None]:
-    """Gradients of ``reference(*tensors)`` that can be differentiated again (create_graph)."""
-    targets = [t for t, n in zip(tensors, needs) if n]
-    with torch.enable_grad():
-        out = reference(*tensors)
-        found = torch.autograd.grad(out, targets, grad, create_graph=True, allow_unused=True)
-    it = iter(found)
-    return [next(it) if n else None for n in needs]
-
-
-class _Checks:
-    """One check value per block (a sum: finite iff the block is), then one host sync."""
-
-    def __init__(self, plan: _Plan, per_block: int | None = None) -> None:
-        per = per_block or plan.per_block
-        self.values = torch.empty(-(-plan.units // per), dtype=plan.acc_t, device=plan.device)
-        self.n = 0
-
-    def add(self, block: Tensor) -> None:
-        torch.sum(block.reshape(-1), 0, dtype=self.values.dtype, out=self.values[self.n])
-        self.n += 1
-
-    def failed(self) -> list[int]:
-        ok = torch.isfinite(self.values[: self.n]).tolist()
-        return [i for i, good in enumerate(ok) if not good]
-
-
-def _grad_contiguous(grad: Tensor, plan: _Plan) -> Tensor:
-    g = grad if grad.is_contiguous() else grad.contiguous()
-    return plan.view(g)
-
-
-# --- linear family: sum, mean, weighted sum -------------------------------------------------
-_SUM, _MEAN, _WEIGHTED = "sum", "mean", "weighted"
+_SUM, _MEAN, _WEIGHTED = _Kind.SUM, _Kind.MEAN, _Kind.WEIGHTED
 
 
 def _linear_forward(
-    plan: _Plan, kind: str, w: Tensor | None, renormalize: bool, xs: Sequence[Tensor]
+    plan: _Plan, kind: _Kind, w: Tensor | None, renormalize: bool, xs: Sequence[Tensor]
 ) -> Tensor:
     out = torch.empty(plan.shape, dtype=plan.dtype, device=plan.device)
     ov = plan.view(out)
@@ -531,7 +282,7 @@ def _linear_forward(
     same = acc_t == plan.dtype
     scratch = None if same else plan.scratch(acc_t)
     present = plan.present
-    if plan.rows is None:
+    if not plan.by_row:
         scale: Tensor | None = None
         if kind == _WEIGHTED and w is not None and renormalize and len(present) < plan.k:
             scale = w.sum() / w[present].sum()
@@ -561,93 +312,84 @@ def _linear_forward(
             if scratch is not None:
                 ov[a:b].copy_(acc)
         return out
-    # Per-row mask: coefficients c[r, i] = mᵣᵢ·wᵢ, then a per-row scale (mean, renormalize).
-    m = plan.rowf(acc_t)
+    # Per-row mask or weights: coefficients c[r, i] = mᵣᵢ·wᵣᵢ, then a per-row scale (mean,
+    # renormalize).
+    m = _presence(plan, acc_t)
     coef = m * w if kind == _WEIGHTED and w is not None else m
+    coef = coef.expand(plan.units, plan.k)
     row_scale = _row_scale(plan, kind, w, renormalize, m)
-    flags = _Checks(plan)
+    order = _order(plan)
+    flags = _Checks(plan) if plan.rows is not None else None
     spans = list(plan.blocks())
     for a, b in spans:
         acc = ov[a:b] if scratch is None else scratch[: b - a]
+        first = order[0]
         if same:
-            torch.mul(xv[0][a:b], coef[a:b, 0:1], out=acc)
+            torch.mul(xv[first][a:b], coef[a:b, first : first + 1], out=acc)
         else:
-            acc.copy_(xv[0][a:b]).mul_(coef[a:b, 0:1])
-        for i in range(1, plan.k):
+            acc.copy_(xv[first][a:b]).mul_(coef[a:b, first : first + 1])
+        for i in order[1:]:
             acc.addcmul_(xv[i][a:b], coef[a:b, i : i + 1])
         if row_scale is not None:
             acc.mul_(row_scale[a:b])
-        flags.add(acc)
+        if flags is not None:
+            flags.add(acc)
         if scratch is not None:
             ov[a:b].copy_(acc)
-    bad = flags.failed()
-    if bad:
-        rows = plan.rows
-        if rows is None:  # pragma: no cover - checked above
-            raise ValueError("no per-row mask")
-        for j in bad:
-            a, b = spans[j]
-            exact = [x[a:b] for x in xv]
-            ref = (
-                _weighted_sum_ref(exact, w, rows[a:b], renormalize)
-                if kind == _WEIGHTED and w is not None
-                else (_mean_ref if kind == _MEAN else _sum_ref)(exact, rows[a:b])
-            )
-            ov[a:b].copy_(ref)
+    rows = plan.rows
+    failed = flags.failed() if flags is not None else []
+    for j in failed:
+        if rows is None:  # pragma: no cover - flags exist only with a per-row mask
+            break
+        a, b = spans[j]
+        exact = [x[a:b] for x in xv]
+        if kind == _WEIGHTED and w is not None:
+            ref = _weighted_sum_ref(exact, w if w.ndim == 1 else w[a:b], rows[a:b], renormalize)
+        else:
+            ref = (_mean_ref if kind == _MEAN else _sum_ref)(exact, rows[a:b])
+        ov[a:b].copy_(ref)
     return out
 
 
+def _order(plan: _Plan) -> list[int]:
+    """The inputs a blocked loop visits: the present ones, or all with a per-row mask."""
+    return plan.present if plan.rows is None else list(range(plan.k))
+
+
+def _presence(plan: _Plan, dtype: torch.dtype) -> Tensor:
+    """Presence as floats (1 present, 0 absent): ``(units, k)`` with a per-row mask, else
+    ``(k,)``."""
+    if plan.rows is not None:
+        return plan.rows.to(dtype)
+    m = torch.zeros(plan.k, dtype=dtype, device=plan.device)
+    m[plan.present] = 1
+    return m
+
+
 def _row_scale(
-    plan: _Plan, kind: str, w: Tensor | None, renormalize: bool, m: Tensor
+    plan: _Plan, kind: _Kind, w: Tensor | None, renormalize: bool, m: Tensor
 ) -> Tensor | None:
-    """Per-row factor ``(units, 1)`` applied after the masked accumulation, or ``None``."""
+    """Per-row factor ``(units, 1)`` (or ``(1,)``) applied after the masked accumulation, or
+    ``None``; ``w`` is ``(k,)`` or ``(units, k)``, ``m`` :func:`_presence`."""
+    masked = plan.rows is not None or len(plan.present) < plan.k
     if kind == _MEAN:
         return 1 / m.sum(-1, keepdim=True)
-    if kind == _WEIGHTED and w is not None and renormalize:
-        return (w.sum() / (m @ w))[:, None]
+    if kind == _WEIGHTED and w is not None and renormalize and masked:
+        return w.sum(-1, keepdim=True) / (m * w).sum(-1, keepdim=True)
     return None
 
 
-class _LinearFn(torch.autograd.Function):
-    """``Σᵢ cᵢ xᵢ`` (sum, mean, weighted sum) with a blocked, allocation-light backward."""
-
-    @staticmethod
-    def forward(
-        ctx: torch.autograd.function.FunctionCtx,
-        plan: _Plan,
-        kind: str,
-        renormalize: bool,
-        w: Tensor | None,
-        *xs: Tensor,
-    ) -> Tensor:
-        out = _linear_forward(plan, kind, w, renormalize, xs)
-        ctx.plan, ctx.kind, ctx.renormalize = plan, kind, renormalize  # type: ignore[attr-defined]
-        if kind == _WEIGHTED and w is not None:  # sum/mean gradients do not need the inputs
-            ctx.save_for_backward(w, *xs)
-        return out
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
-        plan: _Plan = ctx.plan
-        kind: str = ctx.kind
-        renormalize: bool = ctx.renormalize
-        needs = ctx.needs_input_grad[3:]
-        saved = ctx.saved_tensors
-        w: Tensor | None = saved[0] if saved else None
-        xs: tuple[Tensor, ...] = tuple(saved[1:])
-        if torch.is_grad_enabled() and kind == _WEIGHTED and w is not None:
-            mask = _mask_of(plan)
-            found = _differentiable_grads(
-                lambda wt, *ts: _weighted_sum_ref(ts, wt, mask, renormalize), (w, *xs), needs, grad
-            )
-            return (None, None, None, *found)
-        gx, gw = _linear_backward(plan, kind, renormalize, w, xs, grad, needs)
-        return (None, None, None, gw, *_fill_absent(gx, plan, needs[1:]))
+def _weight_rows(plan: _Plan, w: Tensor | None) -> Tensor | None:
+    """Per-row weights ``(..., k)`` as ``(units, k)`` (a view where they are not broadcast);
+    ``(k,)`` weights as they are."""
+    if w is None or w.ndim == 1:
+        return w
+    return w.expand(*plan.shape[:-1], plan.k).reshape(plan.units, plan.k)
 
 
 def _linear_backward(
     plan: _Plan,
-    kind: str,
+    kind: _Kind,
     renormalize: bool,
     w: Tensor | None,
     xs: Sequence[Tensor],
@@ -658,7 +400,7 @@ def _linear_backward(
     need_x = list(needs[1:])
     need_w = bool(needs[0]) and w is not None
     gx: list[Tensor | None] = [None] * k
-    if plan.rows is None:
+    if not plan.by_row:
         present = plan.present
         scale: Tensor | None = None
         if kind == _WEIGHTED and w is not None and renormalize and len(present) < k:
@@ -673,12 +415,7 @@ def _linear_backward(
         g = _grad_contiguous(grad, plan)
         xv = [plan.view(x) for x in xs]
         coef = w if scale is None else w * scale
-        bufs = {
-            i: torch.empty(plan.shape, dtype=plan.dtype, device=plan.device)
-            for i in present
-            if need_x[i]
-        }
-        views = {i: plan.view(t) for i, t in bufs.items()}
+        bufs, views = _grad_buffers(plan, present, need_x)
         spans = list(plan.blocks())
         dots = torch.zeros(k, len(spans), dtype=acc_t, device=plan.device)
         low = acc_t != plan.dtype
@@ -708,31 +445,27 @@ def _linear_backward(
         total_p = w[present].sum()
         gu = (w * d * m).sum()
         return gx, scale * d * m + gu * (1 - scale * m) / total_p
-    # Per-row mask.
-    rows_f = plan.rowf(acc_t)
-    row_scale = _row_scale(plan, kind, w, renormalize, rows_f)
-    coef = rows_f * w if kind == _WEIGHTED and w is not None else rows_f
+    # Per-row mask or weights.
+    m = _presence(plan, acc_t)
+    row_scale = _row_scale(plan, kind, w, renormalize, m)
+    coef = (m * w if kind == _WEIGHTED and w is not None else m).expand(plan.units, k)
     if row_scale is not None:
         coef = coef * row_scale
+    order = _order(plan)
     if torch.is_grad_enabled():  # create_graph for sum/mean: plain, differentiable products
         lead = (*plan.shape[:-1], 1)
-        for i in range(k):
+        for i in order:
             if need_x[i]:
                 gx[i] = grad * coef[:, i].reshape(lead).to(plan.dtype)
         return gx, None
     g = _grad_contiguous(grad, plan)
     xv = [plan.view(x) for x in xs]
-    bufs = {
-        i: torch.empty(plan.shape, dtype=plan.dtype, device=plan.device)
-        for i in range(k)
-        if need_x[i]
-    }
-    views = {i: plan.view(t) for i, t in bufs.items()}
+    bufs, views = _grad_buffers(plan, order, need_x)
     dot_rows = torch.zeros(k, plan.units, dtype=acc_t, device=plan.device)
     for a, b in plan.blocks():
         gb = g[a:b]
         gb32 = gb.to(acc_t)
-        for i in range(k):
+        for i in order:
             if i in views:
                 torch.mul(gb, coef[a:b, i : i + 1], out=views[i][a:b])
             if need_w:
@@ -741,18 +474,18 @@ def _linear_backward(
         gx[i] = t
     if not need_w or w is None:
         return gx, None
-    rows = plan.rows
-    if rows is None:  # pragma: no cover - checked above
-        raise ValueError("no per-row mask")
     # dᵣᵢ = ⟨gᵣ, xᵣᵢ⟩ over present entries only (absent ones may hold nan placeholders).
-    d = torch.where(rows, dot_rows.t(), 0)
+    rows = plan.rows
+    d = dot_rows.t() if rows is None else torch.where(rows, dot_rows.t(), 0)
     if row_scale is None:
-        return gx, d.sum(0)
-    s = row_scale  # (units, 1) = T / Pᵣ
-    total_p = rows_f @ w  # Pᵣ
-    gu = (d * w).sum(-1, keepdim=True)  # ⟨gᵣ, uᵣ⟩
-    gw = (s * d * rows_f + gu * (1 - s * rows_f) / total_p[:, None]).sum(0)
-    return gx, gw
+        gw = d
+    else:
+        # y = s·u, u = Σ_P wᵢxᵢ, s = T/P: ∂/∂wᵢ = s·dᵢ·[i∈P] + ⟨g,u⟩·(1 − s·[i∈P])/P, per row.
+        s = row_scale  # (units, 1) = Tᵣ / Pᵣ
+        total_p = (m * w).sum(-1, keepdim=True)  # Pᵣ
+        gu = (d * m * w).sum(-1, keepdim=True)  # ⟨gᵣ, uᵣ⟩
+        gw = s * d * m + gu * (1 - s * m) / total_p
+    return gx, gw.expand(plan.units, k) if w.ndim > 1 else gw.reshape(-1, k).sum(0)
 
 
 # --- max / min -----------------------------------------------------------------------------
@@ -793,62 +526,6 @@ def _extreme_forward(plan: _Plan, xs: Sequence[Tensor], pick_max: bool) -> Tenso
     return out
 
 
-class _ExtremeFn(torch.autograd.Function):
-    """Element-wise max/min; the gradient goes to the first input attaining the extreme."""
-
-    @staticmethod
-    def forward(
-        ctx: torch.autograd.function.FunctionCtx, plan: _Plan, pick_max: bool, *xs: Tensor
-    ) -> Tensor:
-        out = _extreme_forward(plan, xs, pick_max)
-        ctx.plan, ctx.pick_max = plan, pick_max  # type: ignore[attr-defined]
-        ctx.save_for_backward(out, *xs)
-        return out
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
-        plan: _Plan = ctx.plan
-        out, *xs = ctx.saved_tensors
-        needs = ctx.needs_input_grad[2:]
-        if torch.is_grad_enabled():
-            mask = _mask_of(plan)
-            found = _differentiable_grads(
-                lambda *ts: _extreme_ref(ts, mask, ctx.pick_max), xs, needs, grad
-            )
-            return (None, None, *found)
-        return (
-            None,
-            None,
-            *_fill_absent(_first_hit_grads(plan, xs, out, grad, needs), plan, needs),
-        )
-
-
-def _fill_absent(
-    grads: Sequence[Tensor | None], plan: _Plan, needs: Sequence[bool]
-) -> list[Tensor | None]:
-    """Zeros, not ``None``, for the inputs a ``(k,)`` mask left out and that need a gradient.
-
-    The blocked kernels never touch absent inputs, but the reference formulas (under
-    ``torch.compile``, for instance) give them zeros, as ``torch.stack`` code does; optimizers
-    treat the two differently (``None``: no step; zeros: momentum and weight decay still act),
-    so eager and compiled training would part ways.
-    """
-    return [
-        torch.zeros(plan.shape, dtype=plan.dtype, device=plan.device) if g is None and n else g
-        for g, n in zip(grads, needs, strict=True)
-    ]
-
-
-def _mask_of(plan: _Plan) -> Tensor | None:
-    if plan.rows is not None:
-        return plan.rows.view(*plan.shape[:-1], plan.k)
-    if len(plan.present) < plan.k:
-        mask = torch.zeros(plan.k, dtype=torch.bool, device=plan.device)
-        mask[plan.present] = True
-        return mask
-    return None
-
-
 def _first_hit_grads(
     plan: _Plan, xs: Sequence[Tensor], out: Tensor, grad: Tensor, needs: Sequence[bool]
 ) -> list[Tensor | None]:
@@ -864,10 +541,7 @@ def _first_hit_grads(
     xv = [plan.view(x) for x in xs]
     order = plan.present if plan.rows is None else list(range(k))
     rows_f = plan.rowf(plan.dtype) if plan.rows is not None else None
-    bufs = {
-        i: torch.empty(plan.shape, dtype=plan.dtype, device=plan.device) for i in order if needs[i]
-    }
-    views = {i: plan.view(t) for i, t in bufs.items()}
+    bufs, views = _grad_buffers(plan, order, needs)
     rest = plan.scratch(plan.dtype)
     spare = plan.scratch(plan.dtype)
     for a, b in plan.blocks():
@@ -940,28 +614,6 @@ def _prod_forward(plan: _Plan, xs: Sequence[Tensor]) -> tuple[Tensor, list[tuple
     return out, [spans[j] for j in bad]
 
 
-class _ProdFn(torch.autograd.Function):
-    """``Πᵢ xᵢ``; backward by prefix and suffix products (exact with zeros, no division)."""
-
-    @staticmethod
-    def forward(ctx: torch.autograd.function.FunctionCtx, plan: _Plan, *xs: Tensor) -> Tensor:
-        out, bad = _prod_forward(plan, xs)
-        ctx.plan, ctx.bad = plan, bad  # type: ignore[attr-defined]
-        ctx.save_for_backward(*xs)
-        return out
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
-        plan: _Plan = ctx.plan
-        xs = ctx.saved_tensors
-        needs = ctx.needs_input_grad[1:]
-        mask = _mask_of(plan)
-        if torch.is_grad_enabled():
-            found = _differentiable_grads(lambda *ts: _prod_ref(ts, mask), xs, needs, grad)
-            return (None, *found)
-        return (None, *_fill_absent(_prod_backward(plan, xs, grad, needs, ctx.bad), plan, needs))
-
-
 def _prod_backward(
     plan: _Plan,
     xs: Sequence[Tensor],
@@ -973,8 +625,7 @@ def _prod_backward(
     order = plan.present if plan.rows is None else list(range(k))
     g = _grad_contiguous(grad, plan)
     xv = [plan.view(x) for x in xs]
-    bufs = {i: torch.empty(plan.shape, dtype=plan.dtype, device=plan.device) for i in order}
-    views = {i: plan.view(t) for i, t in bufs.items()}
+    bufs, views = _grad_buffers(plan, order, [True] * k)  # every prefix is written
     low = acc_t != plan.dtype
     # The k prefix products of a block are read back by the suffix pass, so the block shrinks
     # k-fold to keep them in cache (and, in low precision, where they live in float32
@@ -1013,7 +664,7 @@ def _prod_backward(
             if prefix[pos].data_ptr() != dst.data_ptr():
                 dst.copy_(prefix[pos])
             if plan.rows is not None:
-                dst.mul_(plan.rows[a:b, i : i + 1].to(dst.dtype))
+                dst.masked_fill_(~plan.rows[a:b, i : i + 1], 0)  # exactly 0, even next to inf
     return [bufs[i] if needs[i] and i in bufs else None for i in range(k)]
 
 
@@ -1049,11 +700,11 @@ def _norm_block(
             acc.zero_().addcmul_(first, first)
         for i in order[1:]:
             acc.addcmul_(xb[i], xb[i])
-    elif p == 1.0 or math.isinf(p):
+    elif p == 1.0 or p == math.inf:
         torch.abs(first, out=acc) if same else acc.copy_(first).abs_()
         for i in order[1:]:
             t = torch.abs(xb[i], out=tmp)
-            if math.isinf(p):
+            if p == math.inf:
                 torch.maximum(acc, t, out=acc)
             else:
                 acc.add_(t)
@@ -1070,7 +721,7 @@ def _norm_forward(plan: _Plan, xs: Sequence[Tensor], p: float) -> Tensor:
     acc_t = plan.acc_t
     same = acc_t == plan.dtype
     scratch = None if same else plan.scratch(acc_t)
-    tmp = plan.scratch(acc_t if p not in (1.0, 2.0) and not math.isinf(p) else plan.dtype)
+    tmp = plan.scratch(acc_t if p not in (1.0, 2.0) and p != math.inf else plan.dtype)
     masked = plan.scratch(plan.dtype) if plan.rows is not None else None
     rows_f = plan.rowf(plan.dtype) if plan.rows is not None else None
     order = plan.present if plan.rows is None else list(range(plan.k))
@@ -1088,7 +739,7 @@ def _norm_forward(plan: _Plan, xs: Sequence[Tensor], p: float) -> Tensor:
                 xm = torch.mul(xv[i][a:b], rows_f[a:b, i : i + 1], out=masked[:n])
                 _norm_accumulate(xm, p, acc, tmp[:n])
         flags.add(acc)
-        if not math.isinf(p):
+        if p != math.inf:
             if p == 2.0:
                 acc.sqrt_()
             elif p != 1.0:
@@ -1107,7 +758,7 @@ def _norm_forward(plan: _Plan, xs: Sequence[Tensor], p: float) -> Tensor:
 def _norm_accumulate(x: Tensor, p: float, acc: Tensor, tmp: Tensor) -> None:
     if p == 2.0:
         acc.addcmul_(x, x)
-    elif math.isinf(p):
+    elif p == math.inf:
         torch.maximum(acc, torch.abs(x, out=tmp) if tmp.dtype == x.dtype else x.abs(), out=acc)
     elif p == 1.0:
         acc.add_(torch.abs(x, out=tmp) if tmp.dtype == x.dtype else x.abs())
@@ -1115,40 +766,19 @@ def _norm_accumulate(x: Tensor, p: float, acc: Tensor, tmp: Tensor) -> None:
         acc.add_(tmp.copy_(x).abs_().pow_(p))
 
 
-class _NormFn(torch.autograd.Function):
-    """Blocked ``(Σᵢ |xᵢ|^p)^(1/p)``; gradient 0 (not nan) where the norm is 0."""
-
-    @staticmethod
-    def forward(
-        ctx: torch.autograd.function.FunctionCtx, plan: _Plan, p: float, *xs: Tensor
-    ) -> Tensor:
-        out = _norm_forward(plan, xs, p)
-        ctx.plan, ctx.p = plan, p  # type: ignore[attr-defined]
-        ctx.save_for_backward(out, *xs)
-        return out
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
-        plan: _Plan = ctx.plan
-        p: float = ctx.p
-        out, *xs = ctx.saved_tensors
-        needs = ctx.needs_input_grad[2:]
-        mask = _mask_of(plan)
-        if torch.is_grad_enabled() or p not in (1.0, 2.0):
-            if torch.is_grad_enabled():
-                found = _differentiable_grads(lambda *ts: _norm_ref(ts, p, mask), xs, needs, grad)
-                return (None, None, *found)
-            xs_m = (
-                xs
-                if mask is None
-                else [torch.where(_column(mask, i), x, 0) for i, x in enumerate(xs)]
-            )
-            grads = _norm_grads_ref(xs_m, out, grad, p)
-            if mask is not None:
-                grads = [torch.where(_column(mask, i), gi, 0) for i, gi in enumerate(grads)]
-            return (None, None, *[gi if n else None for gi, n in zip(grads, needs)])
-        blocked = _norm_backward(plan, xs, out, grad, needs, p)
-        return (None, None, *_fill_absent(blocked, plan, needs))
+def _norm_grads(
+    plan: _Plan, xs: Sequence[Tensor], out: Tensor, grad: Tensor, needs: Sequence[bool], p: float
+) -> list[Tensor | None]:
+    """Blocked gradients for p = 1, 2; the reference gradient formula for other ``p``."""
+    if p in (1.0, 2.0):
+        return _norm_backward(plan, xs, out, grad, needs, p)
+    mask = _mask_of(plan)
+    if mask is not None:
+        xs = [torch.where(_column(mask, i), x, 0) for i, x in enumerate(xs)]
+    grads = _norm_grads_ref(xs, out, grad, p)
+    if mask is not None:
+        grads = [torch.where(_column(mask, i), gi, 0) for i, gi in enumerate(grads)]
+    return [gi if n else None for gi, n in zip(grads, needs)]
 
 
 def _norm_backward(
@@ -1161,17 +791,16 @@ def _norm_backward(
     ov = plan.view(out)
     xv = [plan.view(x) for x in xs]
     order = plan.present if plan.rows is None else list(range(k))
-    bufs = {
-        i: torch.empty(plan.shape, dtype=plan.dtype, device=plan.device) for i in order if needs[i]
-    }
-    views = {i: plan.view(t) for i, t in bufs.items()}
+    bufs, views = _grad_buffers(plan, order, needs)
     h = plan.scratch(acc_t) if p == 2.0 else plan.scratch(plan.dtype)
     rows_f = plan.rowf(plan.dtype) if plan.rows is not None else None
     for a, b in plan.blocks():
         n = b - a
         hb = h[:n]
         if p == 2.0:
-            torch.div(g[a:b], ov[a:b], out=hb)
+            # g/out in float32 (h's dtype): g/out of a small float16 norm overflows float16,
+            # though every xᵢ·g/out is at most g.
+            hb.copy_(g[a:b]).div_(ov[a:b])
             if bool(ov[a:b].amin() == 0):  # out ≥ 0: a cheap test before the rare fix-up
                 hb.masked_fill_(ov[a:b] == 0, 0)
         for i in order:
@@ -1195,29 +824,217 @@ def _norm_backward(
 
 
 # =============================================================================================
-# Public kernels
+# Plain formulas: what runs for small inputs and under tracing/export. One stack and one
+# reduction, as a user would write, with the same semantics as the kernels (absent inputs
+# skipped with torch.where, ties to the first input, overflow-safe products and norms).
+# =============================================================================================
+def _stacked(xs: Sequence[Tensor], mask: Tensor | None, fill: float) -> Tensor:
+    stacked = torch.stack(list(xs))
+    if mask is None:
+        return stacked
+    return torch.where(_along_stack(mask, stacked.ndim), stacked, fill)
+
+
+#: Up to this many inputs a chain of binary ops (x₁ + x₂ + x₃) beats stack + reduce on small
+#: inputs: it skips the (k, ...) copy (measured at k = 3-4, (32, 64)-(256, 256): 1.5-2× faster).
+_CHAIN = 4
+
+
+def _chain(xs: Sequence[Tensor], mask: Tensor | None) -> bool:
+    return mask is None and len(xs) <= _CHAIN and _acc_dtype(xs[0].dtype) == xs[0].dtype
+
+
+def _sum_plain(xs: Sequence[Tensor], mask: Tensor | None) -> Tensor:
+    if not _chain(xs, mask):
+        return _stacked(xs, mask, 0).sum(0)
+    if len(xs) == 1:
+        return xs[0].clone()
+    out = xs[0] + xs[1]
+    for x in xs[2:]:
+        out = out + x
+    return out
+
+
+def _mean_plain(xs: Sequence[Tensor], mask: Tensor | None) -> Tensor:
+    if mask is None:
+        if not _chain(xs, None):
+            return torch.stack(list(xs)).mean(0)
+        # In place on the chain's own fresh result: one allocation less, safe under autograd
+        # (div by a number saves nothing) and vmap (the result is batched if any input is).
+        return _sum_plain(xs, None).div_(len(xs))
+    total = _stacked(xs, mask, 0).sum(0, dtype=_acc_dtype(xs[0].dtype))
+    return _finish(total / _count(mask, total.dtype), xs[0].dtype)
+
+
+def _weighted_sum_plain(
+    xs: Sequence[Tensor], weights: Tensor, mask: Tensor | None, renormalize: bool
+) -> Tensor:
+    stacked = torch.stack(list(xs))
+    dtype = stacked.dtype
+    if mask is None and weights.ndim == 1 and weights.dtype == dtype == _acc_dtype(dtype):
+        return (weights @ stacked.flatten(1)).view(stacked.shape[1:])  # one GEMV
+    acc_t = _acc_dtype(dtype)
+    w = weights.to(acc_t)
+    if mask is not None:
+        present = torch.where(mask, w, 0)
+        if renormalize:
+            present = present * (w.sum(-1, keepdim=True) / present.sum(-1, keepdim=True))
+        w = present
+        stacked = torch.where(_along_stack(mask, stacked.ndim), stacked, 0)
+    return _finish((stacked.to(acc_t) * _along_stack(w, stacked.ndim)).sum(0), dtype)
+
+
+def _extreme_plain(xs: Sequence[Tensor], mask: Tensor | None, pick_max: bool) -> Tensor:
+    if _chain(xs, mask) and not _needs_autograd(*xs):  # values only: torch.maximum chains
+        op = torch.maximum if pick_max else torch.minimum
+        out = xs[0].clone() if len(xs) == 1 else op(xs[0], xs[1])
+        for x in xs[2:]:
+            out = op(out, x)
+        return out
+    # max(dim)/min(dim) route the gradient to the first input attaining the extreme (amax and
+    # torch.maximum split it between ties) and propagate nan.
+    if pick_max:
+        return _stacked(xs, mask, -math.inf).max(0).values
+    return _stacked(xs, mask, math.inf).min(0).values
+
+
+def _prod_plain(xs: Sequence[Tensor], mask: Tensor | None) -> Tensor:
+    """A chain of products in the accumulation dtype, redone in float64 where that overflowed
+    (one sum tells: a finite sum proves every entry finite); float64 from the start where
+    values cannot be branched on (compile, tracing, transforms, meta)."""
+    dtype = xs[0].dtype
+    acc_t = _acc_dtype(dtype)
+    wide = _wide_dtype(acc_t, xs[0].device)
+    if wide is not None and not _has_values(xs[0]):
+        return _finish(_stacked(xs, mask, 1).prod(0, dtype=wide), dtype)
+    if _chain(xs, mask):
+        out = xs[0].clone() if len(xs) == 1 else xs[0] * xs[1]
+        for x in xs[2:]:
+            out = out * x
+    else:
+        out = _stacked(xs, mask, 1).prod(0, dtype=acc_t)
+    if wide is not None and not math.isfinite(out.detach().sum().item()):
+        out = _stacked(xs, mask, 1).prod(0, dtype=wide)
+    return _finish(out, dtype)
+
+
+def _norm_plain(xs: Sequence[Tensor], p: float, mask: Tensor | None) -> Tensor:
+    stacked = _stacked(xs, mask, 0)
+    if p == math.inf:  # exact in any dtype; max(dim) sends the gradient to the first tie
+        return stacked.abs().max(0).values
+    dtype = stacked.dtype
+    acc_t = _acc_dtype(dtype)
+    # Σ|x|^p overflows float32 early; converting first keeps the backward in float64 too.
+    wide = _wide_dtype(acc_t, stacked.device) or acc_t
+    return _finish(torch.linalg.vector_norm(stacked.to(wide), p, 0), dtype)
+
+
+def _linear_op(kind: _Kind) -> _Op:
+    def forward(plan: _Plan, ts: Sequence[Tensor], renormalize: bool = False) -> tuple[Tensor, Any]:
+        w, xs = (ts[0], ts[1:]) if kind == _WEIGHTED else (None, ts)
+        return _linear_forward(plan, kind, _weight_rows(plan, w), renormalize, xs), None
+
+    def backward(
+        plan: _Plan,
+        ts: Sequence[Tensor],
+        out: Tensor,
+        grad: Tensor,
+        needs: Sequence[bool],
+        state: Any,
+        renormalize: bool = False,
+    ) -> list[Tensor | None]:
+        if kind != _WEIGHTED:
+            return _linear_backward(plan, kind, False, None, ts, grad, [False, *needs])[0]
+        w, xs = ts[0], ts[1:]
+        gx, gw = _linear_backward(plan, kind, renormalize, _weight_rows(plan, w), xs, grad, needs)
+        if gw is not None and w.ndim > 1:
+            gw = gw.view(*plan.shape[:-1], plan.k).sum_to_size(w.shape)
+        return [gw, *gx]
+
+    if kind == _WEIGHTED:
+        return _Op(
+            "weighted_sum",
+            lambda ts, mask, renorm: _weighted_sum_plain(ts[1:], ts[0], mask, renorm),
+            lambda ts, mask, renorm: _weighted_sum_ref(ts[1:], ts[0], mask, renorm),
+            forward,
+            backward,
+            weighted=True,
+        )
+    plain, reference = (_sum_plain, _sum_ref) if kind == _SUM else (_mean_plain, _mean_ref)
+    return _Op(f"fused_{kind.value}", plain, reference, forward, backward)
+
+
+#: max(dim)'s backward scatters through an index tensor: at k = 4, (256, 256) it costs 1.4-2.4×
+#: the blocked first-hit backward, at (32, 64) 0.2×; 128 KiB sits between.
+_EXTREME_PLAIN_GRAD_BYTES = 128 * 1024
+
+
+def _extreme_op(pick_max: bool) -> _Op:
+    return _Op(
+        "fused_max" if pick_max else "fused_min",
+        lambda ts, mask: _extreme_plain(ts, mask, pick_max),
+        lambda ts, mask: _extreme_ref(ts, mask, pick_max),
+        lambda plan, ts: (_extreme_forward(plan, ts, pick_max), None),
+        lambda plan, ts, out, grad, needs, state: _first_hit_grads(plan, ts, out, grad, needs),
+        plain_grad_bytes=_EXTREME_PLAIN_GRAD_BYTES,
+    )
+
+
+_SUM_OP, _MEAN_OP, _WEIGHTED_OP = (_linear_op(kind) for kind in _Kind)
+_MAX_OP, _MIN_OP = _extreme_op(True), _extreme_op(False)
+_PROD_OP = _Op(
+    "fused_prod",
+    _prod_plain,
+    _prod_ref,
+    _prod_forward,
+    lambda plan, ts, out, grad, needs, bad: _prod_backward(plan, ts, grad, needs, bad),
+)
+_NORM_OP = _Op(
+    "fused_norm",
+    lambda ts, mask, p: _norm_plain(ts, p, mask),
+    lambda ts, mask, p: _norm_ref(ts, p, mask),
+    lambda plan, ts, p: (_norm_forward(plan, ts, p), None),
+    lambda plan, ts, out, grad, needs, state, p: _norm_grads(plan, ts, out, grad, needs, p),
+)
+
+
+# =============================================================================================
+# Public kernels: check, then dispatch. Modules call the _fused_* entry points directly (they
+# have checked the same things in Fusion.check_inputs).
 # =============================================================================================
 def weighted_sum(
     xs: Sequence[Tensor], weights: Tensor, mask: Tensor | None = None, renormalize: bool = True
 ) -> Tensor:
     r"""Weighted sum :math:`y = \sum_{i \in P} w_i x_i` over the present inputs ``P``, in one pass.
 
-    With a mask and ``renormalize``, the result is scaled by
-    :math:`\sum_j w_j / \sum_{i \in P} w_i`, so the present weights keep the full total (for
-    softmax weights: a softmax over the present inputs). Weights whose present part sums to
-    zero then give a non-finite result.
+    ``weights`` is ``(k,)`` (one weight per input) or ``(..., k)`` (one weight per input and
+    row, e.g. attention scores; its leading dims broadcast to the inputs' leading dims), so
+    per row :math:`y_r = \sum_{i \in P_r} w_{ri} x_{ri}`. Neither form stacks the inputs.
+
+    With a mask and ``renormalize``, each row is scaled by
+    :math:`\sum_j w_{rj} / \sum_{i \in P_r} w_{ri}` (the row's weights over all ``k`` inputs
+    divided by those over its present inputs), so the present weights keep the row's full
+    total: for weights that sum to one in every row (a softmax) the result is the softmax
+    over the present inputs only. Weights whose present part sums to zero then give a
+    non-finite result. Without a mask ``renormalize`` does nothing.
 
     Args:
         xs: the ``k`` inputs, all of one shape.
-        weights: ``(k,)``, one weight per input (differentiable).
+        weights: ``(k,)`` or ``(..., k)`` (differentiable).
         mask: bool ``(k,)`` or ``(..., k)``, the inputs present; ``None``: all of them.
         renormalize: rescale for the absent inputs' weights (only with a mask).
 
     Returns:
         The weighted sum, of the inputs' shape and dtype.
 
+    Raises:
+        TypeError: ``weights`` is not a tensor.
+        ValueError: ``weights`` does not end in ``k`` or its leading dims do not broadcast to
+            the inputs' leading dims.
+
     Shape:
-        - xs: ``k`` tensors ``(..., n)``; weights: ``(k,)``; mask: ``(k,)`` or ``(..., k)``.
+        - xs: ``k`` tensors ``(..., n)``; weights: ``(k,)`` or ``(..., k)``; mask: ``(k,)`` or
+          ``(..., k)``.
         - Output: ``(..., n)``.
 
     Example:
@@ -1227,27 +1044,45 @@ def weighted_sum(
         tensor([4., 8.])
         >>> weighted_sum(xs, w, mask=torch.tensor([True, True, False]), renormalize=False)
         tensor([3., 6.])
+        >>> rows = [torch.tensor([[1.0], [2.0]]), torch.tensor([[10.0], [20.0]])]
+        >>> weighted_sum(rows, torch.tensor([[1.0, 0.0], [0.5, 0.5]]))  # one weight per row
+        tensor([[ 1.],
+                [11.]])
     """
-    _check_xs("weighted_sum", xs, mask)
-    if not isinstance(weights, Tensor) or tuple(weights.shape) != (len(xs),):
-        got = tuple(weights.shape) if isinstance(weights, Tensor) else type(weights).__name__
-        raise ValueError(f"weighted_sum: weights must have shape ({len(xs)},), got {got}")
-    plan = _plan(xs, mask)
-    scalar_weights = (
-        isinstance(weights, Tensor)
-        and weights.ndim == 1
-        and weights.shape[0] == len(xs)
-        and weights.device == (xs[0].device if xs else weights.device)
-        and not torch.overrides.has_torch_function((weights,))
-        and not _under_transform((weights,))
-    )
-    if plan is None or not scalar_weights:
-        return _weighted_sum_ref(xs, weights, mask, renormalize)
-    w = weights.to(plan.acc_t)
-    if _needs_autograd(w, *xs):
-        out: Tensor = _LinearFn.apply(plan, _WEIGHTED, renormalize, w, *xs)
-        return out
-    return _linear_forward(plan, _WEIGHTED, w, renormalize, xs)
+    xs, mask = _check_xs("weighted_sum", xs, mask)
+    _check_weights(weights, xs)
+    return _weighted_sum(xs, weights, mask, renormalize)
+
+
+def _weighted_sum(
+    xs: Sequence[Tensor], weights: Tensor, mask: Tensor | None, renormalize: bool
+) -> Tensor:
+    return _run(_WEIGHTED_OP, (weights, *xs), mask, renormalize)
+
+
+def _check_weights(weights: object, xs: Sequence[Tensor]) -> None:
+    k = len(xs)
+    if not isinstance(weights, Tensor):
+        raise TypeError(
+            f"weighted_sum: weights must be a torch.Tensor of shape ({k},) or (..., {k}), "
+            f"got {type(weights).__name__}"
+        )
+    if weights.ndim == 0 or weights.shape[-1] != k:
+        raise ValueError(
+            f"weighted_sum: weights must have shape ({k},) or (..., {k}) for {k} inputs, "
+            f"got {tuple(weights.shape)}"
+        )
+    if weights.ndim > 1:
+        lead = xs[0].shape[:-1]
+        try:
+            fits = torch.broadcast_shapes(weights.shape[:-1], lead) == lead
+        except RuntimeError:
+            fits = False
+        if not fits:
+            raise ValueError(
+                f"weighted_sum: weights have leading shape {tuple(weights.shape[:-1])}, which "
+                f"does not broadcast to the inputs' leading shape {tuple(lead)}"
+            )
 
 
 def fused_sum(xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
@@ -1270,7 +1105,8 @@ def fused_sum(xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
         tensor([[ 1., -2.],
                 [-4., 12.]])
     """
-    return _unweighted(_SUM, _sum_ref, xs, mask)
+    xs, mask = _check_xs("fused_sum", xs, mask)
+    return _fused_sum(xs, mask)
 
 
 def fused_mean(xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
@@ -1293,24 +1129,16 @@ def fused_mean(xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
         >>> fused_mean(xs, mask=torch.tensor([True, True, False]))
         tensor([ 5.5000, 11.0000])
     """
-    return _unweighted(_MEAN, _mean_ref, xs, mask)
+    xs, mask = _check_xs("fused_mean", xs, mask)
+    return _fused_mean(xs, mask)
 
 
-def _unweighted(
-    kind: str,
-    reference: Callable[[Sequence[Tensor], Tensor | None], Tensor],
-    xs: Sequence[Tensor],
-    mask: Tensor | None,
-) -> Tensor:
-    """A weight-free linear fusion: blocked kernel when it applies, else ``reference``."""
-    _check_xs(f"fused_{kind}", xs, mask)
-    plan = _plan(xs, mask)
-    if plan is None:
-        return reference(xs, mask)
-    if _needs_autograd(*xs):
-        out: Tensor = _LinearFn.apply(plan, kind, False, None, *xs)
-        return out
-    return _linear_forward(plan, kind, None, False, xs)
+def _fused_sum(xs: Sequence[Tensor], mask: Tensor | None) -> Tensor:
+    return _run(_SUM_OP, xs, mask)
+
+
+def _fused_mean(xs: Sequence[Tensor], mask: Tensor | None) -> Tensor:
+    return _run(_MEAN_OP, xs, mask)
 
 
 def fused_prod(xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
@@ -1338,25 +1166,24 @@ def fused_prod(xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
         >>> fused_prod([torch.full((2,), 1e30), torch.full((2,), 1e30), torch.full((2,), 1e-30)])
         tensor([1.0000e+30, 1.0000e+30])
     """
-    _check_xs("fused_prod", xs, mask)
-    plan = _plan(xs, mask)
-    if plan is None:
-        return _prod_ref(xs, mask)
-    if _needs_autograd(*xs):
-        out: Tensor = _ProdFn.apply(plan, *xs)
-        return out
-    return _prod_forward(plan, xs)[0]
+    xs, mask = _check_xs("fused_prod", xs, mask)
+    return _fused_prod(xs, mask)
 
 
-def _extreme(xs: Sequence[Tensor], mask: Tensor | None, pick_max: bool) -> Tensor:
-    _check_xs("fused_max" if pick_max else "fused_min", xs, mask)
-    plan = _plan(xs, mask)
-    if plan is None:
-        return _extreme_ref(xs, mask, pick_max)
-    if _needs_autograd(*xs):
-        out: Tensor = _ExtremeFn.apply(plan, pick_max, *xs)
-        return out
-    return _extreme_forward(plan, xs, pick_max)
+def _fused_prod(xs: Sequence[Tensor], mask: Tensor | None) -> Tensor:
+    return _run(_PROD_OP, xs, mask)
+
+
+def _fused_extreme(xs: Sequence[Tensor], mask: Tensor | None, pick_max: bool) -> Tensor:
+    return _run(_MAX_OP if pick_max else _MIN_OP, xs, mask)
+
+
+def _fused_max(xs: Sequence[Tensor], mask: Tensor | None) -> Tensor:
+    return _fused_extreme(xs, mask, pick_max=True)
+
+
+def _fused_min(xs: Sequence[Tensor], mask: Tensor | None) -> Tensor:
+    return _fused_extreme(xs, mask, pick_max=False)
 
 
 def fused_max(xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
@@ -1384,7 +1211,8 @@ def fused_max(xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
         tensor([[ 1., -2.],
                 [ 3.,  8.]])
     """
-    return _extreme(xs, mask, pick_max=True)
+    xs, mask = _check_xs("fused_max", xs, mask)
+    return _fused_extreme(xs, mask, pick_max=True)
 
 
 def fused_min(xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
@@ -1408,7 +1236,8 @@ def fused_min(xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
         >>> fused_min(xs, mask=torch.tensor([True, True, False]))
         tensor([1., 2.])
     """
-    return _extreme(xs, mask, pick_max=False)
+    xs, mask = _check_xs("fused_min", xs, mask)
+    return _fused_extreme(xs, mask, pick_max=False)
 
 
 def fused_median(xs: Sequence[Tensor], mask: Tensor | None = None, mode: str = "lower") -> Tensor:
@@ -1440,20 +1269,22 @@ def fused_median(xs: Sequence[Tensor], mask: Tensor | None = None, mode: str = "
         >>> fused_median(xs, mask=torch.tensor([True, True, True, False]))
         tensor([3.])
     """
-    _check_xs("fused_median", xs, mask)
     if mode not in ("lower", "mean"):
         raise ValueError(f"mode must be 'lower' or 'mean', got {mode!r}")
+    xs, mask = _check_xs("fused_median", xs, mask)
+    return _fused_median(xs, mask, mode)
+
+
+def _fused_median(xs: Sequence[Tensor], mask: Tensor | None, mode: str) -> Tensor:
     stacked = torch.stack(list(xs), dim=-1)  # (..., n, k): selection needs all k values
     k = len(xs)
     if mask is None:
-        # ONNX has no median over a dim (either exporter): sort when exporting.
-        if mode == "lower" and not (_tracing() or torch.compiler.is_exporting()):
+        if mode == "lower":
             return stacked.median(dim=-1).values  # propagates nan itself
         ordered = stacked.sort(dim=-1).values
-        mid = ordered[..., (k - 1) // 2]
-        if mode == "mean":
-            mid = (mid + ordered[..., k // 2]) / 2
-        return _nan_if_any(stacked, None, mid)
+        return _nan_if_any(
+            stacked, None, _midpoint(ordered[..., (k - 1) // 2], ordered[..., k // 2])
+        )
     m = mask[..., None, :]
     ordered = torch.where(m, stacked, math.inf).sort(dim=-1).values
     count = m.sum(-1, keepdim=True).expand(*ordered.shape[:-1], 1)
@@ -1461,7 +1292,16 @@ def fused_median(xs: Sequence[Tensor], mask: Tensor | None = None, mode: str = "
     if mode == "lower":
         return _nan_if_any(stacked, m, lo)
     hi = ordered.gather(-1, count // 2).squeeze(-1)
-    return _nan_if_any(stacked, m, (lo + hi) / 2)
+    return _nan_if_any(stacked, m, _midpoint(lo, hi))
+
+
+def _midpoint(lo: Tensor, hi: Tensor) -> Tensor:
+    """``(lo + hi) / 2``, in float32 for float16/bfloat16: ``lo + hi`` of two large float16
+    values is inf where their mean is not."""
+    acc_t = _acc_dtype(lo.dtype)
+    if acc_t == lo.dtype:
+        return (lo + hi) / 2
+    return ((lo.to(acc_t) + hi.to(acc_t)) / 2).to(lo.dtype)
 
 
 def _nan_if_any(stacked: Tensor, present: Tensor | None, out: Tensor) -> Tensor:
@@ -1500,12 +1340,19 @@ def fused_norm(xs: Sequence[Tensor], p: float = 2.0, mask: Tensor | None = None)
         >>> fused_norm(xs, p=1), fused_norm(xs, p=float("inf"))
         (tensor([7., 3.]), tensor([4., 2.]))
     """
-    p = float(p)
-    _check_xs("fused_norm", xs, mask)
-    plan = _plan(xs, mask)
-    if plan is None:
-        return _norm_ref(xs, p, mask)
-    if _needs_autograd(*xs):
-        out: Tensor = _NormFn.apply(plan, p, *xs)
-        return out
-    return _norm_forward(plan, xs, p)
+    p = check_norm_order(p)
+    xs, mask = _check_xs("fused_norm", xs, mask)
+    return _fused_norm(xs, p, mask)
+
+
+def check_norm_order(p: object) -> float:
+    """``p`` as a float if it is a number ``≥ 1`` or ``inf`` (bools rejected), else raise."""
+    if isinstance(p, bool) or not isinstance(p, (int, float)):
+        raise TypeError(f"p must be a number >= 1 or math.inf, got {p!r}")
+    if math.isnan(p) or p < 1:
+        raise ValueError(f"p must be a number >= 1 or math.inf, got {p}")
+    return float(p)
+
+
+def _fused_norm(xs: Sequence[Tensor], p: float, mask: Tensor | None) -> Tensor:
+    return _run(_NORM_OP, xs, mask, p)

@@ -13,12 +13,17 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-from interfuse import functional as fn
-from interfuse._validation import check_dims, check_positive_int
-from interfuse.fusion.base import Fusion
-from interfuse.matrices import MATRICES, StructuredMatrix
+from interfuse._validation import check_dims, check_operand, check_positive_int
+from interfuse.functional._common import plain_size
+
+# The kernels without their checks (check_inputs ran the same ones).
+from interfuse.functional.concat import _concat as concat
+from interfuse.functional.concat import _zero_absent as masked_inputs
+from interfuse.fusion.base import Fusion, Inputs, MaskLike
+from interfuse.matrices import MATRICES, DenseMatrix, StructuredMatrix
 from interfuse.matrices.registry import build_owned_matrix
 
 __all__ = ["ConcatFusion", "ProjectedConcatFusion"]
@@ -29,13 +34,20 @@ class _Concatenation(Fusion):
 
     same_shape = False
 
-    def __init__(self, in_dims: Sequence[int] | None) -> None:
+    def __init__(
+        self,
+        in_dims: Sequence[int] | None,
+        names: Sequence[str] | None = None,
+        input_dropout: float = 0.0,
+    ) -> None:
         dims = None if in_dims is None else check_dims("in_dims", in_dims)
-        super().__init__(None if dims is None else len(dims))
+        super().__init__(
+            None if dims is None else len(dims), names=names, input_dropout=input_dropout
+        )
         self.in_dims = dims
 
     def check_inputs(
-        self, xs: Sequence[Tensor], mask: Tensor | None = None
+        self, xs: Inputs, mask: MaskLike | None = None
     ) -> tuple[list[Tensor], Tensor | None]:
         tensors, checked = super().check_inputs(xs, mask)
         if self.in_dims is not None:
@@ -46,6 +58,9 @@ class _Concatenation(Fusion):
                     f"in_dims={list(self.in_dims)}"
                 )
         return tensors, checked
+
+    def expected_width(self, i: int) -> int | None:
+        return None if self.in_dims is None else self.in_dims[i]
 
     def check_in_dims(self, in_dims: Sequence[int]) -> tuple[int, ...]:
         dims = super().check_in_dims(in_dims)
@@ -63,6 +78,9 @@ class ConcatFusion(_Concatenation):
 
     Args:
         in_dims: the widths ``n_i`` to accept (this also fixes ``k``); ``None`` accepts any.
+        names: the input names, in fusion order (named inputs, see :class:`Fusion`).
+        input_dropout: the probability of dropping an input of a row while training (modality
+            dropout, see :class:`Fusion`).
 
     Shape:
         - xs: ``k`` tensors ``(..., n_i)`` with the same leading dimensions.
@@ -77,12 +95,20 @@ class ConcatFusion(_Concatenation):
         tensor([[0., 0., 1.]])
     """
 
-    def __init__(self, in_dims: Sequence[int] | None = None) -> None:
-        super().__init__(in_dims)
+    linear = True
 
-    def forward(self, xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
+    def __init__(
+        self,
+        in_dims: Sequence[int] | None = None,
+        *,
+        names: Sequence[str] | None = None,
+        input_dropout: float = 0.0,
+    ) -> None:
+        super().__init__(in_dims, names, input_dropout)
+
+    def forward(self, xs: Inputs, mask: MaskLike | None = None) -> Tensor:
         xs, mask = self.check_inputs(xs, mask)
-        return fn.concat(xs, mask)
+        return concat(xs, mask)
 
     def out_features(self, in_dims: Sequence[int]) -> int:
         return sum(self.check_in_dims(in_dims))
@@ -115,6 +141,9 @@ class ProjectedConcatFusion(_Concatenation):
             ``mode``, ...) when ``matrix`` is a name or a class.
         device: device of the parameters.
         dtype: dtype of the parameters.
+        names: the input names, in fusion order (named inputs, see :class:`Fusion`).
+        input_dropout: the probability of dropping an input of a row while training (modality
+            dropout, see :class:`Fusion`).
 
     Shape:
         - xs: ``k`` tensors ``(..., n_i)`` with the same leading dimensions.
@@ -129,6 +158,8 @@ class ProjectedConcatFusion(_Concatenation):
         torch.Size([8, 16])
     """
 
+    linear = True
+
     bias: Tensor | None
     in_dims: tuple[int, ...]
 
@@ -141,8 +172,11 @@ class ProjectedConcatFusion(_Concatenation):
         matrix_options: dict[str, Any] | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
+        *,
+        names: Sequence[str] | None = None,
+        input_dropout: float = 0.0,
     ) -> None:
-        super().__init__(check_dims("in_dims", in_dims))
+        super().__init__(check_dims("in_dims", in_dims), names, input_dropout)
         self.out_dim = check_positive_int("out_dim", out_dim)
         if not isinstance(bias, bool):
             raise TypeError(f"bias must be a bool, got {bias!r}")
@@ -172,9 +206,28 @@ class ProjectedConcatFusion(_Concatenation):
             bound = 1 / math.sqrt(sum(self.in_dims))
             nn.init.uniform_(self.bias, -bound, bound)
 
-    def forward(self, xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
+    def forward(self, xs: Inputs, mask: MaskLike | None = None) -> Tensor:
         xs, mask = self.check_inputs(xs, mask)
-        return self.matrix(fn.masked_inputs(xs, mask), bias=self.bias)
+        pieces = masked_inputs(xs, mask)
+        weight = self._plain_weight(pieces)
+        if weight is not None:
+            return F.linear(torch.cat(pieces, -1), weight, self.bias)
+        return self.matrix(pieces, bias=self.bias)
+
+    def _plain_weight(self, pieces: list[Tensor]) -> Tensor | None:
+        """The dense weight, where the plain ``F.linear`` of the concatenation runs: a plain
+        dense matrix (not parametrized) and small inputs (the concatenation is at most
+        ``SMALL_BYTES``), or tracing/export; else ``None`` (the matrix projects piece by piece,
+        never concatenating)."""
+        if type(self.matrix) is not DenseMatrix:
+            return None
+        first = pieces[0]
+        rows = first.numel() // first.shape[-1]
+        if not plain_size(rows * sum(self.in_dims) * first.element_size()):
+            return None
+        weight = self.matrix.weight
+        check_operand("x", first, weight, "DenseMatrix")  # as the matrix would say
+        return weight
 
     def out_features(self, in_dims: Sequence[int]) -> int:
         self.check_in_dims(in_dims)
@@ -189,9 +242,22 @@ class ProjectedConcatFusion(_Concatenation):
             "matrix_options": None,
         }
 
+    @property
+    def is_linear(self) -> bool:
+        r"""Linear without bias only: a bias ``b`` turns :math:`X (A + \mathbf{1} b^\top)` into
+        :math:`XA + (X\mathbf{1}) b^\top`."""
+        return super().is_linear and self.bias is None
+
     def extra_repr(self) -> str:
         name = next((k for k, c in MATRICES.items() if type(self.matrix) is c), None)
-        return (
+        options = {
+            k: v
+            for k, v in self.matrix.get_config().items()
+            if k not in ("in_features", "out_features") and not (k == "mode" and v == "auto")
+        }
+        text = (
             f"in_dims={list(self.in_dims)}, out_dim={self.out_dim}, "
             f"matrix={name or type(self.matrix).__name__!r}, bias={self.bias is not None}"
         )
+        text += f", matrix_options={options!r}" if options else ""
+        return text + "".join(f", {k}={v!r}" for k, v in self.input_options().items())

@@ -7,11 +7,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from interfuse._validation import check_positive_int
 from interfuse.interdependence.base import _MatrixOwner, identity_options
-from interfuse.matrices import StructuredMatrix, matrix_class
+from interfuse.matrices import DenseMatrix, StructuredMatrix, matrix_class
 
 __all__ = ["ParameterizedInterdependence"]
 
@@ -125,6 +126,8 @@ class ParameterizedInterdependence(_MatrixOwner):
         self._check_like_module("x", x)
         if self.axis == "attribute":
             self._check_size("x", x.shape[-1], self.in_dim, "in_dim")
+            if type(self.matrix) is DenseMatrix:  # checked above: F.linear, as the matrix would
+                return F.linear(x, self.matrix.weight)
             return self.matrix(x)
         self._check_size("x", x.shape[-2], self.in_dim, "in_dim")
         return self._apply_columns(x)
