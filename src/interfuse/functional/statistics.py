@@ -44,7 +44,6 @@ from interfuse.functional._common import (
     _column,
     _count,
     _finish,
-    _plain,
 )
 from interfuse.functional.elementwise import _extreme_ref, _order, _presence
 
@@ -199,22 +198,7 @@ def fused_logsumexp(xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
 
 def _fused_logsumexp(xs: Sequence[Tensor], mask: Tensor | None) -> Tensor:
     """:func:`fused_logsumexp` without its checks (for modules that ran the same ones)."""
-    if _plain(xs):
-        stacked = torch.stack(list(xs))
-        if mask is not None:
-            stacked = torch.where(_along_stack(mask, stacked.ndim), stacked, -math.inf)
-        return torch.logsumexp(stacked, 0)
-    acc_t = _acc_dtype(xs[0].dtype)
-    with torch.no_grad():
-        top = _extreme_ref(xs, mask, pick_max=True).to(acc_t)
-        top = torch.where(torch.isfinite(top), top, 0)
-    total = torch.zeros((), dtype=acc_t, device=xs[0].device)
-    for i, x in enumerate(xs):
-        x = x.to(acc_t)
-        if mask is not None:
-            x = torch.where(_column(mask, i), x, -math.inf)
-        total = total + torch.exp(x - top)
-    return _finish(top + total.log(), xs[0].dtype)
+    return _run(_LSE_OP, xs, mask)
 
 
 # =============================================================================================
@@ -362,3 +346,104 @@ def _var_op(root: bool) -> _Op:
 
 
 _VAR_OP, _STD_OP = _var_op(False), _var_op(True)
+
+
+# =============================================================================================
+# Blocked log-sum-exp (large inputs): per block the maximum of the present values, then the
+# sum of exp(xᵢ − max); absent entries get −inf added (float arithmetic; a block whose result
+# is not finite is redone with the reference formula).
+# =============================================================================================
+def _lse_plain(ts: Sequence[Tensor], mask: Tensor | None) -> Tensor:
+    stacked = torch.stack(list(ts))
+    if mask is not None:
+        stacked = torch.where(_along_stack(mask, stacked.ndim), stacked, -math.inf)
+    return torch.logsumexp(stacked, 0)
+
+
+def _lse_reference(ts: Sequence[Tensor], mask: Tensor | None) -> Tensor:
+    acc_t = _acc_dtype(ts[0].dtype)
+    with torch.no_grad():
+        top = _extreme_ref(ts, mask, pick_max=True).to(acc_t)
+        top = torch.where(torch.isfinite(top), top, 0)
+    total = torch.zeros((), dtype=acc_t, device=ts[0].device)
+    for i, x in enumerate(ts):
+        x = x.to(acc_t)
+        if mask is not None:
+            x = torch.where(_column(mask, i), x, -math.inf)
+        total = total + torch.exp(x - top)
+    return _finish(top + total.log(), ts[0].dtype)
+
+
+def _absent_bias(plan: _Plan) -> Tensor | None:
+    """``(units, k)``: 0 for present entries, −inf for absent ones (per-row masks only)."""
+    if plan.rows is None:
+        return None
+    bias = torch.zeros(plan.rows.shape, dtype=plan.acc_t, device=plan.device)
+    return bias.masked_fill_(~plan.rows, -math.inf)
+
+
+def _lse_forward(plan: _Plan, ts: Sequence[Tensor]) -> tuple[Tensor, Any]:
+    out = torch.empty(plan.shape, dtype=plan.dtype, device=plan.device)
+    ov, xv = plan.view(out), [plan.view(x) for x in ts]
+    bias = _absent_bias(plan)
+    order = _order(plan)
+    top_s, acc_s, tmp_s = (plan.scratch(plan.acc_t) for _ in range(3))
+    flags = _Checks(plan) if bias is not None else None
+    spans = list(plan.blocks())
+    for a, b in spans:
+        size = b - a
+        top, acc, t = top_s[:size], acc_s[:size], tmp_s[:size]
+        for pos, i in enumerate(order):
+            dst = top if pos == 0 else t
+            if bias is None:
+                dst.copy_(xv[i][a:b])
+            else:
+                torch.add(xv[i][a:b], bias[a:b, i : i + 1], out=dst)
+            if pos:
+                torch.maximum(top, t, out=top)
+        top.copy_(torch.where(torch.isfinite(top), top, 0))
+        acc.zero_()
+        for i in order:
+            torch.sub(xv[i][a:b], top, out=t)
+            if bias is not None:
+                t.add_(bias[a:b, i : i + 1])
+            acc.add_(t.exp_())
+        acc.log_().add_(top)
+        if flags is not None:
+            flags.add(acc)
+        ov[a:b].copy_(acc)
+    rows = plan.rows
+    if flags is not None and rows is not None:
+        for j in flags.failed():
+            a, b = spans[j]
+            ov[a:b].copy_(_lse_reference([x[a:b] for x in xv], rows[a:b]))
+    return out, None
+
+
+def _lse_backward(
+    plan: _Plan,
+    ts: Sequence[Tensor],
+    out: Tensor,
+    grad: Tensor,
+    needs: Sequence[bool],
+    state: Any,
+) -> list[Tensor | None]:
+    """``∂/∂xᵢ = exp(xᵢ − out)``, the softmax of the present inputs; exactly 0 for absent ones."""
+    g, ov, xv = _grad_contiguous(grad, plan), plan.view(out), [plan.view(x) for x in ts]
+    order = _order(plan)
+    bufs, views = _grad_buffers(plan, order, needs)
+    tmp = plan.scratch(plan.acc_t)
+    rows = plan.rows
+    for a, b in plan.blocks():
+        t = tmp[: b - a]
+        for i in order:
+            if i in views:
+                torch.sub(xv[i][a:b], ov[a:b], out=t)
+                dst = views[i][a:b]
+                torch.mul(t.exp_(), g[a:b], out=dst)
+                if rows is not None:
+                    dst.masked_fill_(~rows[a:b, i : i + 1], 0)
+    return [bufs.get(i) for i in range(plan.k)]
+
+
+_LSE_OP = _Op("fused_logsumexp", _lse_plain, _lse_reference, _lse_forward, _lse_backward)
