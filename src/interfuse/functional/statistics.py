@@ -210,6 +210,11 @@ def _fused_logsumexp(xs: Sequence[Tensor], mask: Tensor | None) -> Tensor:
 # present values, then the sum of squared deviations from it (two passes over data in cache,
 # one over memory; exact like torch.var's two-pass algorithm).
 # =============================================================================================
+#: Variance and log-sum-exp keep three or four accumulators per block: blocks this many times
+#: smaller keep their scratch at one block's worth of memory in all (peak ≈ output + 1 block).
+_STAT_BLOCK_DIVISOR = 4
+
+
 def _var_plain(ts: Sequence[Tensor], mask: Tensor | None, correction: float, root: bool) -> Tensor:
     if mask is None:
         reduce = torch.std if root else torch.var
@@ -250,15 +255,16 @@ def _block_mean(
 def _var_forward(
     plan: _Plan, ts: Sequence[Tensor], correction: float, root: bool
 ) -> tuple[Tensor, Any]:
+    per = max(1, plan.per_block // _STAT_BLOCK_DIVISOR)
     out = torch.empty(plan.shape, dtype=plan.dtype, device=plan.device)
     ov, xv = plan.view(out), [plan.view(x) for x in ts]
     acc_t = plan.acc_t
     m = _presence(plan, acc_t) if plan.rows is not None else None
     n = m.sum(-1, keepdim=True) if m is not None else float(len(plan.present))
     dof = (n - correction).clamp(min=0) if isinstance(n, Tensor) else max(0.0, n - correction)
-    mean, s1, sq, dev = (plan.scratch(acc_t) for _ in range(4))
-    flags = _Checks(plan) if m is not None else None
-    spans = list(plan.blocks())
+    mean, s1, sq, dev = (plan.scratch(acc_t, per) for _ in range(4))
+    flags = _Checks(plan, per) if m is not None else None
+    spans = list(plan.blocks(per))
     for a, b in spans:
         size = b - a
         mu, acc1, acc, d = mean[:size], s1[:size], sq[:size], dev[:size]
@@ -299,6 +305,7 @@ def _var_backward(
     root: bool,
 ) -> list[Tensor | None]:
     """``∂var/∂xᵢ = 2(xᵢ − x̄)/dof``; ``∂std/∂xᵢ = (xᵢ − x̄)/(dof·std)``, 0 where std = 0."""
+    per = max(1, plan.per_block // _STAT_BLOCK_DIVISOR)
     acc_t = plan.acc_t
     g, ov, xv = _grad_contiguous(grad, plan), plan.view(out), [plan.view(x) for x in ts]
     rows = plan.rows
@@ -310,8 +317,8 @@ def _var_backward(
     n = m.sum(-1, keepdim=True) if m is not None else float(len(plan.present))
     dof = (n - correction).clamp(min=0) if isinstance(n, Tensor) else max(0.0, n - correction)
     bufs, views = _grad_buffers(plan, order, needs)
-    mean, h, dev = plan.scratch(acc_t), plan.scratch(acc_t), plan.scratch(acc_t)
-    for a, b in plan.blocks():
+    mean, h, dev = plan.scratch(acc_t, per), plan.scratch(acc_t, per), plan.scratch(acc_t, per)
+    for a, b in plan.blocks(per):
         size = b - a
         mu, hb, d = mean[:size], h[:size], dev[:size]
         _block_mean(plan, xv, a, b, m, mu, n)
@@ -387,13 +394,14 @@ def _absent_bias(plan: _Plan) -> Tensor | None:
 
 
 def _lse_forward(plan: _Plan, ts: Sequence[Tensor]) -> tuple[Tensor, Any]:
+    per = max(1, plan.per_block // _STAT_BLOCK_DIVISOR)
     out = torch.empty(plan.shape, dtype=plan.dtype, device=plan.device)
     ov, xv = plan.view(out), [plan.view(x) for x in ts]
     bias = _absent_bias(plan)
     order = _order(plan)
-    top_s, acc_s, tmp_s = (plan.scratch(plan.acc_t) for _ in range(3))
-    flags = _Checks(plan) if bias is not None else None
-    spans = list(plan.blocks())
+    top_s, acc_s, tmp_s = (plan.scratch(plan.acc_t, per) for _ in range(3))
+    flags = _Checks(plan, per) if bias is not None else None
+    spans = list(plan.blocks(per))
     for a, b in spans:
         size = b - a
         top, acc, t = top_s[:size], acc_s[:size], tmp_s[:size]
@@ -433,12 +441,13 @@ def _lse_backward(
     state: Any,
 ) -> list[Tensor | None]:
     """``∂/∂xᵢ = exp(xᵢ − out)``, the softmax of the present inputs; exactly 0 for absent ones."""
+    per = max(1, plan.per_block // _STAT_BLOCK_DIVISOR)
     g, ov, xv = _grad_contiguous(grad, plan), plan.view(out), [plan.view(x) for x in ts]
     order = _order(plan)
     bufs, views = _grad_buffers(plan, order, needs)
-    tmp = plan.scratch(plan.acc_t)
+    tmp = plan.scratch(plan.acc_t, per)
     rows = plan.rows
-    for a, b in plan.blocks():
+    for a, b in plan.blocks(per):
         t = tmp[: b - a]
         for i in order:
             if i in views:
