@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from interfuse.functional import _common, fused_logsumexp, fused_std, fused_var
+from interfuse.functional import _blocks, _common, fused_logsumexp, fused_std, fused_var
 
 K, SHAPE = 4, (3, 5, 6)
 
@@ -19,6 +19,7 @@ def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str
     stack-free) paths."""
     if request.param == "large":
         monkeypatch.setattr(_common, "SMALL_BYTES", 0)
+        monkeypatch.setattr(_blocks, "BLOCK_BYTES", 96)  # several blocks per call
     return str(request.param)
 
 

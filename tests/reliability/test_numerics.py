@@ -26,6 +26,7 @@ import torch
 import interfuse
 import interfuse.functional as kernels
 import interfuse.tinybig as tb
+from interfuse.functional import _common
 from tests.registry import ALL_ENTRIES, ModuleEntry
 from tests.reliability._common import build, cast, converted, sample
 
@@ -54,6 +55,14 @@ TOLERANCES = [
     Tolerance(torch.bfloat16, "autocast", 2e-2),
     Tolerance(torch.float16, "autocast", 4e-3),
 ]
+
+
+@pytest.fixture(params=["plain", "blocked"])
+def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a numerics test on the plain formulas (small inputs) and on the blocked kernels."""
+    if request.param == "blocked":
+        monkeypatch.setattr(_common, "SMALL_BYTES", 0)
+    return str(request.param)
 
 
 def normwise_error(y: torch.Tensor, ref: torch.Tensor) -> float:
@@ -119,7 +128,7 @@ def prod_kernels() -> dict[str, object]:
 
 @pytest.mark.parametrize("dtype", LOW, ids=str)
 @pytest.mark.parametrize("name", sorted(prod_kernels()))
-def test_prod_of_many_inputs_does_not_overflow(name: str, dtype: torch.dtype) -> None:
+def test_prod_of_many_inputs_does_not_overflow(name: str, dtype: torch.dtype, path: str) -> None:
     xs = overflowing_factors(dtype)
     ref = torch.stack([x.double() for x in xs]).prod(0)
     assert torch.isfinite(ref).all() and ref.abs().max() < torch.finfo(dtype).max
@@ -131,7 +140,7 @@ def test_prod_of_many_inputs_does_not_overflow(name: str, dtype: torch.dtype) ->
 
 
 @pytest.mark.parametrize("dtype", LOW, ids=str)
-def test_prod_gradient_of_many_inputs(dtype: torch.dtype) -> None:
+def test_prod_gradient_of_many_inputs(dtype: torch.dtype, path: str) -> None:
     """∂/∂xᵢ Π xⱼ = Π_{j≠i} xⱼ: finite and accurate though the running product overflows."""
     xs = [x.requires_grad_() for x in overflowing_factors(dtype)]
     refs = [x.detach().double().requires_grad_() for x in xs]
@@ -144,7 +153,7 @@ def test_prod_gradient_of_many_inputs(dtype: torch.dtype) -> None:
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=str)
-def test_prod_under_autocast(dtype: torch.dtype) -> None:
+def test_prod_under_autocast(dtype: torch.dtype, path: str) -> None:
     xs = overflowing_factors(torch.float32)
     ref = torch.stack([x.double() for x in xs]).prod(0)
     with torch.autocast("cpu", dtype=dtype):
@@ -154,7 +163,7 @@ def test_prod_under_autocast(dtype: torch.dtype) -> None:
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=str)
-def test_sum_and_mean_of_many_inputs_accumulate_wide(dtype: torch.dtype) -> None:
+def test_sum_and_mean_of_many_inputs_accumulate_wide(dtype: torch.dtype, path: str) -> None:
     """64 inputs near the top of float16's range: a float16 running sum overflows at the second
     input; the mean is representable and must come out finite and accurate. In bfloat16 a
     running sum would lose about k/2 units in the last place; float32 accumulation loses none."""
@@ -178,7 +187,7 @@ def test_sum_and_mean_of_many_inputs_accumulate_wide(dtype: torch.dtype) -> None
 
 @pytest.mark.parametrize("p", [1.0, 2.0, 3.0])
 @pytest.mark.parametrize("dtype", LOW, ids=str)
-def test_norm_does_not_overflow(dtype: torch.dtype, p: float) -> None:
+def test_norm_does_not_overflow(dtype: torch.dtype, p: float, path: str) -> None:
     """``(Σ|x|^p)^(1/p)`` where ``|x|^p`` overflows the dtype but the norm does not."""
     big = {torch.float16: 300.0, torch.bfloat16: 1e25, torch.float32: 1e25}[dtype]
     xs = [torch.full((2, 3), big * (1 + i / 10)).to(dtype).requires_grad_() for i in range(4)]
@@ -193,7 +202,7 @@ def test_norm_does_not_overflow(dtype: torch.dtype, p: float) -> None:
 
 
 @pytest.mark.parametrize("name", ["l1_norm_fusion", "l2_norm_fusion"])
-def test_tinybig_norm_fusions_in_float16(name: str) -> None:
+def test_tinybig_norm_fusions_in_float16(name: str, path: str) -> None:
     xs = [torch.full((2, 3), 300.0 + i, dtype=torch.float16) for i in range(3)]
     y = getattr(tb, name)(dims=[3, 3, 3])(xs)
     p = 1 if name.startswith("l1") else 2
