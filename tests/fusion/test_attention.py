@@ -8,8 +8,8 @@ import torch
 from torch import Tensor
 
 from interfuse.config import from_config
+from interfuse.functional import _common
 from interfuse.fusion import AttentionFusion, fusion_class
-from interfuse.fusion import attention as attention_module
 
 
 @pytest.fixture(params=["plain", "kernel"])
@@ -17,7 +17,7 @@ def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str
     """Both paths: the stacked formula for small inputs, the copy-free kernel for large ones
     (forced here by a zero size threshold)."""
     if request.param == "kernel":
-        monkeypatch.setattr(attention_module, "SMALL_BYTES", 0)
+        monkeypatch.setattr(_common, "SMALL_BYTES", 0)
     return str(request.param)
 
 

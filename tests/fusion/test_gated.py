@@ -8,8 +8,8 @@ import torch
 from torch import Tensor
 
 from interfuse.config import from_config
+from interfuse.functional import _common
 from interfuse.fusion import GatedFusion, fusion_class
-from interfuse.fusion import gated as gated_module
 
 WIDTHS = [5, 3, 4]
 
@@ -41,7 +41,7 @@ def test_values_against_a_plain_gmu(
     gate: str, bias: bool, mask_form: str | None, large: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if large:  # the gate applied input by input, as for large inputs
-        monkeypatch.setattr(gated_module, "SMALL_BYTES", 0)
+        monkeypatch.setattr(_common, "SMALL_BYTES", 0)
     f = GatedFusion(WIDTHS, 6, gate=gate, bias=bias, dtype=torch.float64)
     xs = _xs()
     if mask_form is None:

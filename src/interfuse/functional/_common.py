@@ -152,8 +152,15 @@ def _plain(xs: Sequence[Tensor]) -> bool:
 def plain_size(nbytes: int) -> bool:
     """Whether the plain formulas run for ``nbytes`` of input: small inputs
     (:data:`SMALL_BYTES`), or code being traced or exported, where the blocked kernels' Python
-    loop would be frozen into a constant graph."""
-    return nbytes <= SMALL_BYTES or torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
+    loop would be frozen into a constant graph. The compiler flags are read first: under
+    ``torch.compile``/``torch.export`` ``nbytes`` may be symbolic, and comparing it would put a
+    guard on the batch size (``torch.export`` with a dynamic batch then fails)."""
+    return (
+        torch.compiler.is_compiling()
+        or torch.jit.is_tracing()
+        or nbytes <= SMALL_BYTES
+        or torch.onnx.is_in_onnx_export()
+    )
 
 
 def _column(mask: Tensor, i: int) -> Tensor:

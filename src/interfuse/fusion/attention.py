@@ -7,11 +7,10 @@ from typing import Any, Literal, overload
 
 import torch
 from torch import Tensor, nn
-from torch.compiler import is_compiling
 
 from interfuse import functional as fn
 from interfuse._validation import check_dims, check_factory_dtype, check_operand, check_positive_int
-from interfuse.functional.elementwise import SMALL_BYTES
+from interfuse.functional._common import plain_size
 from interfuse.fusion.base import Fusion, Inputs, MaskLike
 
 __all__ = ["AttentionFusion"]
@@ -152,7 +151,7 @@ class AttentionFusion(Fusion):
         else:
             zs = filled = [p(x) for p, x in zip(self.projections, filled, strict=True)]
         z0 = zs[0]
-        if z0.numel() * z0.element_size() * len(zs) <= SMALL_BYTES or is_compiling():
+        if plain_size(z0.numel() * z0.element_size() * len(zs)):
             # Small inputs: one stacked copy costs less than k scorer calls and the kernel's
             # per-input passes (as the element-wise kernels' plain path); so does a compiled
             # graph, which fuses the stack away.

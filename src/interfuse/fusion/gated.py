@@ -16,7 +16,7 @@ from interfuse._validation import (
     check_positive_int,
     resolve_choice,
 )
-from interfuse.functional.elementwise import SMALL_BYTES
+from interfuse.functional._common import plain_size
 from interfuse.fusion.base import Fusion, Inputs, MaskLike
 
 __all__ = ["GatedFusion"]
@@ -105,7 +105,7 @@ class GatedFusion(Fusion):
         if mask is not None:
             xs = fn.masked_inputs(xs, mask)
         k = len(xs)
-        if sum(x.numel() for x in xs) * xs[0].element_size() <= SMALL_BYTES:
+        if plain_size(sum(x.numel() for x in xs) * xs[0].element_size()):
             logits = self.gate(torch.cat(xs, dim=-1))  # small: one GEMM beats k
         else:  # large: one GEMM per input, accumulated, never concatenating
             logits = fn.dense_linear(xs, self.gate.weight, self.gate.bias)
