@@ -131,10 +131,7 @@ def test_config_round_trip(entry: ModuleEntry) -> None:
 
 
 #: Modules whose repr is not (yet) a constructor call, and why.
-_REPR_NOT_A_CALL = {
-    # extra_repr shows axis, which HybridInterdependence derives from its parts
-    "HybridInterdependence",
-}
+_REPR_NOT_A_CALL: set[str] = set()
 
 
 def _constructor_namespace() -> dict[str, Any]:

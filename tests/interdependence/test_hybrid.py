@@ -312,8 +312,9 @@ def test_extra_repr_shows_every_argument() -> None:
     parts = [ParameterizedInterdependence(D), BilinearInterdependence(OTHER)]
     module = HybridInterdependence(parts, "mean", strategy="matrices")
     assert module.extra_repr() == (
-        "parts=[ParameterizedInterdependence, BilinearInterdependence], "
-        "fusion=MeanFusion(num_inputs=2), strategy='matrices', axis='attribute'"
+        f"parts=[ParameterizedInterdependence({parts[0].extra_repr()}), "
+        f"BilinearInterdependence({parts[1].extra_repr()})], "
+        "fusion=MeanFusion(num_inputs=2), strategy='matrices'"
     )
     assert repr(module).startswith("HybridInterdependence(")
 

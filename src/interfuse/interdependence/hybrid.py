@@ -317,9 +317,10 @@ class HybridInterdependence(Interdependence):
 
     # -- repr and config ------------------------------------------------------------------------
     def extra_repr(self) -> str:
-        names = ", ".join(type(p).__name__ for p in self.parts)
+        # A constructor call (the parts' axis follows from them, so it is not repeated).
+        parts = ", ".join(f"{type(p).__name__}({p.extra_repr()})" for p in self.parts)
         fusion = f"{type(self.fusion).__name__}({self.fusion.extra_repr()})"
-        return f"parts=[{names}], fusion={fusion}, strategy={self.strategy!r}, axis={self.axis!r}"
+        return f"parts=[{parts}], fusion={fusion}, strategy={self.strategy!r}"
 
     def get_config(self) -> dict[str, Any]:
         """Constructor arguments; parts and fusion are stored as nested configs."""
