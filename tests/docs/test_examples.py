@@ -26,9 +26,11 @@ def _demo_output(directory: Path) -> None:
     """What ``make demo`` leaves behind that the demo page's example loads: a saved model."""
     import torch
 
-    from interfuse.demo.model import STRATEGIES, build_model
+    from interfuse.demo.data import MULTIFEATURE_VIEWS
+    from interfuse.demo.model import Strategy, build_model
 
-    model = build_model(STRATEGIES[0], 64, 10, width=8, fourier_features=16)
+    dims = [width for _, width in MULTIFEATURE_VIEWS.values()]
+    model = build_model(Strategy("mean", "fusion", "mean"), dims, 10, width=8)
     (directory / "demo-results").mkdir()
     state = {"config": model.to_config(), "state_dict": model.state_dict()}
     torch.save(state, directory / "demo-results" / "best_model.pt")
