@@ -1,22 +1,31 @@
-"""A Griffe extension for the API reference: render the reStructuredText bits of docstrings.
+"""A Griffe extension for the API reference: render the reStructuredText bits of docstrings
+and keep private classes out of the class headers.
 
 interfuse docstrings are Google style but use a few reStructuredText constructs that Markdown
-shows literally. Before mkdocstrings renders a docstring, this rewrites
+shows literally. Before mkdocstrings renders a docstring (of every object, the packages
+included), this rewrites
 
 * ``:math:`expr``` to ``$expr$`` and ``.. math::`` blocks to ``$$ … $$`` (pymdownx.arithmatex
   then hands both to MathJax),
 * cross-reference roles (``:class:`~pkg.Name```, ``:func:``, ``:meth:``, ``:mod:``,
-  ``:data:``, ``:attr:``) to code spans showing the name (the last part with ``~``),
+  ``:data:``, ``:attr:``, ``:obj:``, ``:exc:``) to links to the object's entry in the
+  reference, showing the name (its last part with ``~``) as code; a bare name is looked up
+  from the docstring's own scope,
 * the escaped space of ``:class:`X`\\ s`` to nothing,
 * an ``Example:`` heading to ``Examples:``, the spelling Griffe's Google parser knows, so the
   ``>>>`` lines render as a code block instead of running together as prose.
 
-Roles become code spans rather than links so that a reference to an object outside the site
-(``torch.nn.Linear``) cannot break ``mkdocs build --strict``.
+The links are mkdocs-autorefs' *optional* references: a target the site does not document
+(``torch.nn.Linear``, a private helper) renders as plain code instead of breaking
+``mkdocs build --strict``.
+
+A class's private bases (``_ParameterFree``, ``_KroneckerBase``) are implementation details:
+the header shows the public classes they derive from instead.
 """
 
 from __future__ import annotations
 
+import html
 import re
 import textwrap
 from typing import Any
@@ -29,12 +38,27 @@ _EXAMPLE = re.compile(r"^([ \t]*)Example:[ \t]*$", re.MULTILINE)
 _DIRECTIVE = re.compile(r"^(?P<indent>[ \t]*)\.\. math::[ \t]*(?P<rest>.*)$")
 
 
-def _role(match: re.Match[str]) -> str:
+def _target(obj: griffe.Object | None, name: str) -> str:
+    """The full path of ``name`` as written in ``obj``'s docstring: a dotted name as is, a bare
+    one resolved in ``obj``'s scope (its members, then its module's names) when it can be."""
+    if obj is None or "." in name:
+        return name
+    try:
+        return obj.resolve(name)
+    except (griffe.NameResolutionError, AttributeError, KeyError):
+        return name
+
+
+def _role(match: re.Match[str], obj: griffe.Object | None = None) -> str:
     target = match.group(2).strip()
     if target.startswith("!"):
         target = target[1:]
     shown = target.rsplit(".", 1)[-1] if match.group(1) else target
-    return f"`{shown}`"
+    path = _target(obj, target)
+    return (
+        f'<autoref identifier="{html.escape(path)}" optional>'
+        f"<code>{html.escape(shown)}</code></autoref>"
+    )
 
 
 def _math_blocks(text: str) -> str:
@@ -63,18 +87,55 @@ def _math_blocks(text: str) -> str:
     return "\n".join(out)
 
 
-def rst_to_markdown(text: str) -> str:
-    """Rewrite the reStructuredText math and roles of a docstring as Markdown."""
+def rst_to_markdown(text: str, obj: griffe.Object | None = None) -> str:
+    """Rewrite the reStructuredText math and roles of a docstring (of ``obj``, whose scope
+    resolves bare names) as Markdown."""
     text = _math_blocks(text)
     text = _MATH.sub(lambda m: f"${m.group(1).strip()}$", text)
-    text = _ROLE.sub(_role, text)
+    text = _ROLE.sub(lambda m: _role(m, obj), text)
     text = _EXAMPLE.sub(r"\1Examples:", text)
-    return text.replace("`\\ ", "`")
+    return text.replace("`\\ ", "`").replace("</autoref>\\ ", "</autoref>")
+
+
+def _is_private(path: str) -> bool:
+    return any(part.startswith("_") and not part.startswith("__") for part in path.split("."))
+
+
+def public_bases(cls: griffe.Class) -> list[Any]:
+    """``cls``'s bases with every private one replaced by its own public bases (recursively,
+    without repeats)."""
+    out: list[Any] = []
+    for base in cls.bases:
+        path = getattr(base, "canonical_path", str(base))
+        if not _is_private(path.rsplit(".", 1)[-1]):
+            found = base
+        else:
+            try:
+                parent = cls.modules_collection[path]
+            except (KeyError, ValueError, AttributeError):
+                continue
+            found = None
+            for inherited in public_bases(parent) if isinstance(parent, griffe.Class) else []:
+                if str(inherited) not in map(str, out):
+                    out.append(inherited)
+        if found is not None and str(found) not in map(str, out):
+            out.append(found)
+    return out
 
 
 class RstToMarkdown(griffe.Extension):
-    """Apply :func:`rst_to_markdown` to every docstring once the object tree is built."""
+    """Apply :func:`rst_to_markdown` to every docstring and :func:`public_bases` to every
+    class once the object tree is built."""
+
+    def _fix(self, obj: griffe.Object) -> None:
+        if obj.docstring is not None:
+            obj.docstring.value = rst_to_markdown(obj.docstring.value, obj)
+        if isinstance(obj, griffe.Class):
+            obj.bases = public_bases(obj)
 
     def on_object(self, *, obj: griffe.Object, loader: griffe.GriffeLoader, **kwargs: Any) -> None:
-        if obj.docstring is not None:
-            obj.docstring.value = rst_to_markdown(obj.docstring.value)
+        self._fix(obj)
+
+    def on_package(self, *, pkg: griffe.Module, loader: griffe.GriffeLoader, **kwargs: Any) -> None:
+        # on_object visits members only: the package's own docstring comes here
+        self._fix(pkg)

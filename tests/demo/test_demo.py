@@ -70,9 +70,8 @@ def test_quick_run_writes_every_file(quick_run: tuple[int, Path, str]) -> None:
     assert code == 0
     for name in ("results.md", "results.json", "best_model.pt"):
         assert (out / name).is_file(), name
-    for name in ("accuracy_vs_params.png", "missing_views.png"):
-        png = (out / name).read_bytes()
-        assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 10_000, name
+    png = (out / "results.png").read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 10_000
     assert "Which fusion to pick:" in stdout
     assert "reload check passed" in stdout
 
@@ -111,7 +110,7 @@ def test_quick_run_markdown(quick_run: tuple[int, Path, str]) -> None:
     assert "## Which fusion to pick" in text
     rows = [line for line in text.splitlines() if line.startswith("| ")][1:]
     assert len(rows) == len(QUICK_STRATEGIES.split(","))
-    assert "![missing_views.png](missing_views.png)" in text
+    assert "(results.png)" in text
 
 
 @pytest.mark.slow
@@ -273,6 +272,12 @@ def _result(
     if "dropout_missing" in kw:
         r.variants["input_dropout"] = variant(val, test, kw["dropout_missing"])
     return r
+
+
+def test_results_round_trip_through_json() -> None:
+    r = _result("a", "fusion", 10, 0.9, 0.8, missing=0.7, dropout_missing=0.75)
+    back = StrategyResult.from_dict(json.loads(json.dumps(r.as_dict())))
+    assert back == r
 
 
 def test_recommendations_follow_the_validation_numbers() -> None:

@@ -1,5 +1,5 @@
 """Reporting for ``interfuse demo``: the results per strategy, the advice drawn from them, the
-terminal table, ``results.md``, ``results.json`` and the two plots."""
+terminal table, ``results.md``, ``results.json`` and the figure."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ __all__ = [
     "text_table",
     "write_json",
     "write_markdown",
-    "write_plots",
+    "write_plot",
 ]
 
 #: The two training variants: without and with the fusion's ``input_dropout``.
@@ -77,6 +77,26 @@ class StrategyResult:
     def as_dict(self) -> dict[str, Any]:
         """JSON-safe fields."""
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> StrategyResult:
+        """The inverse of :meth:`as_dict` (a record of ``results.json``)."""
+
+        def stat(s: dict[str, Any] | None) -> Stat | None:
+            return None if s is None else Stat(**s)
+
+        variants = {
+            name: VariantResult(
+                val=Stat(**f["val"]),
+                test=Stat(**f["test"]),
+                val_missing=stat(f["val_missing"]),
+                test_missing=stat(f["test_missing"]),
+                train_seconds=f["train_seconds"],
+                epochs=f["epochs"],
+            )
+            for name, f in d["variants"].items()
+        }
+        return cls(**{**d, "variants": variants})
 
 
 def _key(r: StrategyResult, variant: str, metric: str) -> tuple[float, int]:
@@ -238,7 +258,7 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
 
 
 def write_markdown(path: Path, payload: dict[str, Any], results: list[StrategyResult]) -> None:
-    """Write ``results.md``: data, settings, advice, the table, the plots and the checks."""
+    """Write ``results.md``: data, settings, advice, the table, the figure and the checks."""
     data, settings, reload = payload["data"], payload["settings"], payload["reload_check"]
     views = ", ".join(f"{k} ({v})" for k, v in data["views"].items())
     seeds = settings["seeds"]
@@ -283,95 +303,104 @@ def write_markdown(path: Path, payload: dict[str, Any], results: list[StrategyRe
         f"{reload['matching_predictions']}/{reload['rows']} identical test predictions "
         f"(max |Δ logit| = {reload['max_abs_diff']:.2e}).",
         "",
-        *(f"![{name}]({name})\n" for name in payload["plots"]),
+        f"![accuracy with all views, with views missing, and size, per strategy]"
+        f"({payload['plot']})",
+        "",
     ]
     path.write_text("\n".join(lines))
 
 
 # -- plots ----------------------------------------------------------------------------------------
 
-_KIND_MARKER = {"fusion": "o", "view": "s", "early_concat": "D"}
+_KIND_COLOR = {"fusion": "#3182bd", "view": "#9e9e9e", "early_concat": "#756bb1"}
 
 
-def write_plots(out: Path, results: list[StrategyResult], *, title: str) -> list[str]:
-    """Write ``accuracy_vs_params.png`` (test accuracy with all views against trainable
-    parameters, log scale; one legend entry per strategy beside the axes) and
-    ``missing_views.png`` (test accuracy of every multi-view strategy with all views, with
-    views missing, and with views missing after training with input dropout: one labelled
-    row per strategy); return their file names."""
+def write_plot(path: Path, results: list[StrategyResult], *, title: str) -> None:
+    """Write the study as one figure of three panels sharing a labelled row per strategy
+    (fusions by validation accuracy, then the baselines): test accuracy with all views; test
+    accuracy with views missing, trained without and with input dropout; trainable parameters
+    (log scale, the fusion's own in a darker shade). Accuracies are means with bars of one
+    standard deviation; a value left of a panel's range is written at its edge."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter
 
-    names = ["accuracy_vs_params.png", "missing_views.png"]
-    fig, ax = plt.subplots(figsize=(10, 5.5), dpi=120)
-    colors = plt.get_cmap("tab20").colors  # type: ignore[attr-defined]
-    for i, r in enumerate(results):
-        p = r.plain
-        ax.errorbar(
-            r.parameters,
-            100 * p.test.mean,
-            yerr=100 * p.test.std,
-            fmt=_KIND_MARKER.get(r.kind, "o"),
-            color=colors[i % 20],
-            markeredgecolor="black",
-            markeredgewidth=0.5,
-            markersize=7,
-            capsize=3,
-            label=f"{r.strategy}: {p.test}%",
-        )
-    ax.set_xscale("log")
-    thousands = FuncFormatter(lambda v, _: f"{v:,.0f}")
-    ax.xaxis.set_major_formatter(thousands)
-    ax.xaxis.set_minor_formatter(thousands)
-    ax.tick_params(axis="x", which="minor", labelsize=7)
-    ax.set_xlabel("trainable parameters (log scale)")
-    ax.set_ylabel("test accuracy, all views (%)")
-    ax.set_title(f"{title}: accuracy against size (circle: fusion, square: one view)", fontsize=10)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(
-        loc="upper left",
-        bbox_to_anchor=(1.01, 1.0),
-        fontsize=7,
-        ncol=1 if len(results) <= 24 else 2,
-        frameon=False,
+    fusions = sorted((r for r in results if r.kind == "fusion"), key=lambda r: r.plain.val.mean)
+    rows = [r for r in results if r.kind != "fusion"][::-1] + fusions  # best fusion on top
+    ys = list(range(len(rows)))
+    fig, (acc, miss, size) = plt.subplots(
+        1,
+        3,
+        sharey=True,
+        figsize=(13, 0.3 * len(rows) + 1.8),
+        dpi=120,
+        gridspec_kw={"width_ratios": [1.1, 1.3, 0.9]},
     )
-    fig.tight_layout()
-    fig.savefig(out / names[0])
-    plt.close(fig)
 
-    multi = [r for r in results if r.plain.test_missing is not None]
-    multi.sort(key=lambda r: r.plain.test_missing.mean if r.plain.test_missing else 0.0)
-    fig, ax = plt.subplots(figsize=(9, 0.32 * len(multi) + 1.6), dpi=120)
-    bars = [
-        ("all views", lambda r: r.plain.test, "#9e9e9e"),
-        ("views missing", lambda r: r.plain.test_missing, "#e6550d"),
-        (
-            "views missing, trained with input_dropout",
-            lambda r: r.variants[DROPOUT].test_missing if DROPOUT in r.variants else None,
-            "#3182bd",
-        ),
-    ]
-    height = 0.8 / len(bars)
-    for j, (label, get, color) in enumerate(bars):
-        ys, xs, errs = [], [], []
-        for i, r in enumerate(multi):
-            stat = get(r)
-            if stat is not None:
-                ys.append(i + (j - 1) * height)
-                xs.append(100 * stat.mean)
-                errs.append(100 * stat.std)
-        ax.barh(ys, xs, height=height, xerr=errs, color=color, label=label, capsize=2)
-    ax.set_yticks(range(len(multi)), [r.strategy for r in multi], fontsize=8)
-    lows = [100 * s.mean for r in multi for s in (r.plain.test_missing, r.plain.test) if s]
-    ax.set_xlim(max(0.0, min(lows, default=0.0) - 5), 100)
-    ax.set_xlabel("test accuracy (%)")
-    ax.set_title(f"{title}: accuracy when views go missing", fontsize=10)
-    ax.grid(True, axis="x", alpha=0.3)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    def panel(ax: Any, series: list[tuple[str, str, Any]], xlabel: str) -> None:
+        # the range fits the multi-view models that do not collapse (above 50%); a value
+        # below it is written at the edge
+        values = [
+            100 * s.mean
+            for _, _, get in series
+            for r in rows
+            if r.kind != "view" and (s := get(r)) is not None and s.mean >= 0.5
+        ]
+        low = max(0.0, min(values, default=90.0) - 1.5)
+        offsets = [0.0] if len(series) == 1 else [-0.17, 0.17]
+        for (label, color, get), dy in zip(series, offsets):
+            points = [(y, get(r)) for y, r in zip(ys, rows) if get(r) is not None]
+            for y, stat in points:
+                if 100 * stat.mean < low:
+                    ax.annotate(
+                        f"◂ {100 * stat.mean:.1f}",
+                        (low, y + dy),
+                        xytext=(2, 0),
+                        textcoords="offset points",
+                        va="center",
+                        fontsize=7,
+                        color=color,
+                    )
+            ax.errorbar(
+                [100 * s.mean for _, s in points],
+                [y + dy for y, _ in points],
+                xerr=[100 * s.std for _, s in points],
+                fmt="o",
+                color=color,
+                markersize=4,
+                capsize=2,
+                label=label,
+            )
+        ax.set_xlim(low, 100)
+        ax.set_xlabel(xlabel)
+        ax.grid(True, axis="x", alpha=0.3)
+
+    panel(acc, [("all views", "#3182bd", lambda r: r.plain.test)], "test accuracy, all views (%)")
+    panel(
+        miss,
+        [
+            ("trained on all views", "#e6550d", lambda r: r.plain.test_missing),
+            (
+                "trained with input_dropout",
+                "#31a354",
+                lambda r: r.variants[DROPOUT].test_missing if DROPOUT in r.variants else None,
+            ),
+        ],
+        "test accuracy, views missing (%)",
+    )
+    miss.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize=8, frameon=False)
+    colors = [_KIND_COLOR.get(r.kind, "#3182bd") for r in rows]
+    size.barh(ys, [r.parameters for r in rows], color=colors, alpha=0.45, height=0.6)
+    size.barh(ys, [max(r.fusion_parameters, 0) for r in rows], color=colors, height=0.6)
+    size.set_xscale("log")
+    size.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    size.set_xlabel("trainable parameters (dark: the fusion's)")
+    size.grid(True, axis="x", alpha=0.3)
+    acc.set_yticks(ys, [r.strategy for r in rows], fontsize=8)
+    acc.set_ylim(-0.7, len(rows) - 0.3)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(out / names[1])
+    fig.savefig(path)
     plt.close(fig)
-    return names

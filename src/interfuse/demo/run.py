@@ -37,7 +37,7 @@ from interfuse.demo.report import (
     text_table,
     write_json,
     write_markdown,
-    write_plots,
+    write_plot,
 )
 from interfuse.demo.train import RunOutcome, Settings, missing_view_masks, train_run
 from interfuse.matrices import MATRICES
@@ -271,7 +271,8 @@ def run_demo(
         )
     finally:
         torch.set_num_threads(threads)
-    plots = write_plots(out, results, title=f"interfuse demo on {data.name}")
+    plot = "results.png"
+    write_plot(out / plot, results, title=f"interfuse demo on {data.name}: {len(seeds)} seed(s)")
     total = time.perf_counter() - start
     payload: dict[str, Any] = {
         "data": data.summary(),
@@ -288,7 +289,7 @@ def run_demo(
         },
         "recommendations": recommendations(results),
         "reload_check": reload,
-        "plots": plots,
+        "plot": plot,
         "total_seconds": round(time.perf_counter() - start, 3),
     }
     write_json(out / "results.json", payload)
@@ -304,7 +305,7 @@ def run_demo(
         f"load_state_dict gives {reload['matching_predictions']}/{reload['rows']} identical "
         f"predictions (max |Δ logit| {reload['max_abs_diff']:.1e})"
     )
-    print(f"wrote {out / 'results.md'}, results.json, {', '.join(plots)} in {total:.1f} s")
+    print(f"wrote {out / 'results.md'}, results.json, {plot} in {total:.1f} s")
     return payload
 
 
