@@ -376,7 +376,8 @@ def test_out_features_before_any_data(make: Callable[[], Fusion]) -> None:
 def test_repr_shows_every_constructor_argument(cls: type[Fusion]) -> None:
     f = cls(3) if cls is WeightedSumFusion else cls()
     text = repr(f)
-    params = set(inspect.signature(cls).parameters) - {"device", "dtype"}
+    # names and input_dropout (the base's options) appear when set (tests/fusion/test_base.py)
+    params = set(inspect.signature(cls).parameters) - {"device", "dtype", "names", "input_dropout"}
     assert text.startswith(cls.__name__ + "(")
     for name in params:
         assert f"{name}=" in text, f"{name} missing from {text}"
@@ -385,7 +386,8 @@ def test_repr_shows_every_constructor_argument(cls: type[Fusion]) -> None:
 def test_repr_reproduces_the_call() -> None:
     f = WeightedSumFusion(2, weights=[1.0, 2.0], learnable=False, normalize="softmax")
     assert repr(f) == (
-        "WeightedSumFusion(num_inputs=2, weights=[1.0, 2.0], learnable=False, normalize='softmax')"
+        "WeightedSumFusion(num_inputs=2, weights=[1.0, 2.0], learnable=False, normalize='softmax'"
+        ", scale=False, per_feature=False, num_features=None, init='uniform')"
     )
     assert repr(NormFusion(p=1, num_inputs=2)) == "NormFusion(p=1.0, num_inputs=2)"
     assert repr(MedianFusion("mean")) == "MedianFusion(mode='mean', num_inputs=None)"

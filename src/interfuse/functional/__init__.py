@@ -1,6 +1,7 @@
 """Stateless kernels shared by both faces of interfuse.
 
 * :mod:`~interfuse.functional.elementwise`: copy-free sums, means, products, extrema, norms.
+* :mod:`~interfuse.functional.statistics`: copy-free variance, standard deviation, log-sum-exp.
 * :mod:`~interfuse.functional.concat`: concatenation with zero-fill for absent inputs.
 * :mod:`~interfuse.functional.structured`: structured-matrix products in factored form.
 """
@@ -17,6 +18,7 @@ from interfuse.functional.elementwise import (
     fused_sum,
     weighted_sum,
 )
+from interfuse.functional.statistics import fused_logsumexp, fused_std, fused_var
 from interfuse.functional.structured import (
     Inputs,
     as_tensor_input,
@@ -41,13 +43,16 @@ __all__ = [
     "dense_linear",
     "dual_lowrank_kron_linear",
     "dual_lowrank_kron_matrix",
+    "fused_logsumexp",
     "fused_max",
     "fused_mean",
     "fused_median",
     "fused_min",
     "fused_norm",
     "fused_prod",
+    "fused_std",
     "fused_sum",
+    "fused_var",
     "kron_linear",
     "kron_matrix",
     "lowrank_kron_linear",

@@ -230,19 +230,26 @@ def _weighted_sum_ref(
     dtype = xs[0].dtype
     acc_t = _acc_dtype(dtype)
     w = weights.to(acc_t)
+    per_row = w.ndim > 1
+
+    def weight(i: int) -> Tensor:
+        return w[..., i, None] if per_row else w[i]
+
     if mask is None:
         # .to(acc_t) first: a 0-d float32 weight does not promote a float16 tensor.
-        acc = torch.mul(xs[0].to(acc_t), w[0])
+        acc = torch.mul(xs[0].to(acc_t), weight(0))
         for i in range(1, len(xs)):
-            acc = acc + xs[i].to(acc_t) * w[i]
+            acc = acc + xs[i].to(acc_t) * weight(i)
         return _finish(acc, dtype)
     acc = torch.zeros((), dtype=acc_t, device=xs[0].device)
     for i, x in enumerate(xs):
-        acc = acc + torch.where(_column(mask, i), x.to(acc_t) * w[i], 0)
+        # where() before the product: an absent nan/inf placeholder never meets a weight, so
+        # neither the value nor the weight's gradient can turn nan.
+        acc = acc + torch.where(_column(mask, i), x.to(acc_t), 0) * weight(i)
     if renormalize:
         present = torch.where(mask, w, 0).sum(-1)
-        scale = w.sum() / present
-        acc = acc * (scale if mask.ndim == 1 else scale[..., None])
+        scale = w.sum(-1) / present
+        acc = acc * (scale if scale.ndim == 0 else scale[..., None])
     return _finish(acc, dtype)
 
 
@@ -374,8 +381,8 @@ def _norm_ref(xs: Sequence[Tensor], p: float, mask: Tensor | None) -> Tensor:
 class _Plan:
     """How to walk ``k`` equally shaped contiguous inputs in cache-sized blocks.
 
-    Every input is viewed flat, or as ``(units, unit)`` rows when there is a per-row mask
-    (``rows``, ``(units, k)``; ``unit`` is the last dim).
+    Every input is viewed flat, or as ``(units, unit)`` rows (``by_row``) when there is a
+    per-row mask (``rows``, ``(units, k)``) or per-row weights; ``unit`` is the last dim.
     ``present`` lists the inputs taking part (a ``(k,)`` mask selects them up front).
     """
 
@@ -389,11 +396,12 @@ class _Plan:
     unit: int
     units: int
     per_block: int
+    by_row: bool
 
     def view(self, t: Tensor) -> Tensor:
-        # Flat without a per-row mask; (units, unit) with one, even for width 1, where the
-        # (units, k) mask columns must broadcast over (units, 1) rows.
-        return t.view(-1) if self.rows is None else t.view(self.units, self.unit)
+        # Flat without per-row data; (units, unit) with it, even for width 1, where the
+        # (units, k) mask or weight columns must broadcast over (units, 1) rows.
+        return t.view(self.units, self.unit) if self.by_row else t.view(-1)
 
     def blocks(self, per_block: int | None = None) -> Iterator[tuple[int, int]]:
         per = per_block or self.per_block
@@ -402,7 +410,7 @@ class _Plan:
 
     def scratch(self, dtype: torch.dtype, per_block: int | None = None) -> Tensor:
         n = min(per_block or self.per_block, self.units)
-        shape = (n,) if self.rows is None else (n, self.unit)
+        shape = (n, self.unit) if self.by_row else (n,)
         return torch.empty(shape, dtype=dtype, device=self.device)
 
     def rowf(self, dtype: torch.dtype) -> Tensor:
@@ -412,8 +420,9 @@ class _Plan:
         return self.rows.to(dtype)
 
 
-def _plan(xs: Sequence[Tensor], mask: Tensor | None) -> _Plan | None:
-    """A blocked plan for ``xs``, or ``None`` where the reference formulas must run."""
+def _plan(xs: Sequence[Tensor], mask: Tensor | None, by_row: bool = False) -> _Plan | None:
+    """A blocked plan for ``xs`` (viewed as rows with ``by_row`` or a per-row mask), or
+    ``None`` where the reference formulas must run."""
     if len(xs) == 0 or torch.compiler.is_compiling() or _under_transform(xs):
         return None
     x0 = xs[0]
@@ -462,13 +471,16 @@ def _plan(xs: Sequence[Tensor], mask: Tensor | None) -> _Plan | None:
     acc_t = _acc_dtype(x0.dtype)
     itemsize = torch.empty((), dtype=acc_t).element_size()
     block = max(1, BLOCK_BYTES // itemsize) if x0.device.type == "cpu" else x0.numel()
-    if rows is None:
+    by_row = by_row or rows is not None
+    if not by_row:
         unit, units = 1, x0.numel()
     else:
         unit = x0.shape[-1] if x0.shape[-1] > 0 else 1
         units = x0.numel() // unit
     per_block = max(1, block // unit)
-    return _Plan(k, x0.shape, x0.dtype, acc_t, x0.device, present, rows, unit, units, per_block)
+    return _Plan(
+        k, x0.shape, x0.dtype, acc_t, x0.device, present, rows, unit, units, per_block, by_row
+    )
 
 
 def _needs_autograd(*tensors: Tensor | None) -> bool:
@@ -523,7 +535,7 @@ def _linear_forward(
     same = acc_t == plan.dtype
     scratch = None if same else plan.scratch(acc_t)
     present = plan.present
-    if plan.rows is None:
+    if not plan.by_row:
         scale: Tensor | None = None
         if kind == _WEIGHTED and w is not None and renormalize and len(present) < plan.k:
             scale = w.sum() / w[present].sum()
@@ -553,50 +565,70 @@ def _linear_forward(
             if scratch is not None:
                 ov[a:b].copy_(acc)
         return out
-    # Per-row mask: coefficients c[r, i] = mᵣᵢ·wᵢ, then a per-row scale (mean, renormalize).
-    m = plan.rowf(acc_t)
+    # Per-row mask or weights: coefficients c[r, i] = mᵣᵢ·wᵣᵢ, then a per-row scale (mean,
+    # renormalize).
+    m = _presence(plan, acc_t)
     coef = m * w if kind == _WEIGHTED and w is not None else m
+    coef = coef.expand(plan.units, plan.k)
     row_scale = _row_scale(plan, kind, w, renormalize, m)
-    flags = _Checks(plan)
+    order = _order(plan)
+    flags = _Checks(plan) if plan.rows is not None else None
     spans = list(plan.blocks())
     for a, b in spans:
         acc = ov[a:b] if scratch is None else scratch[: b - a]
+        first = order[0]
         if same:
-            torch.mul(xv[0][a:b], coef[a:b, 0:1], out=acc)
+            torch.mul(xv[first][a:b], coef[a:b, first : first + 1], out=acc)
         else:
-            acc.copy_(xv[0][a:b]).mul_(coef[a:b, 0:1])
-        for i in range(1, plan.k):
+            acc.copy_(xv[first][a:b]).mul_(coef[a:b, first : first + 1])
+        for i in order[1:]:
             acc.addcmul_(xv[i][a:b], coef[a:b, i : i + 1])
         if row_scale is not None:
             acc.mul_(row_scale[a:b])
-        flags.add(acc)
+        if flags is not None:
+            flags.add(acc)
         if scratch is not None:
             ov[a:b].copy_(acc)
-    bad = flags.failed()
-    if bad:
-        rows = plan.rows
-        if rows is None:  # pragma: no cover - checked above
-            raise ValueError("no per-row mask")
-        for j in bad:
-            a, b = spans[j]
-            exact = [x[a:b] for x in xv]
-            ref = (
-                _weighted_sum_ref(exact, w, rows[a:b], renormalize)
-                if kind == _WEIGHTED and w is not None
-                else (_mean_ref if kind == _MEAN else _sum_ref)(exact, rows[a:b])
-            )
-            ov[a:b].copy_(ref)
+    rows = plan.rows
+    failed = flags.failed() if flags is not None else []
+    for j in failed:
+        if rows is None:  # pragma: no cover - flags exist only with a per-row mask
+            break
+        a, b = spans[j]
+        exact = [x[a:b] for x in xv]
+        if kind == _WEIGHTED and w is not None:
+            ref = _weighted_sum_ref(exact, w if w.ndim == 1 else w[a:b], rows[a:b], renormalize)
+        else:
+            ref = (_mean_ref if kind == _MEAN else _sum_ref)(exact, rows[a:b])
+        ov[a:b].copy_(ref)
     return out
+
+
+def _order(plan: _Plan) -> list[int]:
+    """The inputs a blocked loop visits: the present ones, or all with a per-row mask."""
+    return plan.present if plan.rows is None else list(range(plan.k))
+
+
+def _presence(plan: _Plan, dtype: torch.dtype) -> Tensor:
+    """Presence as floats (1 present, 0 absent): ``(units, k)`` with a per-row mask, else
+    ``(k,)``."""
+    if plan.rows is not None:
+        return plan.rows.to(dtype)
+    m = torch.zeros(plan.k, dtype=dtype, device=plan.device)
+    m[plan.present] = 1
+    return m
 
 
 def _row_scale(
     plan: _Plan, kind: str, w: Tensor | None, renormalize: bool, m: Tensor
 ) -> Tensor | None:
-    """Per-row factor ``(units, 1)`` applied after the masked accumulation, or ``None``."""
+    """Per-row factor ``(units, 1)`` (or ``(1,)``) applied after the masked accumulation, or
+    ``None``; ``w`` is ``(k,)`` or ``(units, k)``, ``m`` :func:`_presence`."""
+    masked = plan.rows is not None or len(plan.present) < plan.k
     if kind == _MEAN:
         return 1 / m.sum(-1, keepdim=True)
-    if kind == _WEIGHTED and w is not None and renormalize:
-        return (w.sum() / (m @ w))[:, None]
+    if kind == _WEIGHTED and w is not None and renormalize and masked:
+        return w.sum(-1, keepdim=True) / (m * w).sum(-1, keepdim=True)
     return None
 
 
@@ -612,7 +644,7 @@ class _LinearFn(torch.autograd.Function):
         w: Tensor | None,
         *xs: Tensor,
     ) -> Tensor:
-        out = _linear_forward(plan, kind, w, renormalize, xs)
+        out = _linear_forward(plan, kind, _weight_rows(plan, w), renormalize, xs)
         ctx.plan, ctx.kind, ctx.renormalize = plan, kind, renormalize  # type: ignore[attr-defined]
         if kind == _WEIGHTED and w is not None:  # sum/mean gradients do not need the inputs
             ctx.save_for_backward(w, *xs)
@@ -633,8 +665,18 @@ class _LinearFn(torch.autograd.Function):
                 lambda wt, *ts: _weighted_sum_ref(ts, wt, mask, renormalize), (w, *xs), needs, grad
             )
             return (None, None, None, *found)
-        gx, gw = _linear_backward(plan, kind, renormalize, w, xs, grad, needs)
+        gx, gw = _linear_backward(plan, kind, renormalize, _weight_rows(plan, w), xs, grad, needs)
+        if gw is not None and w is not None and w.ndim > 1:
+            gw = gw.view(*plan.shape[:-1], plan.k).sum_to_size(w.shape)
         return (None, None, None, gw, *_fill_absent(gx, plan, needs[1:]))
+
+
+def _weight_rows(plan: _Plan, w: Tensor | None) -> Tensor | None:
+    """Per-row weights ``(..., k)`` as ``(units, k)`` (a view where they are not broadcast);
+    ``(k,)`` weights as they are."""
+    if w is None or w.ndim == 1:
+        return w
+    return w.expand(*plan.shape[:-1], plan.k).reshape(plan.units, plan.k)
 
 
 def _linear_backward(
@@ -650,7 +692,7 @@ def _linear_backward(
     need_x = list(needs[1:])
     need_w = bool(needs[0]) and w is not None
     gx: list[Tensor | None] = [None] * k
-    if plan.rows is None:
+    if not plan.by_row:
         present = plan.present
         scale: Tensor | None = None
         if kind == _WEIGHTED and w is not None and renormalize and len(present) < k:
@@ -700,31 +742,30 @@ def _linear_backward(
         total_p = w[present].sum()
         gu = (w * d * m).sum()
         return gx, scale * d * m + gu * (1 - scale * m) / total_p
-    # Per-row mask.
-    rows_f = plan.rowf(acc_t)
-    row_scale = _row_scale(plan, kind, w, renormalize, rows_f)
-    coef = rows_f * w if kind == _WEIGHTED and w is not None else rows_f
+    # Per-row mask or weights.
+    m = _presence(plan, acc_t)
+    row_scale = _row_scale(plan, kind, w, renormalize, m)
+    coef = (m * w if kind == _WEIGHTED and w is not None else m).expand(plan.units, k)
     if row_scale is not None:
         coef = coef * row_scale
+    order = _order(plan)
     if torch.is_grad_enabled():  # create_graph for sum/mean: plain, differentiable products
         lead = (*plan.shape[:-1], 1)
-        for i in range(k):
+        for i in order:
             if need_x[i]:
                 gx[i] = grad * coef[:, i].reshape(lead).to(plan.dtype)
         return gx, None
     g = _grad_contiguous(grad, plan)
     xv = [plan.view(x) for x in xs]
     bufs = {
-        i: torch.empty(plan.shape, dtype=plan.dtype, device=plan.device)
-        for i in range(k)
-        if need_x[i]
+        i: torch.empty(plan.shape, dtype=plan.dtype, device=plan.device) for i in order if need_x[i]
     }
     views = {i: plan.view(t) for i, t in bufs.items()}
     dot_rows = torch.zeros(k, plan.units, dtype=acc_t, device=plan.device)
     for a, b in plan.blocks():
         gb = g[a:b]
         gb32 = gb.to(acc_t)
-        for i in range(k):
+        for i in order:
             if i in views:
                 torch.mul(gb, coef[a:b, i : i + 1], out=views[i][a:b])
             if need_w:
@@ -733,18 +774,18 @@ def _linear_backward(
         gx[i] = t
     if not need_w or w is None:
         return gx, None
-    rows = plan.rows
-    if rows is None:  # pragma: no cover - checked above
-        raise ValueError("no per-row mask")
     # dᵣᵢ = ⟨gᵣ, xᵣᵢ⟩ over present entries only (absent ones may hold nan placeholders).
-    d = torch.where(rows, dot_rows.t(), 0)
+    rows = plan.rows
+    d = dot_rows.t() if rows is None else torch.where(rows, dot_rows.t(), 0)
     if row_scale is None:
-        return gx, d.sum(0)
-    s = row_scale  # (units, 1) = T / Pᵣ
-    total_p = rows_f @ w  # Pᵣ
-    gu = (d * w).sum(-1, keepdim=True)  # ⟨gᵣ, uᵣ⟩
-    gw = (s * d * rows_f + gu * (1 - s * rows_f) / total_p[:, None]).sum(0)
-    return gx, gw
+        gw = d
+    else:
+        # y = s·u, u = Σ_P wᵢxᵢ, s = T/P: ∂/∂wᵢ = s·dᵢ·[i∈P] + ⟨g,u⟩·(1 − s·[i∈P])/P, per row.
+        s = row_scale  # (units, 1) = Tᵣ / Pᵣ
+        total_p = (m * w).sum(-1, keepdim=True)  # Pᵣ
+        gu = (d * m * w).sum(-1, keepdim=True)  # ⟨gᵣ, uᵣ⟩
+        gw = s * d * m + gu * (1 - s * m) / total_p
+    return gx, gw.expand(plan.units, k) if w.ndim > 1 else gw.reshape(-1, k).sum(0)
 
 
 # --- max / min -----------------------------------------------------------------------------
@@ -1194,22 +1235,34 @@ def weighted_sum(
 ) -> Tensor:
     r"""Weighted sum :math:`y = \sum_{i \in P} w_i x_i` over the present inputs ``P``, in one pass.
 
-    With a mask and ``renormalize``, the result is scaled by
-    :math:`\sum_j w_j / \sum_{i \in P} w_i`, so the present weights keep the full total (for
-    softmax weights: a softmax over the present inputs). Weights whose present part sums to
-    zero then give a non-finite result.
+    ``weights`` is ``(k,)`` (one weight per input) or ``(..., k)`` (one weight per input and
+    row, e.g. attention scores; its leading dims broadcast to the inputs' leading dims), so
+    per row :math:`y_r = \sum_{i \in P_r} w_{ri} x_{ri}`. Neither form stacks the inputs.
+
+    With a mask and ``renormalize``, each row is scaled by
+    :math:`\sum_j w_{rj} / \sum_{i \in P_r} w_{ri}` (the row's weights over all ``k`` inputs
+    divided by those over its present inputs), so the present weights keep the row's full
+    total: for weights that sum to one in every row (a softmax) the result is the softmax
+    over the present inputs only. Weights whose present part sums to zero then give a
+    non-finite result. Without a mask ``renormalize`` does nothing.
 
     Args:
         xs: the ``k`` inputs, all of one shape.
-        weights: ``(k,)``, one weight per input (differentiable).
+        weights: ``(k,)`` or ``(..., k)`` (differentiable).
         mask: bool ``(k,)`` or ``(..., k)``, the inputs present; ``None``: all of them.
         renormalize: rescale for the absent inputs' weights (only with a mask).
 
     Returns:
         The weighted sum, of the inputs' shape and dtype.
 
+    Raises:
+        TypeError: ``weights`` is not a tensor.
+        ValueError: ``weights`` does not end in ``k`` or its leading dims do not broadcast to
+            the inputs' leading dims.
+
     Shape:
-        - xs: ``k`` tensors ``(..., n)``; weights: ``(k,)``; mask: ``(k,)`` or ``(..., k)``.
+        - xs: ``k`` tensors ``(..., n)``; weights: ``(k,)`` or ``(..., k)``; mask: ``(k,)`` or
+          ``(..., k)``.
         - Output: ``(..., n)``.
 
     Example:
@@ -1219,27 +1272,52 @@ def weighted_sum(
         tensor([4., 8.])
         >>> weighted_sum(xs, w, mask=torch.tensor([True, True, False]), renormalize=False)
         tensor([3., 6.])
+        >>> rows = [torch.tensor([[1.0], [2.0]]), torch.tensor([[10.0], [20.0]])]
+        >>> weighted_sum(rows, torch.tensor([[1.0, 0.0], [0.5, 0.5]]))  # one weight per row
+        tensor([[ 1.],
+                [11.]])
     """
     _check_xs("weighted_sum", xs, mask)
-    if not isinstance(weights, Tensor) or tuple(weights.shape) != (len(xs),):
-        got = tuple(weights.shape) if isinstance(weights, Tensor) else type(weights).__name__
-        raise ValueError(f"weighted_sum: weights must have shape ({len(xs)},), got {got}")
-    plan = _plan(xs, mask)
-    scalar_weights = (
-        isinstance(weights, Tensor)
-        and weights.ndim == 1
-        and weights.shape[0] == len(xs)
-        and weights.device == (xs[0].device if xs else weights.device)
-        and not torch.overrides.has_torch_function((weights,))
-        and not _under_transform((weights,))
-    )
-    if plan is None or not scalar_weights:
+    _check_weights(weights, xs)
+    per_row = weights.ndim > 1
+    plan = _plan(xs, mask, by_row=per_row)
+    if (
+        plan is None
+        or weights.device != plan.device
+        or torch.overrides.has_torch_function((weights,))
+        or _under_transform((weights,))
+    ):
         return _weighted_sum_ref(xs, weights, mask, renormalize)
     w = weights.to(plan.acc_t)
     if _needs_autograd(w, *xs):
         out: Tensor = _LinearFn.apply(plan, _WEIGHTED, renormalize, w, *xs)
         return out
-    return _linear_forward(plan, _WEIGHTED, w, renormalize, xs)
+    return _linear_forward(plan, _WEIGHTED, _weight_rows(plan, w), renormalize, xs)
+
+
+def _check_weights(weights: object, xs: Sequence[Tensor]) -> None:
+    k = len(xs)
+    if not isinstance(weights, Tensor):
+        raise TypeError(
+            f"weighted_sum: weights must be a torch.Tensor of shape ({k},) or (..., {k}), "
+            f"got {type(weights).__name__}"
+        )
+    if weights.ndim == 0 or weights.shape[-1] != k:
+        raise ValueError(
+            f"weighted_sum: weights must have shape ({k},) or (..., {k}) for {k} inputs, "
+            f"got {tuple(weights.shape)}"
+        )
+    if weights.ndim > 1:
+        lead = xs[0].shape[:-1]
+        try:
+            fits = torch.broadcast_shapes(weights.shape[:-1], lead) == lead
+        except RuntimeError:
+            fits = False
+        if not fits:
+            raise ValueError(
+                f"weighted_sum: weights have leading shape {tuple(weights.shape[:-1])}, which "
+                f"does not broadcast to the inputs' leading shape {tuple(lead)}"
+            )
 
 
 def fused_sum(xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:

@@ -6,12 +6,16 @@ A fusion combines a list of ``k`` tensors :math:`x_1, \dots, x_k` of shapes ``(.
 input) or ``(..., k)`` (one flag per input and row; its leading dimensions broadcast to the
 inputs'). Absent inputs are skipped, never multiplied by zero, so a ``nan`` placeholder in
 an absent input cannot leak into the result.
+
+Every fusion also takes its inputs as a mapping ``{name: tensor}`` (the order fixed by
+``names=[...]`` at construction, else by sorted keys), with masks per name, and drops whole
+inputs at random while training (``input_dropout``: modality dropout).
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from itertools import chain
 from typing import Any, ClassVar
 
@@ -22,7 +26,13 @@ from interfuse._validation import check_dims, check_positive_int, check_tensor_l
 from interfuse.config import Configurable
 from interfuse.functional import check_mask
 
-__all__ = ["Fusion"]
+__all__ = ["Fusion", "Inputs", "MaskLike"]
+
+#: What every fusion's ``forward`` takes: a list of ``k`` tensors, or a mapping name → tensor.
+Inputs = Sequence[Tensor] | Mapping[str, Tensor]
+#: A presence mask: a bool tensor ``(k,)`` / ``(..., k)``, or (named inputs) a mapping name →
+#: ``bool`` or bool tensor of the inputs' leading shape (names left out are present).
+MaskLike = Tensor | Mapping[str, bool | Tensor]
 
 
 class Fusion(Configurable, nn.Module, abc.ABC):
@@ -32,13 +42,31 @@ class Fusion(Configurable, nn.Module, abc.ABC):
     :mod:`interfuse.functional`), :meth:`out_features` and :meth:`get_config`; those with
     parameters own them and re-initialize them in :meth:`reset_parameters`.
 
+    **Named inputs.** ``xs`` may be a mapping ``{name: tensor}``. Its order is ``names`` when
+    the module was built with them (the keys must then be exactly those names), else the
+    sorted keys (as torchmultimodal does). A list is still accepted, in that order. With named
+    inputs the mask may be a mapping too, ``{name: flag}``, each flag a ``bool`` or a bool
+    tensor of the inputs' leading shape (one flag per row); names it leaves out are present.
+
+    **Modality dropout** (``input_dropout=p``). In training mode every input of every row is
+    dropped with probability ``p``, independently, by marking it absent in the mask (combined
+    with the caller's mask, so every fusion treats it as a missing input: means renormalize,
+    concatenations zero-fill, ...). A row whose present inputs were all drawn for dropping
+    keeps one of them, chosen uniformly at random, so no row is ever left empty. The draws use
+    torch's default generator (seed it with :func:`torch.manual_seed`); in eval mode nothing
+    is dropped. Nothing is rescaled: a dropped input is exactly a missing one.
+
     Args:
         num_inputs: the number of inputs ``k`` the module accepts; ``None`` accepts any.
+        names: the input names, in fusion order (this also fixes ``k``); ``None``: inputs given
+            as a mapping are ordered by their sorted keys.
+        input_dropout: the probability ``p ∈ [0, 1)`` of dropping each input of each row while
+            training.
 
     Shape:
         - xs: ``k`` tensors ``(..., n_i)`` with the same leading dims (one shape for the
-          element-wise fusions).
-        - mask: ``(k,)`` or ``(..., k)``, bool.
+          element-wise fusions), as a list or a mapping name → tensor.
+        - mask: ``(k,)`` or ``(..., k)``, bool; or a mapping name → bool / bool ``(...)``.
         - Output: ``(..., n')``, ``n' = out_features([n_1, …, n_k])``.
 
     Example:
@@ -50,22 +78,43 @@ class Fusion(Configurable, nn.Module, abc.ABC):
         >>> f([torch.ones(4, 16)])
         Traceback (most recent call last):
         ValueError: xs has 1 tensors but MeanFusion was built for num_inputs=2
+        >>> g = MeanFusion(names=["text", "image"], input_dropout=0.25)
+        >>> xs = {"image": torch.zeros(4, 16), "text": torch.ones(4, 16)}
+        >>> g(xs, mask={"image": False})[0, :3]  # the text alone
+        tensor([1., 1., 1.])
+        >>> g
+        MeanFusion(num_inputs=2, names=['text', 'image'], input_dropout=0.25)
     """
 
     #: Whether every input must have the same shape (element-wise fusions) or only the same
     #: leading dimensions (concatenations).
     same_shape: ClassVar[bool] = True
 
-    def __init__(self, num_inputs: int | None = None) -> None:
+    #: Whether the fusion, without input dropout, commutes with a left matrix product (see
+    #: :attr:`is_linear`); a class-level fact, refined per instance by :attr:`is_linear`.
+    linear: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        num_inputs: int | None = None,
+        *,
+        names: Sequence[str] | None = None,
+        input_dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         self.num_inputs = (
             None if num_inputs is None else check_positive_int("num_inputs", num_inputs)
         )
+        self.names = _check_names(names, self.num_inputs)
+        if self.names is not None:
+            self.num_inputs = len(self.names)
+        self.input_dropout = _check_probability("input_dropout", input_dropout)
 
     # -- the contract -------------------------------------------------------------------------
     @abc.abstractmethod
-    def forward(self, xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
-        """Fuse ``xs`` (a list of ``k`` tensors ``(..., n_i)``) over the present inputs."""
+    def forward(self, xs: Inputs, mask: MaskLike | None = None) -> Tensor:
+        """Fuse ``xs`` (``k`` tensors ``(..., n_i)``, a list or a mapping name → tensor) over
+        the present inputs."""
 
     @abc.abstractmethod
     def out_features(self, in_dims: Sequence[int]) -> int:
@@ -74,7 +123,9 @@ class Fusion(Configurable, nn.Module, abc.ABC):
 
     @abc.abstractmethod
     def get_config(self) -> dict[str, Any]:
-        """Constructor arguments (``device``/``dtype`` excluded)."""
+        """The subclass's own constructor arguments (``device``/``dtype`` excluded); the base
+        adds ``names`` and ``input_dropout`` (when not the defaults) to :meth:`to_config` and
+        the ``repr``."""
 
     def reset_parameters(self) -> None:
         """Re-initialize the trainable parameters (nothing to do for parameter-free fusions)."""
@@ -86,20 +137,52 @@ class Fusion(Configurable, nn.Module, abc.ABC):
         frozen with ``requires_grad_(False)`` still counts)."""
         return sum(p.numel() for p in self.parameters())
 
+    @property
+    def is_linear(self) -> bool:
+        r"""Whether :math:`F(C A_1, \dots, C A_k) = C\,F(A_1, \dots, A_k)` for every matrix
+        ``C`` (a fixed ``(k,)`` mask included): the fusion's weights do not depend on the
+        inputs and it draws no random per-row mask (``input_dropout=0``).
+
+        :class:`~interfuse.interdependence.HybridInterdependence` fuses its parts' outputs
+        instead of their matrices only for such fusions. A subclass declares the class-level
+        fact with ``linear = True`` (and refines this property when an option breaks it)."""
+        return self.linear and self.input_dropout == 0.0
+
+    def input_options(self) -> dict[str, Any]:
+        """``names`` and ``input_dropout``, where they differ from the defaults."""
+        options: dict[str, Any] = {}
+        if self.names is not None:
+            options["names"] = list(self.names)
+        if self.input_dropout != 0.0:
+            options["input_dropout"] = self.input_dropout
+        return options
+
+    def to_config(self) -> dict[str, Any]:
+        config = super().to_config()
+        config["params"].update(self.input_options())
+        return config
+
     def extra_repr(self) -> str:
-        return ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        options = {**self.get_config(), **self.input_options()}
+        return ", ".join(f"{k}={v!r}" for k, v in options.items())
 
     def check_inputs(
-        self, xs: Sequence[Tensor], mask: Tensor | None = None
+        self, xs: Inputs, mask: MaskLike | None = None
     ) -> tuple[list[Tensor], Tensor | None]:
-        """Validate ``xs`` and ``mask``; return ``xs`` as a list and ``mask`` (or ``None``).
+        """Validate ``xs`` and ``mask``; return ``xs`` as a list and the mask to apply (or
+        ``None``): the caller's, with the inputs dropped by ``input_dropout`` in training.
+
+        Named inputs (a mapping) are put in order first, and a mask by name becomes a bool
+        tensor ``(k,)`` or ``(..., k)``.
 
         Raises ``TypeError``/``ValueError`` naming the argument, the value and what was
-        expected: not a list of real floating tensors of one dtype and device, leading
-        dimensions (or, for element-wise fusions, shapes) that differ, a count other than
-        ``num_inputs``, a mask that is not bool ``(k,)``/``(..., k)`` or leaves no input
-        present, inputs on another device than the module.
+        expected: not a list (or mapping) of real floating tensors of one dtype and device,
+        leading dimensions (or, for element-wise fusions, shapes) that differ, a count other
+        than ``num_inputs``, names other than ``names``, a mask that is not bool
+        ``(k,)``/``(..., k)`` or leaves no input present, inputs on another device than the
+        module.
         """
+        xs, mask = self._order_inputs(xs, mask)
         tensors = check_tensor_list("xs", xs, same_shape=self.same_shape)
         if tensors[0].is_complex():
             raise TypeError(
@@ -122,7 +205,53 @@ class Fusion(Configurable, nn.Module, abc.ABC):
                 f"xs are on {tensors[0].device} but {type(self).__name__} is on {ref.device}; "
                 "move the inputs or the module (.to(device))"
             )
-        return tensors, checked
+        return tensors, self._drop_inputs(tensors, checked)
+
+    def _order_inputs(
+        self, xs: Inputs, mask: MaskLike | None
+    ) -> tuple[Sequence[Tensor], Tensor | None]:
+        """A mapping of inputs as a list in fusion order, a mask by name as a bool tensor."""
+        names = self.names
+        if isinstance(xs, Mapping):
+            keys = list(xs)
+            for key in keys:
+                if not isinstance(key, str):
+                    raise TypeError(f"xs keys must be input names (str), got {key!r}")
+            if names is None:
+                names = tuple(sorted(keys))
+            elif set(keys) != set(names):
+                missing = [n for n in names if n not in xs]
+                unexpected = sorted(set(keys) - set(names))
+                raise ValueError(
+                    f"xs has names {sorted(keys)} but {type(self).__name__} was built for "
+                    f"names={list(names)} (missing {missing}, unexpected {unexpected}); mark "
+                    "a missing input absent in the mask with a placeholder tensor"
+                )
+            xs = [xs[n] for n in names]
+        if not isinstance(mask, Mapping):
+            return xs, mask
+        if names is None:
+            raise TypeError(
+                "mask may be a mapping of names only for named inputs: pass xs as a mapping "
+                f"or build {type(self).__name__} with names=[...]"
+            )
+        return xs, _mask_from_names(mask, names, xs)
+
+    def _drop_inputs(self, xs: Sequence[Tensor], mask: Tensor | None) -> Tensor | None:
+        """The mask with modality dropout applied (training mode, ``input_dropout > 0``)."""
+        if not self.training or self.input_dropout == 0.0:
+            return mask
+        first = xs[0]
+        u = torch.rand((*first.shape[:-1], len(xs)), device=first.device)
+        present = (
+            torch.ones(len(xs), dtype=torch.bool, device=first.device) if mask is None else mask
+        )
+        kept = present & (u >= self.input_dropout)
+        # Where every present input was drawn for dropping, keep the present one with the
+        # largest draw: the draws are i.i.d., so that is a uniform choice among them.
+        rescue = torch.where(present, u, -1.0).argmax(-1, keepdim=True)
+        one = torch.zeros_like(kept).scatter_(-1, rescue, True)
+        return torch.where(kept.any(-1, keepdim=True), kept, one)
 
     def check_in_dims(self, in_dims: Sequence[int]) -> tuple[int, ...]:
         """Validate the widths ``in_dims`` (positive ints, ``num_inputs`` of them, all equal
@@ -142,3 +271,59 @@ class Fusion(Configurable, nn.Module, abc.ABC):
                 f"{name} has {k} {what} but {type(self).__name__} was built for "
                 f"num_inputs={self.num_inputs}"
             )
+
+
+def _check_names(names: object, num_inputs: int | None) -> tuple[str, ...] | None:
+    if names is None:
+        return None
+    if isinstance(names, (str, bytes)) or not isinstance(names, Sequence):
+        raise TypeError(f"names must be a list of str (input names), got {names!r}")
+    for i, name in enumerate(names):
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"names[{i}] must be a non-empty str, got {name!r}")
+    if not names:
+        raise ValueError("names must name at least one input, got []")
+    dupes = sorted({n for n in names if list(names).count(n) > 1})
+    if dupes:
+        raise ValueError(f"names must be distinct, got {list(names)} ({dupes} repeated)")
+    if num_inputs is not None and len(names) != num_inputs:
+        raise ValueError(
+            f"names has {len(names)} entries {list(names)} but num_inputs={num_inputs}"
+        )
+    return tuple(names)
+
+
+def _check_probability(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a probability in [0, 1), got {value!r}")
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{name} must be a probability in [0, 1), got {value}")
+    return float(value)
+
+
+def _mask_from_names(
+    mask: Mapping[str, bool | Tensor], names: Sequence[str], xs: Sequence[Tensor]
+) -> Tensor:
+    """``{name: flag}`` as a bool tensor ``(k,)`` (all flags scalar) or ``(..., k)``."""
+    unknown = sorted(set(mask) - set(names))
+    if unknown:
+        raise ValueError(f"mask names {unknown} are not inputs; the inputs are {list(names)}")
+    device = xs[0].device if xs and isinstance(xs[0], Tensor) else None
+    flags: list[Tensor] = []
+    for name in names:
+        flag = mask.get(name, True)
+        if isinstance(flag, bool):
+            flags.append(torch.tensor(flag, device=device))
+        elif isinstance(flag, Tensor) and flag.dtype == torch.bool:
+            flags.append(flag)
+        else:
+            raise TypeError(
+                f"mask[{name!r}] must be a bool or a bool tensor of the inputs' leading shape, "
+                f"got {flag!r}"
+            )
+    try:
+        shape = torch.broadcast_shapes(*(f.shape for f in flags))
+    except RuntimeError:
+        shapes = {n: tuple(f.shape) for n, f in zip(names, flags, strict=True)}
+        raise ValueError(f"mask flags have shapes {shapes} that do not broadcast") from None
+    return torch.stack([f.expand(shape) for f in flags], dim=-1)

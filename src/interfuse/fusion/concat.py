@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from interfuse import functional as fn
 from interfuse._validation import check_dims, check_positive_int
-from interfuse.fusion.base import Fusion
+from interfuse.fusion.base import Fusion, Inputs, MaskLike
 from interfuse.matrices import MATRICES, StructuredMatrix
 from interfuse.matrices.registry import build_owned_matrix
 
@@ -29,13 +29,20 @@ class _Concatenation(Fusion):
 
     same_shape = False
 
-    def __init__(self, in_dims: Sequence[int] | None) -> None:
+    def __init__(
+        self,
+        in_dims: Sequence[int] | None,
+        names: Sequence[str] | None = None,
+        input_dropout: float = 0.0,
+    ) -> None:
         dims = None if in_dims is None else check_dims("in_dims", in_dims)
-        super().__init__(None if dims is None else len(dims))
+        super().__init__(
+            None if dims is None else len(dims), names=names, input_dropout=input_dropout
+        )
         self.in_dims = dims
 
     def check_inputs(
-        self, xs: Sequence[Tensor], mask: Tensor | None = None
+        self, xs: Inputs, mask: MaskLike | None = None
     ) -> tuple[list[Tensor], Tensor | None]:
         tensors, checked = super().check_inputs(xs, mask)
         if self.in_dims is not None:
@@ -63,6 +70,7 @@ class ConcatFusion(_Concatenation):
 
     Args:
         in_dims: the widths ``n_i`` to accept (this also fixes ``k``); ``None`` accepts any.
+        names, input_dropout: named inputs and modality dropout (see :class:`Fusion`).
 
     Shape:
         - xs: ``k`` tensors ``(..., n_i)`` with the same leading dimensions.
@@ -77,10 +85,18 @@ class ConcatFusion(_Concatenation):
         tensor([[0., 0., 1.]])
     """
 
-    def __init__(self, in_dims: Sequence[int] | None = None) -> None:
-        super().__init__(in_dims)
+    linear = True
 
-    def forward(self, xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
+    def __init__(
+        self,
+        in_dims: Sequence[int] | None = None,
+        *,
+        names: Sequence[str] | None = None,
+        input_dropout: float = 0.0,
+    ) -> None:
+        super().__init__(in_dims, names, input_dropout)
+
+    def forward(self, xs: Inputs, mask: MaskLike | None = None) -> Tensor:
         xs, mask = self.check_inputs(xs, mask)
         return fn.concat(xs, mask)
 
@@ -115,6 +131,7 @@ class ProjectedConcatFusion(_Concatenation):
             ``mode``, ...) when ``matrix`` is a name or a class.
         device: device of the parameters.
         dtype: dtype of the parameters.
+        names, input_dropout: named inputs and modality dropout (see :class:`Fusion`).
 
     Shape:
         - xs: ``k`` tensors ``(..., n_i)`` with the same leading dimensions.
@@ -129,6 +146,8 @@ class ProjectedConcatFusion(_Concatenation):
         torch.Size([8, 16])
     """
 
+    linear = True
+
     bias: Tensor | None
     in_dims: tuple[int, ...]
 
@@ -141,8 +160,11 @@ class ProjectedConcatFusion(_Concatenation):
         matrix_options: dict[str, Any] | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
+        *,
+        names: Sequence[str] | None = None,
+        input_dropout: float = 0.0,
     ) -> None:
-        super().__init__(check_dims("in_dims", in_dims))
+        super().__init__(check_dims("in_dims", in_dims), names, input_dropout)
         self.out_dim = check_positive_int("out_dim", out_dim)
         if not isinstance(bias, bool):
             raise TypeError(f"bias must be a bool, got {bias!r}")
@@ -172,7 +194,7 @@ class ProjectedConcatFusion(_Concatenation):
             bound = 1 / math.sqrt(sum(self.in_dims))
             nn.init.uniform_(self.bias, -bound, bound)
 
-    def forward(self, xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
+    def forward(self, xs: Inputs, mask: MaskLike | None = None) -> Tensor:
         xs, mask = self.check_inputs(xs, mask)
         return self.matrix(fn.masked_inputs(xs, mask), bias=self.bias)
 
@@ -189,9 +211,17 @@ class ProjectedConcatFusion(_Concatenation):
             "matrix_options": None,
         }
 
+    @property
+    def is_linear(self) -> bool:
+        r"""Linear without bias only: a bias ``b`` turns :math:`X (A + \mathbf{1} b^\top)` into
+        :math:`XA + (X\mathbf{1}) b^\top`."""
+        return super().is_linear and self.bias is None
+
     def extra_repr(self) -> str:
         name = next((k for k, c in MATRICES.items() if type(self.matrix) is c), None)
+        options = "".join(f", {k}={v!r}" for k, v in self.input_options().items())
         return (
             f"in_dims={list(self.in_dims)}, out_dim={self.out_dim}, "
             f"matrix={name or type(self.matrix).__name__!r}, bias={self.bias is not None}"
+            f"{options}"
         )

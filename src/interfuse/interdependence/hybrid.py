@@ -11,16 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from interfuse._validation import check_factory_dtype, resolve_choice
-from interfuse.fusion import (
-    ConcatFusion,
-    Fusion,
-    MeanFusion,
-    ProjectedConcatFusion,
-    SumFusion,
-    WeightedSumFusion,
-    fusion_class,
-    resolve_fusion,
-)
+from interfuse.fusion import Fusion, fusion_class, resolve_fusion
 from interfuse.interdependence.base import Interdependence
 
 __all__ = ["HybridInterdependence", "is_linear_fusion"]
@@ -29,15 +20,17 @@ _STRATEGIES = ("auto", "matrices", "outputs")
 
 
 def is_linear_fusion(fusion: Fusion) -> bool:
-    r"""Whether ``fusion`` commutes with a left matrix product.
+    r"""Whether ``fusion`` commutes with a left matrix product: its :attr:`Fusion.is_linear`.
 
     That is :math:`F(C A_1, \dots, C A_k) = C\,F(A_1, \dots, A_k)` for every ``C`` (a fixed
     ``(k,)`` mask included), so that fusing the outputs :math:`X A_i` equals applying the
     fused matrix. True for the weighted sum, sum and mean (weights that do not depend on the
     inputs), the concatenation, and the projected concatenation without bias (a bias ``b``
-    would turn :math:`X (A + \mathbf{1} b^\top)` into :math:`XA + (X\mathbf{1}) b^\top`).
-    Products, extrema, medians, norms, and fusions this library does not know are treated as
-    non-linear, which is always correct (their matrices are fused instead).
+    would turn :math:`X (A + \mathbf{1} b^\top)` into :math:`XA + (X\mathbf{1}) b^\top`),
+    unless they drop inputs at random (``input_dropout``). Each fusion class says so itself,
+    so a new fusion needs no edit here; fusions that do not (products, extrema, medians,
+    norms, attention, gates, statistics) are treated as non-linear, which is always correct
+    (their matrices are fused instead).
 
     Args:
         fusion: the fusion module.
@@ -52,9 +45,7 @@ def is_linear_fusion(fusion: Fusion) -> bool:
         >>> is_linear_fusion(ProjectedConcatFusion([4, 4], 2, bias=False))
         True
     """
-    if isinstance(fusion, ProjectedConcatFusion):
-        return fusion.bias is None
-    return isinstance(fusion, (WeightedSumFusion, SumFusion, MeanFusion, ConcatFusion))
+    return fusion.is_linear
 
 
 class HybridInterdependence(Interdependence):
@@ -132,7 +123,7 @@ class HybridInterdependence(Interdependence):
         if self.strategy == "outputs" and not self.linear_fusion:
             raise ValueError(
                 f"strategy='outputs' needs a linear fusion (weighted sum, sum, mean, concat, "
-                f"projected concat without bias), got {type(self.fusion).__name__}; use "
+                f"projected concat without bias; no input_dropout), got {self.fusion!r}; use "
                 "strategy='matrices' or 'auto'"
             )
 
