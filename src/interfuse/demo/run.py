@@ -45,7 +45,7 @@ from interfuse.matrices import MATRICES
 __all__ = ["QUICK", "Settings", "load_model", "main", "reload_check", "run_demo"]
 
 #: What ``--quick`` changes.
-QUICK = {"epochs": 6, "width": 32, "seeds": 1}
+QUICK = {"epochs": 4, "width": 32, "seeds": 1}
 #: Seed of the missing-view masks (the same masks for every model).
 MASK_SEED = 1234
 
@@ -92,7 +92,7 @@ def _parser() -> argparse.ArgumentParser:
         "--input-dropout",
         type=float,
         default=Settings.input_dropout,
-        help="the fusions' input_dropout of the second variant (default 0.3; 0 skips it)",
+        help="the fusions' input_dropout of the second variant (default 0.5; 0 skips it)",
     )
     p.add_argument(
         "--missing",
@@ -242,7 +242,16 @@ def run_demo(
                         input_dropout=rate,
                         seed=seed,
                     )
-                    runs.append(train_run(model, data, strategy, settings, seed=seed, masks=masks))
+                    run = train_run(
+                        model,
+                        data,
+                        strategy,
+                        settings,
+                        seed=seed,
+                        masks=masks,
+                        select_on_missing=variant == DROPOUT,
+                    )
+                    runs.append(run)
                 if result is None:
                     fusion = model.fusion
                     result = StrategyResult(

@@ -31,7 +31,7 @@ class Settings:
     seed: int = 0
     seeds: int = 3
     head_matrix: str = "dense"
-    input_dropout: float = 0.3
+    input_dropout: float = 0.5
     missing: float = 0.5
     threads: int = 1
 
@@ -86,10 +86,12 @@ def train_run(
     *,
     seed: int,
     masks: dict[str, Tensor],
+    select_on_missing: bool = False,
 ) -> RunOutcome:
     """Train ``model`` with Adam on minibatches shuffled by ``seed``, keep the epoch with the best
-    validation accuracy (all views present), and evaluate it on ``masks`` (``'val'``,
-    ``'test'``: the views missing at test time)."""
+    validation accuracy (all views present, or with ``select_on_missing`` the views of
+    ``masks['val']``: the situation a model trained with input dropout is made for), and
+    evaluate it with all views and with ``masks`` (``'val'``, ``'test'``)."""
     opt = torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     gen = torch.Generator().manual_seed(seed)
     xs, y = data.views["train"], data.labels["train"]
@@ -106,7 +108,7 @@ def train_run(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-        score = accuracy(model, val_xs, val_y)
+        score = accuracy(model, val_xs, val_y, masks["val"] if select_on_missing else None)
         if score > best:
             best, best_epoch = score, epoch
             best_state = copy.deepcopy(model.state_dict())
@@ -118,4 +120,5 @@ def train_run(
     if strategy.kind != "view":
         for split in missing:
             missing[split] = accuracy(model, data.views[split], data.labels[split], masks[split])
-    return RunOutcome(best, test, missing["val"], missing["test"], seconds, best_epoch, model)
+    val = accuracy(model, val_xs, val_y)
+    return RunOutcome(val, test, missing["val"], missing["test"], seconds, best_epoch, model)
