@@ -13,7 +13,9 @@ included), this rewrites
   from the docstring's own scope,
 * the escaped space of ``:class:`X`\\ s`` to nothing,
 * an ``Example:`` heading to ``Examples:``, the spelling Griffe's Google parser knows, so the
-  ``>>>`` lines render as a code block instead of running together as prose.
+  ``>>>`` lines render as a code block instead of running together as prose,
+* an argument entry that documents several parameters at once (``names, input_dropout: …``)
+  to one entry per parameter, as Griffe's Google parser expects.
 
 The links are mkdocs-autorefs' *optional* references: a target the site does not document
 (``torch.nn.Linear``, a private helper) renders as plain code instead of breaking
@@ -87,6 +89,38 @@ def _math_blocks(text: str) -> str:
     return "\n".join(out)
 
 
+_SECTION = re.compile(r"^([ \t]*)(Args|Arguments|Parameters|Keyword Args):[ \t]*$")
+_GROUPED = re.compile(r"^(?P<indent>[ \t]+)(?P<names>\w+(?:,[ \t]*\w+)+):(?P<rest>.*)$")
+
+
+def _split_grouped_args(text: str) -> str:
+    lines = text.splitlines()
+    out: list[str] = []
+    section: str | None = None
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if (head := _SECTION.match(line)) is not None:
+            section = head.group(1)
+        elif section is not None and line.strip() and not line.startswith(section + " "):
+            section = None  # dedented: the section ended
+        found = _GROUPED.match(line) if section is not None else None
+        if found is None:
+            out.append(line)
+            i += 1
+            continue
+        indent = found.group("indent")
+        entry = [found.group("rest")]
+        i += 1
+        while i < len(lines) and lines[i].startswith(indent + " ") and lines[i].strip():
+            entry.append(lines[i])
+            i += 1
+        for name in re.split(r",[ \t]*", found.group("names")):
+            out.append(f"{indent}{name}:{entry[0]}")
+            out.extend(entry[1:])
+    return "\n".join(out)
+
+
 def rst_to_markdown(text: str, obj: griffe.Object | None = None) -> str:
     """Rewrite the reStructuredText math and roles of a docstring (of ``obj``, whose scope
     resolves bare names) as Markdown."""
@@ -94,6 +128,7 @@ def rst_to_markdown(text: str, obj: griffe.Object | None = None) -> str:
     text = _MATH.sub(lambda m: f"${m.group(1).strip()}$", text)
     text = _ROLE.sub(lambda m: _role(m, obj), text)
     text = _EXAMPLE.sub(r"\1Examples:", text)
+    text = _split_grouped_args(text)
     return text.replace("`\\ ", "`").replace("</autoref>\\ ", "</autoref>")
 
 

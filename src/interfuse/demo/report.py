@@ -303,7 +303,7 @@ def write_markdown(path: Path, payload: dict[str, Any], results: list[StrategyRe
     if payload.get("skipped"):
         lines += [
             "Registered fusions not compared: "
-            + "; ".join(f"`{k}` ({v})" for k, v in payload["skipped"].items())
+            + "; ".join(f"`{k}`: {v}" for k, v in payload["skipped"].items())
             + ".",
             "",
         ]
