@@ -213,7 +213,7 @@ def multifeature_arrays() -> tuple[list[Tensor], Tensor]:
     """
     folder = multifeature_dir()
     views: list[Tensor] = []
-    labels: Tensor | None = None
+    labels = torch.empty(0, dtype=torch.long)
     for suffix, (view, width) in MULTIFEATURE_VIEWS.items():
         table = _read_numeric_csv(folder / f"mfeat-{suffix}.csv")
         if table.shape != (2000, width + 1):
@@ -222,11 +222,10 @@ def multifeature_arrays() -> tuple[list[Tensor], Tensor]:
                 f"(2000, {width + 1}): {width} features and the label"
             )
         y = table[:, -1].long()
-        if labels is not None and not torch.equal(labels, y):
+        if views and not torch.equal(labels, y):
             raise DemoDataError(f"mfeat-{suffix}.csv ({view}) lists its rows in another order")
         labels = y
         views.append(table[:, :-1])
-    assert labels is not None  # six files were read
     return views, labels
 
 

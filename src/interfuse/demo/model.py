@@ -130,9 +130,9 @@ class MultiViewNet(Configurable, nn.Module):
         self.fusion = fusion
         self.early = bool(early)
         self.view = view
-        width = heads[0].out_features if early or fusion is None else None
-        if width is None:
-            assert fusion is not None  # narrowed above: late fusion has a fusion
+        if fusion is None or early:
+            width = heads[0].out_features
+        else:
             width = fusion.out_features([h.out_features for h in heads])
         if classifier.in_features != width:
             raise ValueError(

@@ -178,7 +178,6 @@ def recommendations(results: list[StrategyResult]) -> list[str]:
         )
         worst = min(with_missing, key=lambda r: _key(r, PLAIN, "val_missing"))
         w = worst.plain
-        assert w.test_missing is not None  # with_missing holds multi-view models only
         out.append(
             f"Avoid `{worst.strategy}` when views go missing: test {w.test_missing}% with views "
             f"missing against {w.test}% with all of them."

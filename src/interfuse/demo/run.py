@@ -188,11 +188,9 @@ def _variant(runs: list[RunOutcome]) -> VariantResult:
         values = [getattr(r, name) for r in runs]
         return None if values[0] is None else Stat.of(values)
 
-    val, test = stat("val"), stat("test")
-    assert val is not None and test is not None  # every run has these
     return VariantResult(
-        val=val,
-        test=test,
+        val=Stat.of([r.val for r in runs]),
+        test=Stat.of([r.test for r in runs]),
         val_missing=stat("val_missing"),
         test_missing=stat("test_missing"),
         train_seconds=round(sum(r.seconds for r in runs) / len(runs), 3),
@@ -229,7 +227,7 @@ def run_demo(
             variants = {PLAIN: 0.0}
             if settings.input_dropout and strategy.kind != "view":
                 variants[DROPOUT] = settings.input_dropout
-            result: StrategyResult | None = None
+            done: dict[str, VariantResult] = {}
             for variant, rate in variants.items():
                 runs = []
                 for seed in seeds:
@@ -252,17 +250,7 @@ def run_demo(
                         select_on_missing=variant == DROPOUT,
                     )
                     runs.append(run)
-                if result is None:
-                    fusion = model.fusion
-                    result = StrategyResult(
-                        strategy=strategy.name,
-                        kind=strategy.kind,
-                        fusion="-" if fusion is None else type(fusion).__name__,
-                        matrix=strategy.matrix,
-                        parameters=count_trainable(model),
-                        fusion_parameters=count_trainable(fusion),
-                    )
-                result.variants[variant] = v = _variant(runs)
+                done[variant] = v = _variant(runs)
                 best_runs[strategy.name, variant] = max(runs, key=lambda r: r.val)
                 if progress:
                     missing = f", views missing {v.test_missing}" if v.test_missing else ""
@@ -272,7 +260,16 @@ def run_demo(
                         f"val {v.val}, test {v.test}{missing} ({v.train_seconds:.1f} s/model)",
                         flush=True,
                     )
-            assert result is not None  # every strategy has the plain variant
+            model = best_runs[strategy.name, PLAIN].model
+            result = StrategyResult(
+                strategy=strategy.name,
+                kind=strategy.kind,
+                fusion="-" if model.fusion is None else type(model.fusion).__name__,
+                matrix=strategy.matrix,
+                parameters=count_trainable(model),
+                fusion_parameters=count_trainable(model.fusion),
+                variants=done,
+            )
             results.append(result)
         best, best_variant = best_fusion(results)
         reload = reload_check(
