@@ -8,8 +8,11 @@ from interfuse.config import dump_config, from_config, load_config
 
 # fusion
 from interfuse.fusion import (
+    AttentionFusion,
     ConcatFusion,
     Fusion,
+    GatedFusion,
+    LogSumExpFusion,
     MaxFusion,
     MeanFusion,
     MedianFusion,
@@ -17,7 +20,9 @@ from interfuse.fusion import (
     NormFusion,
     ProdFusion,
     ProjectedConcatFusion,
+    StdFusion,
     SumFusion,
+    VarFusion,
     WeightedSumFusion,
     resolve_fusion,
 )
@@ -42,14 +47,17 @@ from interfuse.matrices import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "AttentionFusion",
     "BilinearInterdependence",
     "ConcatFusion",
     "DenseMatrix",
     "DualLowRankKroneckerMatrix",
     "Fusion",
+    "GatedFusion",
     "HybridInterdependence",
     "Interdependence",
     "KroneckerMatrix",
+    "LogSumExpFusion",
     "LowRankKroneckerMatrix",
     "LowRankMatrix",
     "MaxFusion",
@@ -61,8 +69,10 @@ __all__ = [
     "ProdFusion",
     "ProjectedConcatFusion",
     "RandomAdaptedMatrix",
+    "StdFusion",
     "StructuredMatrix",
     "SumFusion",
+    "VarFusion",
     "WeightedSumFusion",
     "__version__",
     "dump_config",

@@ -10,10 +10,13 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "autocast_dtype",
     "check_dims",
     "check_divides",
+    "check_operand",
     "check_positive_int",
     "check_tensor_list",
+    "promote_floating",
     "resolve_choice",
 ]
 
@@ -66,12 +69,43 @@ def check_dims(name: str, dims: object) -> tuple[int, ...]:
 
 
 def check_tensor_list(name: str, xs: object, *, same_shape: bool = False) -> list[Tensor]:
-    """Validate a non-empty list/tuple of floating tensors with equal leading shapes.
+    """Validate a non-empty list/tuple of floating tensors with equal leading shapes on one
+    device; return it as a list, promoted to one dtype.
 
     Leading shapes are everything but the last (feature) dimension; ``same_shape`` also
-    demands equal last dimensions. Dtypes and devices must agree, since the fused result
-    has one of each.
+    demands equal last dimensions. Inputs of different floating dtypes are promoted with
+    torch's rules (:func:`promote_floating`), as ``torch.stack``/``torch.cat`` do. Every call
+    runs this (validation is on every call), so the common case is one cheap pass; the
+    detailed messages come from a second pass that runs only when the first fails.
     """
+    if type(xs) is list or type(xs) is tuple:
+        try:
+            first = xs[0]
+            shape, device, dtype = first.shape, first.device, first.dtype
+            ok = first.is_floating_point() and len(shape) > 0
+            mixed = False
+            lead = shape[:-1]
+            for t in xs:
+                if not ok:
+                    break
+                ok = (
+                    isinstance(t, Tensor)
+                    and (t.shape == shape if same_shape else t.shape[:-1] == lead)
+                    and t.device == device
+                    and t.is_floating_point()
+                    and t.ndim > 0
+                )
+                mixed = mixed or t.dtype != dtype
+        except (IndexError, AttributeError, TypeError):
+            ok = False
+        if ok:
+            return promote_floating(xs) if mixed else list(xs)
+    _explain_tensor_list(name, xs, same_shape)
+    return promote_floating(xs)  # type: ignore[arg-type]  # pragma: no cover - raised above
+
+
+def _explain_tensor_list(name: str, xs: object, same_shape: bool) -> None:
+    """Raise the error that names what is wrong with ``xs`` (the slow, detailed pass)."""
     if isinstance(xs, Tensor):
         raise TypeError(
             f"{name} must be a list or tuple of tensors, got a single Tensor of shape "
@@ -85,17 +119,17 @@ def check_tensor_list(name: str, xs: object, *, same_shape: bool = False) -> lis
     for i, t in enumerate(xs):
         if not isinstance(t, Tensor):
             raise TypeError(f"{name}[{i}] must be a torch.Tensor, got {type(t).__name__}")
-        if not (t.is_floating_point() or t.is_complex()):
+        if t.is_complex():
+            raise TypeError(
+                f"{name} must hold real floating tensors, got dtype {t.dtype}; "
+                "fuse the real and imaginary parts separately"
+            )
+        if not t.is_floating_point():
             raise TypeError(
                 f"{name}[{i}] must have a floating dtype, got {t.dtype}; convert with .float()"
             )
         if t.ndim == 0:
             raise ValueError(f"{name}[{i}] must have at least one dimension, got a 0-d tensor")
-        if t.dtype != first.dtype:
-            raise TypeError(
-                f"{name}[{i}] has dtype {t.dtype} but {name}[0] has {first.dtype}; "
-                "all inputs must share one dtype"
-            )
         if t.device != first.device:
             raise ValueError(
                 f"{name}[{i}] is on {t.device} but {name}[0] is on {first.device}; "
@@ -112,7 +146,68 @@ def check_tensor_list(name: str, xs: object, *, same_shape: bool = False) -> lis
                 f"{name}[{i}] has leading shape {tuple(t.shape[:-1])} but {name}[0] has "
                 f"{tuple(first.shape[:-1])}; all dimensions but the last must agree"
             )
-    return list(xs)
+
+
+def promote_floating(xs: Sequence[Tensor]) -> list[Tensor]:
+    """``xs`` converted to their common dtype by torch's promotion rules
+    (:func:`torch.promote_types`; float32 and bfloat16 give float32, float16 and bfloat16 give
+    float32), as ``torch.stack``/``torch.cat`` promote; the tensors already of that dtype are
+    returned as they are (no copy).
+
+    Example:
+        >>> xs = [torch.ones(1), torch.ones(1, dtype=torch.bfloat16)]
+        >>> [t.dtype for t in promote_floating(xs)]
+        [torch.float32, torch.float32]
+    """
+    dtype = xs[0].dtype
+    for t in xs[1:]:
+        dtype = torch.promote_types(dtype, t.dtype)
+    return [t if t.dtype == dtype else t.to(dtype) for t in xs]
+
+
+def autocast_dtype(device_type: str) -> torch.dtype | None:
+    """The dtype :func:`torch.autocast` computes in on ``device_type`` now, or ``None`` outside
+    autocast (and on device types autocast does not know, such as ``'meta'``, where
+    :func:`torch.is_autocast_enabled` would raise).
+
+    Example:
+        >>> autocast_dtype("cpu") is None
+        True
+        >>> with torch.autocast("cpu", dtype=torch.bfloat16):
+        ...     autocast_dtype("cpu")
+        torch.bfloat16
+        >>> autocast_dtype("meta") is None
+        True
+    """
+    if torch.amp.is_autocast_available(device_type) and torch.is_autocast_enabled(device_type):
+        return torch.get_autocast_dtype(device_type)
+    return None
+
+
+def check_operand(name: str, x: Tensor, ref: Tensor, owner: str) -> None:
+    """``x`` must be on ``ref``'s device and, outside autocast, of ``ref``'s dtype (the dtype
+    of ``owner``'s parameters), as :class:`torch.nn.Linear` demands. Under autocast any
+    floating dtype is accepted: the product runs in the autocast dtype.
+
+    Raises:
+        ValueError: ``x`` is on another device.
+        TypeError: ``x`` has another dtype, outside autocast.
+
+    Example:
+        >>> check_operand("x", torch.ones(2, dtype=torch.float64), torch.ones(2), "Dense")
+        Traceback (most recent call last):
+        TypeError: x has dtype torch.float64 but Dense has dtype torch.float32; convert ...
+    """
+    if x.device != ref.device:
+        raise ValueError(
+            f"{name} is on {x.device} but {owner} is on {ref.device}; "
+            "move the input or the module (.to(device))"
+        )
+    if x.dtype != ref.dtype and autocast_dtype(x.device.type) is None:
+        raise TypeError(
+            f"{name} has dtype {x.dtype} but {owner} has dtype {ref.dtype}; "
+            f"convert the input ({name}.to({ref.dtype})) or the module (.to({x.dtype}))"
+        )
 
 
 def resolve_choice(name: str, value: object, choices: Sequence[str]) -> str:

@@ -16,6 +16,7 @@ from torch.overrides import TorchFunctionMode
 
 import interfuse
 from interfuse.config import from_config
+from interfuse.functional import _common
 from interfuse.fusion import (
     FUSIONS,
     Fusion,
@@ -434,6 +435,9 @@ def test_elementwise_fusions_never_stack(
     make: Callable[[], Fusion], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     f = make()
+    # Above the small-size threshold (here: every size); below it the plain stacked formulas
+    # run, whose copy is at most SMALL_BYTES.
+    monkeypatch.setattr(_common, "SMALL_BYTES", 0)
     xs = [torch.randn(4, 5, requires_grad=True) for _ in range(3)]
     masks = (None, torch.tensor([True, False, True]), torch.rand(4, 3) < 0.5)
     # Under a TorchFunctionMode the kernels take their reference formulas ...
@@ -539,7 +543,9 @@ def test_resolve_fusion_builds_and_passes_instances_through() -> None:
 
 
 def test_resolver_errors_list_the_choices() -> None:
-    with pytest.raises(ValueError, match=r"fusion must be one of \['concat', .*'weighted_sum'\]"):
+    with pytest.raises(
+        ValueError, match=r"fusion must be one of \['attention', 'concat', .*'weighted_sum'\]"
+    ):
         fusion_class("avg_pool")
     with pytest.raises(TypeError, match=r"fusion must be a name, a Fusion class or a Fusion"):
         fusion_class(3)  # type: ignore[arg-type]
@@ -567,7 +573,6 @@ def test_resolver_errors_list_the_choices() -> None:
         ([], {}, ValueError, r"xs must hold at least one tensor"),
         ([X1, 1.0], {}, TypeError, r"xs\[1\] must be a torch.Tensor, got float"),
         ([X1, X1.long()], {}, TypeError, r"xs\[1\] must have a floating dtype, got torch.int64"),
-        ([X1, X1.double()], {}, TypeError, r"xs\[1\] has dtype torch.float64 but xs\[0\] has"),
         ([X1, torch.ones(2, 3)], {}, ValueError, r"xs\[1\] has shape \(2, 3\) but xs\[0\] has"),
         ([X1, torch.tensor(1.0)], {}, ValueError, r"xs\[1\] must have at least one dimension"),
         ([X1, X1.to("meta")], {}, ValueError, r"xs\[1\] is on meta but xs\[0\] is on cpu"),
@@ -611,7 +616,6 @@ def test_resolver_errors_list_the_choices() -> None:
         "empty",
         "non-tensor",
         "integer",
-        "mixed-dtype",
         "shapes",
         "0-d",
         "devices",

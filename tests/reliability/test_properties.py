@@ -679,7 +679,13 @@ SYMMETRIC = {
     "MinFusion",
     "MedianFusion",
     "NormFusion",
+    "VarFusion",
+    "StdFusion",
+    "LogSumExpFusion",
 }
+#: Fusions whose weights depend on the inputs (absent inputs must not matter, but no simpler
+#: fusion of the present inputs alone gives their result).
+DATA_DEPENDENT = {"AttentionFusion", "GatedFusion"}
 #: Fusions that are affine in their inputs (linear, plus a bias where there is one).
 AFFINE = {"WeightedSumFusion", "SumFusion", "MeanFusion", "ConcatFusion", "ProjectedConcatFusion"}
 #: Fusions whose absent inputs count as zeros.
@@ -868,6 +874,17 @@ def modern_fusion(draw: st.DrawFn, name: str, widths: list[int], dtype: torch.dt
     if name == "NormFusion":
         p = draw(st.sampled_from([1.0, 2.0, 3.0, math.inf]))
         return interfuse.NormFusion(p, num_inputs=num_inputs)
+    if name in ("VarFusion", "StdFusion"):  # correction 0: one present input is finite
+        return getattr(interfuse, name)(0, num_inputs=num_inputs)  # type: ignore[no-any-return]
+    if name == "AttentionFusion":
+        out_dim = draw(st.one_of(st.none(), st.integers(1, 5)))
+        hidden = draw(st.one_of(st.none(), st.integers(1, 4)))
+        return interfuse.AttentionFusion(widths, out_dim, hidden, dtype=dtype)
+    if name == "GatedFusion":
+        gate = draw(st.sampled_from(["softmax", "sigmoid"]))
+        return interfuse.GatedFusion(
+            widths, draw(st.integers(1, 5)), gate=gate, bias=draw(st.booleans()), dtype=dtype
+        )
     if name == "ConcatFusion":
         return interfuse.ConcatFusion(None if num_inputs is None else widths)
     if name == "ProjectedConcatFusion":
@@ -887,7 +904,7 @@ def fusion_cases(draw: st.DrawFn) -> tuple[Fusion, list[int], torch.dtype]:
     """``(fusion, widths, dtype)``: any class, ``k`` in 1..6, widths in 1..8."""
     name = draw(st.sampled_from(FUSION_CLASSES))
     k = draw(st.integers(1, 6))
-    if name in CONCATENATIONS:
+    if name in CONCATENATIONS or name == "GatedFusion":
         widths = draw(st.lists(st.integers(1, 8), min_size=k, max_size=k))
     else:
         widths = [draw(st.integers(1, 8))] * k
@@ -898,7 +915,9 @@ def fusion_cases(draw: st.DrawFn) -> tuple[Fusion, list[int], torch.dtype]:
 
 def test_every_modern_fusion_class_is_drawn() -> None:
     assert set(FUSION_CLASSES) == {cls.__name__ for cls in FUSIONS.values()}
-    assert SYMMETRIC | LINEAR | CONCATENATIONS | {"ProdFusion"} >= set(FUSION_CLASSES)
+    assert SYMMETRIC | LINEAR | CONCATENATIONS | DATA_DEPENDENT | {"ProdFusion"} >= set(
+        FUSION_CLASSES
+    )
 
 
 def _present_only(f: Fusion, xs: list[torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
@@ -912,6 +931,8 @@ def _present_only(f: Fusion, xs: list[torch.Tensor], mask: torch.Tensor) -> torc
     if isinstance(f, interfuse.WeightedSumFusion):  # present weights, rescaled to the total
         w = f.fusion_weights()
         return sum(w[i] * xs[i] for i in keep) * (w.sum() / w[keep].sum())  # type: ignore[return-value]
+    if name in DATA_DEPENDENT:  # whatever the absent inputs hold
+        return f([x if i in keep else torch.randn_like(x) * 1e3 for i, x in enumerate(xs)], mask)
     if isinstance(f, interfuse.ConcatFusion):  # absent inputs zero-filled, slots kept
         return torch.cat([x if i in keep else torch.zeros_like(x) for i, x in enumerate(xs)], -1)
     assert isinstance(f, interfuse.ProjectedConcatFusion)  # the present columns of W only
@@ -978,7 +999,7 @@ def test_row_mask_of_width_one_inputs(name: str) -> None:
     xs = [torch.tensor([[1.0], [2.0]]), torch.tensor([[10.0], [20.0]])]
     mask = torch.tensor([[True, False], [False, True]])  # row 0: input 0 only; row 1: input 1
     expected = torch.cat([f([x[r : r + 1] for x in xs], mask=mask[r]) for r in range(2)])
-    torch.testing.assert_close(f(xs, mask=mask), expected)
+    torch.testing.assert_close(f(xs, mask=mask), expected, equal_nan=True)  # var of one: nan
 
 
 @pytest.mark.parametrize("corruption", FUSION_CORRUPTIONS)

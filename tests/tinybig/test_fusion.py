@@ -19,6 +19,7 @@ from torch import nn
 
 import interfuse.tinybig as tb
 import interfuse.tinybig.fusion as tbf
+from interfuse.functional import _common
 from interfuse.tinybig._base import BUILTIN_NAMES, apply_functions, resolve_functions
 from interfuse.tinybig.config import choices, from_config, instantiation_from_configs
 from interfuse.tinybig.errors import (
@@ -643,6 +644,7 @@ def _forbid(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
 )
 def test_elementwise_fusions_never_stack(make: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     f = make()
+    monkeypatch.setattr(_common, "SMALL_BYTES", 0)  # small inputs take the stacked formulas
     _forbid(monkeypatch, "stack")
     assert f(XY).shape == (2, 2)
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from interfuse.functional.elementwise import _check_xs, _column
+from interfuse.functional._common import _check_xs, _column
 
 __all__ = ["concat", "masked_inputs"]
 
@@ -35,7 +35,7 @@ def masked_inputs(xs: Sequence[Tensor], mask: Tensor | None) -> list[Tensor]:
         >>> masked_inputs(xs, torch.tensor([True, False]))
         [tensor([1., 1.]), tensor([0., 0., 0.])]
     """
-    _check_xs("masked_inputs", xs, mask, same_width=False)
+    xs, mask = _check_xs("masked_inputs", xs, mask, same_width=False)
     return _zero_absent(xs, mask)
 
 
@@ -69,6 +69,6 @@ def concat(xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
         tensor([[1., 3., 4.],
                 [2., 0., 0.]])
     """
-    _check_xs("concat", xs, mask, same_width=False)
+    xs, mask = _check_xs("concat", xs, mask, same_width=False)
     pieces = _zero_absent(xs, mask)
     return pieces[0].clone() if len(pieces) == 1 else torch.cat(pieces, dim=-1)

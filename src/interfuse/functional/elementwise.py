@@ -43,11 +43,26 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.autograd.forward_ad as fwAD
 from torch import Tensor
+
+from interfuse.functional._common import (
+    SMALL_BYTES,
+    _acc_dtype,
+    _along_stack,
+    _check_xs,
+    _column,
+    _count,
+    _finish,
+    _overflow_safe,
+    _plain,
+    _under_transform,
+    _wide_dtype,
+    check_mask,
+)
 
 __all__ = [
     "BLOCK_BYTES",
+    "SMALL_BYTES",
     "check_mask",
     "fused_max",
     "fused_mean",
@@ -65,159 +80,6 @@ __all__ = [
 BLOCK_BYTES = 4 * 1024 * 1024
 #: The product's backward uses blocks this many times smaller than k-fold (see _prod_backward).
 _PROD_BLOCKS = 2
-
-
-def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
-    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
-
-
-def _check_xs(
-    kernel: str, xs: Sequence[Tensor], mask: object = None, *, same_width: bool = True
-) -> None:
-    """The kernels' own check: a non-empty list of tensors of one shape (one leading shape with
-    ``same_width=False``), on one device, and a well-formed ``mask``, so a bad call fails here
-    rather than as an ``IndexError`` or a broadcast error. It never synchronizes: that a mask
-    leaves some input present is :func:`check_mask`'s (the modules') business. Dtypes are the
-    caller's (the modules demand one floating dtype; the tinyBIG face keeps tinyBIG's integer
-    and mixed-dtype behaviour, which the reference formulas give)."""
-    if isinstance(xs, Tensor) or not isinstance(xs, (list, tuple)):
-        raise TypeError(f"{kernel}: xs must be a list or tuple of tensors, got {type(xs).__name__}")
-    if not xs:
-        raise ValueError(f"{kernel}: xs must hold at least one tensor, got an empty sequence")
-    first = xs[0]
-    for i, x in enumerate(xs):
-        if not isinstance(x, Tensor):
-            raise TypeError(f"{kernel}: xs[{i}] must be a torch.Tensor, got {type(x).__name__}")
-        if same_width and x.shape != first.shape:
-            raise ValueError(
-                f"{kernel}: xs[{i}] has shape {tuple(x.shape)} but xs[0] has "
-                f"{tuple(first.shape)}; element-wise fusions need identical shapes"
-            )
-        if not same_width and (x.ndim == 0 or x.shape[:-1] != first.shape[:-1]):
-            raise ValueError(
-                f"{kernel}: xs[{i}] has shape {tuple(x.shape)} but xs[0] has "
-                f"{tuple(first.shape)}; all but the last dimension must agree"
-            )
-        if x.device != first.device:
-            raise ValueError(f"{kernel}: xs[{i}] is on {x.device} but xs[0] is on {first.device}")
-    if mask is not None:
-        _check_mask_layout(mask, xs)
-
-
-def _check_mask_layout(mask: object, xs: Sequence[Tensor]) -> Tensor:
-    """Type, dtype, shape and device of a presence mask (what needs no synchronization)."""
-    k = len(xs)
-    if not isinstance(mask, Tensor):
-        raise TypeError(
-            f"mask must be a bool torch.Tensor of shape (k,) or (..., k), got {type(mask).__name__}"
-        )
-    if mask.dtype != torch.bool:
-        raise TypeError(f"mask must have dtype torch.bool, got {mask.dtype}")
-    if mask.ndim == 0 or mask.shape[-1] != k:
-        raise ValueError(
-            f"mask must have shape (k,) or (..., k) with k={k} inputs, got {tuple(mask.shape)}"
-        )
-    lead = xs[0].shape[:-1]
-    try:
-        torch.broadcast_shapes(mask.shape[:-1], lead)
-    except RuntimeError:
-        raise ValueError(
-            f"mask has leading shape {tuple(mask.shape[:-1])}, which does not broadcast against "
-            f"the inputs' leading shape {tuple(lead)}"
-        ) from None
-    if mask.device != xs[0].device:
-        raise ValueError(f"mask is on {mask.device} but the inputs are on {xs[0].device}")
-    return mask
-
-
-def check_mask(mask: Tensor | None, xs: Sequence[Tensor]) -> Tensor | None:
-    """Validate a presence ``mask`` against the ``k = len(xs)`` inputs.
-
-    The kernels of this module check the mask's type, shape and device but not that it leaves
-    an input present in every row (that needs a device synchronization); the fusion modules
-    call this first (:meth:`~interfuse.fusion.Fusion.check_inputs`).
-
-    Args:
-        mask: ``None``, or a bool tensor ``(k,)`` (one flag per input) or ``(..., k)`` (one
-            per row; its leading dims must broadcast against the inputs' leading dims).
-        xs: the ``k`` inputs, ``(..., n_i)`` each.
-
-    Returns:
-        ``mask`` itself, or ``None``.
-
-    Raises:
-        TypeError: ``mask`` is not a bool tensor.
-        ValueError: its last dim is not ``k``, its leading dims do not broadcast, it is on
-            another device than ``xs[0]``, or some row has no input present (not checked
-            under :func:`torch.compile`).
-
-    Example:
-        >>> xs = [torch.zeros(2, 3), torch.ones(2, 3)]
-        >>> check_mask(torch.tensor([[True, False], [True, True]]), xs)
-        tensor([[ True, False],
-                [ True,  True]])
-        >>> check_mask(torch.tensor([False, False]), xs)
-        Traceback (most recent call last):
-        ValueError: mask leaves no input present for some rows; at least one must be True
-    """
-    if mask is None:
-        return None
-    mask = _check_mask_layout(mask, xs)
-    if not torch.compiler.is_compiling() and not bool(mask.any(-1).all()):
-        raise ValueError("mask leaves no input present for some rows; at least one must be True")
-    return mask
-
-
-def _column(mask: Tensor, i: int) -> Tensor:
-    """The presence flag of input ``i``, shaped to broadcast against ``(..., n)``."""
-    return mask[..., i] if mask.ndim == 1 else mask[..., i, None]
-
-
-def _count(mask: Tensor, dtype: torch.dtype) -> Tensor:
-    c = mask.to(dtype).sum(-1)
-    return c if mask.ndim == 1 else c[..., None]
-
-
-def _finish(acc: Tensor, dtype: torch.dtype) -> Tensor:
-    return acc if acc.dtype == dtype else acc.to(dtype)
-
-
-def _wide_dtype(acc_t: torch.dtype, device: torch.device) -> torch.dtype | None:
-    """float64, where a float32 accumulator that overflowed can be recomputed (not on MPS)."""
-    return torch.float64 if acc_t == torch.float32 and device.type != "mps" else None
-
-
-def _under_transform(tensors: Sequence[Tensor]) -> bool:
-    """Whether a :mod:`torch.func` transform (``vmap``, ``grad``, ``jacrev``, ...: the tensors are
-    wrapped) or forward-mode AD is active. The blocked kernels (``out=`` ops, autograd Functions
-    without forward-mode or batching rules) and data-dependent checks cannot run there; the
-    reference formulas, made of plain differentiable ops, can."""
-    if torch.compiler.is_compiling():  # dynamo handles transforms itself (and cannot trace this)
-        return False
-    if getattr(fwAD, "_current_level", -1) >= 0:
-        return True
-    wrapped = getattr(torch._C._functorch, "is_functorch_wrapped_tensor", None)
-    return wrapped is not None and any(isinstance(t, Tensor) and wrapped(t) for t in tensors)
-
-
-def _overflow_safe(
-    compute: Callable[[torch.dtype], Tensor], acc_t: torch.dtype, device: torch.device
-) -> Tensor:
-    """``compute(acc_t)``, recomputed in float64 if a float32 accumulator overflowed.
-
-    The check is one cheap reduction (a finite sum proves every entry finite). Under
-    :func:`torch.compile` there is no check (it would be a data-dependent branch): float64 is
-    used throughout, fused into one kernel it adds no memory traffic and no host sync.
-    """
-    wide = _wide_dtype(acc_t, device)
-    if wide is None:
-        return compute(acc_t)
-    if torch.compiler.is_compiling():
-        return compute(wide)
-    acc = compute(acc_t)
-    if acc.device.type == "meta" or _under_transform((acc,)):  # no values to branch on
-        return acc
-    return compute(wide) if not bool(torch.isfinite(acc.detach().sum())) else acc
 
 
 # =============================================================================================
@@ -1228,7 +1090,75 @@ def _norm_backward(
 
 
 # =============================================================================================
-# Public kernels
+# Plain formulas: what runs for small inputs and under tracing/export. One stack and one
+# reduction, as a user would write, with the same semantics as the kernels (absent inputs
+# skipped with torch.where, ties to the first input, overflow-safe products and norms).
+# =============================================================================================
+def _stacked(xs: Sequence[Tensor], mask: Tensor | None, fill: float) -> Tensor:
+    stacked = torch.stack(list(xs))
+    if mask is None:
+        return stacked
+    return torch.where(_along_stack(mask, stacked.ndim), stacked, fill)
+
+
+def _sum_plain(xs: Sequence[Tensor], mask: Tensor | None) -> Tensor:
+    return _stacked(xs, mask, 0).sum(0)
+
+
+def _mean_plain(xs: Sequence[Tensor], mask: Tensor | None) -> Tensor:
+    if mask is None:
+        return torch.stack(list(xs)).mean(0)
+    total = _stacked(xs, mask, 0).sum(0, dtype=_acc_dtype(xs[0].dtype))
+    return _finish(total / _count(mask, total.dtype), xs[0].dtype)
+
+
+def _weighted_sum_plain(
+    xs: Sequence[Tensor], weights: Tensor, mask: Tensor | None, renormalize: bool
+) -> Tensor:
+    stacked = torch.stack(list(xs))
+    dtype = stacked.dtype
+    if mask is None and weights.ndim == 1 and weights.dtype == dtype == _acc_dtype(dtype):
+        return (weights @ stacked.flatten(1)).view(stacked.shape[1:])  # one GEMV
+    acc_t = _acc_dtype(dtype)
+    w = weights.to(acc_t)
+    if mask is not None:
+        present = torch.where(mask, w, 0)
+        if renormalize:
+            present = present * (w.sum(-1, keepdim=True) / present.sum(-1, keepdim=True))
+        w = present
+        stacked = torch.where(_along_stack(mask, stacked.ndim), stacked, 0)
+    return _finish((stacked.to(acc_t) * _along_stack(w, stacked.ndim)).sum(0), dtype)
+
+
+def _extreme_plain(xs: Sequence[Tensor], mask: Tensor | None, pick_max: bool) -> Tensor:
+    # max(dim)/min(dim) route the gradient to the first input attaining the extreme (amax
+    # would split it between ties) and propagate nan.
+    if pick_max:
+        return _stacked(xs, mask, -math.inf).max(0).values
+    return _stacked(xs, mask, math.inf).min(0).values
+
+
+def _prod_plain(xs: Sequence[Tensor], mask: Tensor | None) -> Tensor:
+    dtype = xs[0].dtype
+    acc_t = _acc_dtype(dtype)
+    wide = _wide_dtype(acc_t, xs[0].device) or acc_t  # k factors: float64 does not overflow
+    return _finish(_stacked(xs, mask, 1).prod(0, dtype=wide), dtype)
+
+
+def _norm_plain(xs: Sequence[Tensor], p: float, mask: Tensor | None) -> Tensor:
+    stacked = _stacked(xs, mask, 0)
+    if math.isinf(p):  # exact in any dtype; max(dim) sends the gradient to the first tie
+        return stacked.abs().max(0).values
+    dtype = stacked.dtype
+    acc_t = _acc_dtype(dtype)
+    # Σ|x|^p overflows float32 early; converting first keeps the backward in float64 too.
+    wide = _wide_dtype(acc_t, stacked.device) or acc_t
+    return _finish(torch.linalg.vector_norm(stacked.to(wide), p, 0), dtype)
+
+
+# =============================================================================================
+# Public kernels: check, then dispatch. Modules call the _fused_* entry points directly (they
+# have checked the same things in Fusion.check_inputs).
 # =============================================================================================
 def weighted_sum(
     xs: Sequence[Tensor], weights: Tensor, mask: Tensor | None = None, renormalize: bool = True
@@ -1277,10 +1207,17 @@ def weighted_sum(
         tensor([[ 1.],
                 [11.]])
     """
-    _check_xs("weighted_sum", xs, mask)
+    xs, mask = _check_xs("weighted_sum", xs, mask)
     _check_weights(weights, xs)
-    per_row = weights.ndim > 1
-    plan = _plan(xs, mask, by_row=per_row)
+    return _weighted_sum(xs, weights, mask, renormalize)
+
+
+def _weighted_sum(
+    xs: Sequence[Tensor], weights: Tensor, mask: Tensor | None, renormalize: bool
+) -> Tensor:
+    if _plain(xs):
+        return _weighted_sum_plain(xs, weights, mask, renormalize)
+    plan = _plan(xs, mask, by_row=weights.ndim > 1)
     if (
         plan is None
         or weights.device != plan.device
@@ -1340,7 +1277,8 @@ def fused_sum(xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
         tensor([[ 1., -2.],
                 [-4., 12.]])
     """
-    return _unweighted(_SUM, _sum_ref, xs, mask)
+    xs, mask = _check_xs("fused_sum", xs, mask)
+    return _fused_sum(xs, mask)
 
 
 def fused_mean(xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
@@ -1363,20 +1301,25 @@ def fused_mean(xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
         >>> fused_mean(xs, mask=torch.tensor([True, True, False]))
         tensor([ 5.5000, 11.0000])
     """
-    return _unweighted(_MEAN, _mean_ref, xs, mask)
+    xs, mask = _check_xs("fused_mean", xs, mask)
+    return _fused_mean(xs, mask)
 
 
-def _unweighted(
-    kind: str,
-    reference: Callable[[Sequence[Tensor], Tensor | None], Tensor],
-    xs: Sequence[Tensor],
-    mask: Tensor | None,
-) -> Tensor:
-    """A weight-free linear fusion: blocked kernel when it applies, else ``reference``."""
-    _check_xs(f"fused_{kind}", xs, mask)
+def _fused_sum(xs: Sequence[Tensor], mask: Tensor | None) -> Tensor:
+    return _unweighted(_SUM, xs, mask)
+
+
+def _fused_mean(xs: Sequence[Tensor], mask: Tensor | None) -> Tensor:
+    return _unweighted(_MEAN, xs, mask)
+
+
+def _unweighted(kind: str, xs: Sequence[Tensor], mask: Tensor | None) -> Tensor:
+    """A weight-free linear fusion: plain formula, blocked kernel, or reference formula."""
+    if _plain(xs):
+        return (_sum_plain if kind == _SUM else _mean_plain)(xs, mask)
     plan = _plan(xs, mask)
     if plan is None:
-        return reference(xs, mask)
+        return (_sum_ref if kind == _SUM else _mean_ref)(xs, mask)
     if _needs_autograd(*xs):
         out: Tensor = _LinearFn.apply(plan, kind, False, None, *xs)
         return out
@@ -1408,7 +1351,13 @@ def fused_prod(xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
         >>> fused_prod([torch.full((2,), 1e30), torch.full((2,), 1e30), torch.full((2,), 1e-30)])
         tensor([1.0000e+30, 1.0000e+30])
     """
-    _check_xs("fused_prod", xs, mask)
+    xs, mask = _check_xs("fused_prod", xs, mask)
+    return _fused_prod(xs, mask)
+
+
+def _fused_prod(xs: Sequence[Tensor], mask: Tensor | None) -> Tensor:
+    if _plain(xs):
+        return _prod_plain(xs, mask)
     plan = _plan(xs, mask)
     if plan is None:
         return _prod_ref(xs, mask)
@@ -1418,8 +1367,9 @@ def fused_prod(xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
     return _prod_forward(plan, xs)[0]
 
 
-def _extreme(xs: Sequence[Tensor], mask: Tensor | None, pick_max: bool) -> Tensor:
-    _check_xs("fused_max" if pick_max else "fused_min", xs, mask)
+def _fused_extreme(xs: Sequence[Tensor], mask: Tensor | None, pick_max: bool) -> Tensor:
+    if _plain(xs):
+        return _extreme_plain(xs, mask, pick_max)
     plan = _plan(xs, mask)
     if plan is None:
         return _extreme_ref(xs, mask, pick_max)
@@ -1427,6 +1377,14 @@ def _extreme(xs: Sequence[Tensor], mask: Tensor | None, pick_max: bool) -> Tenso
         out: Tensor = _ExtremeFn.apply(plan, pick_max, *xs)
         return out
     return _extreme_forward(plan, xs, pick_max)
+
+
+def _fused_max(xs: Sequence[Tensor], mask: Tensor | None) -> Tensor:
+    return _fused_extreme(xs, mask, pick_max=True)
+
+
+def _fused_min(xs: Sequence[Tensor], mask: Tensor | None) -> Tensor:
+    return _fused_extreme(xs, mask, pick_max=False)
 
 
 def fused_max(xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
@@ -1454,7 +1412,8 @@ def fused_max(xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
         tensor([[ 1., -2.],
                 [ 3.,  8.]])
     """
-    return _extreme(xs, mask, pick_max=True)
+    xs, mask = _check_xs("fused_max", xs, mask)
+    return _fused_extreme(xs, mask, pick_max=True)
 
 
 def fused_min(xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
@@ -1478,7 +1437,8 @@ def fused_min(xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
         >>> fused_min(xs, mask=torch.tensor([True, True, False]))
         tensor([1., 2.])
     """
-    return _extreme(xs, mask, pick_max=False)
+    xs, mask = _check_xs("fused_min", xs, mask)
+    return _fused_extreme(xs, mask, pick_max=False)
 
 
 def fused_median(xs: Sequence[Tensor], mask: Tensor | None = None, mode: str = "lower") -> Tensor:
@@ -1510,16 +1470,22 @@ def fused_median(xs: Sequence[Tensor], mask: Tensor | None = None, mode: str = "
         >>> fused_median(xs, mask=torch.tensor([True, True, True, False]))
         tensor([3.])
     """
-    _check_xs("fused_median", xs, mask)
     if mode not in ("lower", "mean"):
         raise ValueError(f"mode must be 'lower' or 'mean', got {mode!r}")
+    xs, mask = _check_xs("fused_median", xs, mask)
+    return _fused_median(xs, mask, mode)
+
+
+def _fused_median(xs: Sequence[Tensor], mask: Tensor | None, mode: str) -> Tensor:
     stacked = torch.stack(list(xs), dim=-1)  # (..., n, k): selection needs all k values
     k = len(xs)
     if mask is None:
         if mode == "lower":
             return stacked.median(dim=-1).values  # propagates nan itself
         ordered = stacked.sort(dim=-1).values
-        return _nan_if_any(stacked, None, (ordered[..., (k - 1) // 2] + ordered[..., k // 2]) / 2)
+        return _nan_if_any(
+            stacked, None, _midpoint(ordered[..., (k - 1) // 2], ordered[..., k // 2])
+        )
     m = mask[..., None, :]
     ordered = torch.where(m, stacked, math.inf).sort(dim=-1).values
     count = m.sum(-1, keepdim=True).expand(*ordered.shape[:-1], 1)
@@ -1527,7 +1493,15 @@ def fused_median(xs: Sequence[Tensor], mask: Tensor | None = None, mode: str = "
     if mode == "lower":
         return _nan_if_any(stacked, m, lo)
     hi = ordered.gather(-1, count // 2).squeeze(-1)
-    return _nan_if_any(stacked, m, (lo + hi) / 2)
+    return _nan_if_any(stacked, m, _midpoint(lo, hi))
+
+
+def _midpoint(lo: Tensor, hi: Tensor) -> Tensor:
+    """``(lo + hi) / 2`` without overflow: ``lo + hi`` of two large float16 values is inf where
+    their mean is not (``lo/2 + hi/2`` would lose the last bit of subnormals instead)."""
+    if not lo.is_floating_point():
+        return (lo + hi) / 2
+    return lo + (hi - lo) / 2 if lo.dtype in (torch.float16, torch.bfloat16) else (lo + hi) / 2
 
 
 def _nan_if_any(stacked: Tensor, present: Tensor | None, out: Tensor) -> Tensor:
@@ -1566,8 +1540,23 @@ def fused_norm(xs: Sequence[Tensor], p: float = 2.0, mask: Tensor | None = None)
         >>> fused_norm(xs, p=1), fused_norm(xs, p=float("inf"))
         (tensor([7., 3.]), tensor([4., 2.]))
     """
-    p = float(p)
-    _check_xs("fused_norm", xs, mask)
+    p = check_norm_order(p)
+    xs, mask = _check_xs("fused_norm", xs, mask)
+    return _fused_norm(xs, p, mask)
+
+
+def check_norm_order(p: object) -> float:
+    """``p`` as a float if it is a number ``≥ 1`` or ``inf`` (bools rejected), else raise."""
+    if isinstance(p, bool) or not isinstance(p, (int, float)):
+        raise TypeError(f"p must be a number >= 1 or math.inf, got {p!r}")
+    if math.isnan(p) or p < 1:
+        raise ValueError(f"p must be a number >= 1 or math.inf, got {p}")
+    return float(p)
+
+
+def _fused_norm(xs: Sequence[Tensor], p: float, mask: Tensor | None) -> Tensor:
+    if _plain(xs):
+        return _norm_plain(xs, p, mask)
     plan = _plan(xs, mask)
     if plan is None:
         return _norm_ref(xs, p, mask)

@@ -27,14 +27,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from interfuse.functional.elementwise import (
-    _acc_dtype,
-    _check_xs,
-    _column,
-    _count,
-    _extreme_ref,
-    _finish,
-)
+from interfuse.functional._common import _acc_dtype, _check_xs, _column, _count, _finish
+from interfuse.functional.elementwise import _extreme_ref
 
 __all__ = ["fused_logsumexp", "fused_std", "fused_var"]
 
@@ -111,7 +105,7 @@ def fused_var(xs: Sequence[Tensor], mask: Tensor | None = None, correction: floa
         tensor([1., 0.])
     """
     correction = _check_correction(correction)
-    _check_xs("fused_var", xs, mask)
+    xs, mask = _check_xs("fused_var", xs, mask)
     return _finish(_var_acc(xs, mask, correction), xs[0].dtype)
 
 
@@ -142,7 +136,7 @@ def fused_std(xs: Sequence[Tensor], mask: Tensor | None = None, correction: floa
         tensor([2.6667, 8.0000])
     """
     correction = _check_correction(correction)
-    _check_xs("fused_std", xs, mask)
+    xs, mask = _check_xs("fused_std", xs, mask)
     var = _var_acc(xs, mask, correction)
     positive = var > 0
     std = torch.where(positive, torch.where(positive, var, 1).sqrt(), var)
@@ -174,7 +168,7 @@ def fused_logsumexp(xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
         >>> fused_logsumexp(xs, mask=torch.tensor([True, False]))
         tensor([   0., 1000.])
     """
-    _check_xs("fused_logsumexp", xs, mask)
+    xs, mask = _check_xs("fused_logsumexp", xs, mask)
     acc_t = _acc_dtype(xs[0].dtype)
     with torch.no_grad():
         top = _extreme_ref(xs, mask, pick_max=True).to(acc_t)

@@ -30,8 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from interfuse._validation import check_tensor_list
-from interfuse.functional.elementwise import _under_transform
+from interfuse._validation import autocast_dtype, check_tensor_list
+from interfuse.functional._common import _under_transform
 
 __all__ = [
     "Inputs",
@@ -115,7 +115,7 @@ def _check_linear(
 
 
 def _autocasting(device_type: str) -> bool:
-    return torch.amp.is_autocast_available(device_type) and torch.is_autocast_enabled(device_type)
+    return autocast_dtype(device_type) is not None
 
 
 def _split_forward(xs: Sequence[Tensor], weight: Tensor) -> Tensor:

@@ -175,42 +175,35 @@ class Fusion(Configurable, nn.Module, abc.ABC):
         Named inputs (a mapping) are put in order first, and a mask by name becomes a bool
         tensor ``(k,)`` or ``(..., k)``.
 
-        Raises ``TypeError``/``ValueError`` naming the argument, the value and what was
-        expected: not a list (or mapping) of real floating tensors of one dtype and device,
-        leading dimensions (or, for element-wise fusions, shapes) that differ, a count other
-        than ``num_inputs``, names other than ``names``, a mask that is not bool
-        ``(k,)``/``(..., k)`` or leaves no input present, inputs on another device than the
-        module.
+        Inputs of different floating dtypes are promoted to one with torch's rules (as
+        ``torch.stack`` and ``torch.cat`` do). Raises ``TypeError``/``ValueError`` naming the
+        argument, the value and what was expected: not a list (or mapping) of real floating
+        tensors on one device, names other than ``names``, leading dimensions (or, for
+        element-wise fusions, shapes) that differ, a count other than ``num_inputs``, a mask
+        that is not bool ``(k,)``/``(..., k)``, enlarges the inputs' leading shape or leaves no
+        input present, inputs on another device than the module. Every forward calls this, so
+        the common case costs one pass over the inputs.
         """
         xs, mask = self._order_inputs(xs, mask)
         tensors = check_tensor_list("xs", xs, same_shape=self.same_shape)
-        if tensors[0].is_complex():
-            raise TypeError(
-                f"xs must hold real floating tensors, got dtype {tensors[0].dtype}; "
-                "fuse the real and imaginary parts separately"
-            )
-        self._check_count("xs", len(tensors), "tensors")
-        checked = check_mask(mask, tensors)
-        if checked is not None and checked.ndim > 1:
-            lead = tensors[0].shape[:-1]
-            if torch.broadcast_shapes(checked.shape[:-1], lead) != lead:
+        if self.num_inputs is not None and len(tensors) != self.num_inputs:
+            self._check_count("xs", len(tensors), "tensors")
+        checked = None if mask is None else check_mask(mask, tensors)
+        if self._parameters or self._buffers or self._modules:  # parameter-free: nothing to match
+            ref = next(chain(self.parameters(), self.buffers()), None)
+            if ref is not None and ref.device != tensors[0].device:
                 raise ValueError(
-                    f"mask has leading shape {tuple(checked.shape[:-1])}, which would enlarge "
-                    f"the inputs' leading shape {tuple(lead)}; a per-row mask must broadcast "
-                    "to the inputs' leading shape"
+                    f"xs are on {tensors[0].device} but {type(self).__name__} is on "
+                    f"{ref.device}; move the inputs or the module (.to(device))"
                 )
-        ref = next(chain(self.parameters(), self.buffers()), None)
-        if ref is not None and ref.device != tensors[0].device:
-            raise ValueError(
-                f"xs are on {tensors[0].device} but {type(self).__name__} is on {ref.device}; "
-                "move the inputs or the module (.to(device))"
-            )
         return tensors, self._drop_inputs(tensors, checked)
 
     def _order_inputs(
         self, xs: Inputs, mask: MaskLike | None
     ) -> tuple[Sequence[Tensor], Tensor | None]:
         """A mapping of inputs as a list in fusion order, a mask by name as a bool tensor."""
+        if isinstance(xs, (list, tuple)) and (mask is None or isinstance(mask, Tensor)):
+            return xs, mask  # the common case, without the abstract-class checks below
         names = self.names
         if isinstance(xs, Mapping):
             keys = list(xs)
@@ -239,7 +232,7 @@ class Fusion(Configurable, nn.Module, abc.ABC):
 
     def _drop_inputs(self, xs: Sequence[Tensor], mask: Tensor | None) -> Tensor | None:
         """The mask with modality dropout applied (training mode, ``input_dropout > 0``)."""
-        if not self.training or self.input_dropout == 0.0:
+        if self.input_dropout == 0.0 or not self.training:
             return mask
         first = xs[0]
         u = torch.rand((*first.shape[:-1], len(xs)), device=first.device)

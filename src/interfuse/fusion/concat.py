@@ -70,7 +70,9 @@ class ConcatFusion(_Concatenation):
 
     Args:
         in_dims: the widths ``n_i`` to accept (this also fixes ``k``); ``None`` accepts any.
-        names, input_dropout: named inputs and modality dropout (see :class:`Fusion`).
+        names: the input names, in fusion order (named inputs, see :class:`Fusion`).
+        input_dropout: the probability of dropping an input of a row while training (modality
+            dropout, see :class:`Fusion`).
 
     Shape:
         - xs: ``k`` tensors ``(..., n_i)`` with the same leading dimensions.
@@ -131,7 +133,9 @@ class ProjectedConcatFusion(_Concatenation):
             ``mode``, ...) when ``matrix`` is a name or a class.
         device: device of the parameters.
         dtype: dtype of the parameters.
-        names, input_dropout: named inputs and modality dropout (see :class:`Fusion`).
+        names: the input names, in fusion order (named inputs, see :class:`Fusion`).
+        input_dropout: the probability of dropping an input of a row while training (modality
+            dropout, see :class:`Fusion`).
 
     Shape:
         - xs: ``k`` tensors ``(..., n_i)`` with the same leading dimensions.

@@ -15,8 +15,19 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from interfuse import functional as fn
 from interfuse._validation import check_factory_dtype, check_positive_int, resolve_choice
+from interfuse.functional import elementwise as ew
+
+# The kernels without their checks (check_inputs ran the same ones), bound to the public
+# kernels' names: one lookup per call, and tools that count kernel calls see them.
+from interfuse.functional.elementwise import _fused_max as fused_max
+from interfuse.functional.elementwise import _fused_mean as fused_mean
+from interfuse.functional.elementwise import _fused_median as fused_median
+from interfuse.functional.elementwise import _fused_min as fused_min
+from interfuse.functional.elementwise import _fused_norm as fused_norm
+from interfuse.functional.elementwise import _fused_prod as fused_prod
+from interfuse.functional.elementwise import _fused_sum as fused_sum
+from interfuse.functional.elementwise import _weighted_sum as weighted_sum
 from interfuse.fusion.base import Fusion, Inputs, MaskLike
 
 __all__ = [
@@ -93,7 +104,9 @@ class WeightedSumFusion(_Elementwise):
         init: without ``weights``: ``'uniform'`` (:math:`1/k` each) or ``'last'`` (all the
             weight on the last input, so the fusion starts as the identity on it: a residual
             at init, as DenseFormer starts; needs ``normalize='none'``).
-        names, input_dropout: named inputs and modality dropout (see :class:`Fusion`).
+        names: the input names, in fusion order (named inputs, see :class:`Fusion`).
+        input_dropout: the probability of dropping an input of a row while training (modality
+            dropout, see :class:`Fusion`).
 
     Shape:
         - xs: ``k`` tensors of one shape ``(..., n)``.
@@ -207,7 +220,7 @@ class WeightedSumFusion(_Elementwise):
     def forward(self, xs: Inputs, mask: MaskLike | None = None) -> Tensor:
         xs, mask = self.check_inputs(xs, mask)
         if self.num_features is None:
-            out = fn.weighted_sum(xs, self.fusion_weights(), mask, renormalize=True)
+            out = weighted_sum(xs, self.fusion_weights(), mask, True)
         else:
             if xs[0].shape[-1] != self.num_features:
                 raise ValueError(
@@ -295,7 +308,9 @@ class SumFusion(_ParameterFree):
 
     Args:
         num_inputs: the number of inputs ``k`` to accept; ``None`` accepts any.
-        names, input_dropout: named inputs and modality dropout (see :class:`Fusion`).
+        names: the input names, in fusion order (named inputs, see :class:`Fusion`).
+        input_dropout: the probability of dropping an input of a row while training (modality
+            dropout, see :class:`Fusion`).
 
     Shape:
         - xs: ``k`` tensors of one shape ``(..., n)``; mask: ``(k,)`` or ``(..., k)`` bool.
@@ -310,7 +325,7 @@ class SumFusion(_ParameterFree):
 
     def forward(self, xs: Inputs, mask: MaskLike | None = None) -> Tensor:
         xs, mask = self.check_inputs(xs, mask)
-        return fn.fused_sum(xs, mask)
+        return fused_sum(xs, mask)
 
 
 class MeanFusion(_ParameterFree):
@@ -318,7 +333,9 @@ class MeanFusion(_ParameterFree):
 
     Args:
         num_inputs: the number of inputs ``k`` to accept; ``None`` accepts any.
-        names, input_dropout: named inputs and modality dropout (see :class:`Fusion`).
+        names: the input names, in fusion order (named inputs, see :class:`Fusion`).
+        input_dropout: the probability of dropping an input of a row while training (modality
+            dropout, see :class:`Fusion`).
 
     Shape:
         - xs: ``k`` tensors of one shape ``(..., n)``; mask: ``(k,)`` or ``(..., k)`` bool.
@@ -334,7 +351,7 @@ class MeanFusion(_ParameterFree):
 
     def forward(self, xs: Inputs, mask: MaskLike | None = None) -> Tensor:
         xs, mask = self.check_inputs(xs, mask)
-        return fn.fused_mean(xs, mask)
+        return fused_mean(xs, mask)
 
 
 class ProdFusion(_ParameterFree):
@@ -344,7 +361,9 @@ class ProdFusion(_ParameterFree):
 
     Args:
         num_inputs: the number of inputs ``k`` to accept; ``None`` accepts any.
-        names, input_dropout: named inputs and modality dropout (see :class:`Fusion`).
+        names: the input names, in fusion order (named inputs, see :class:`Fusion`).
+        input_dropout: the probability of dropping an input of a row while training (modality
+            dropout, see :class:`Fusion`).
 
     Shape:
         - xs: ``k`` tensors of one shape ``(..., n)``; mask: ``(k,)`` or ``(..., k)`` bool.
@@ -357,7 +376,7 @@ class ProdFusion(_ParameterFree):
 
     def forward(self, xs: Inputs, mask: MaskLike | None = None) -> Tensor:
         xs, mask = self.check_inputs(xs, mask)
-        return fn.fused_prod(xs, mask)
+        return fused_prod(xs, mask)
 
 
 class MaxFusion(_ParameterFree):
@@ -367,7 +386,9 @@ class MaxFusion(_ParameterFree):
 
     Args:
         num_inputs: the number of inputs ``k`` to accept; ``None`` accepts any.
-        names, input_dropout: named inputs and modality dropout (see :class:`Fusion`).
+        names: the input names, in fusion order (named inputs, see :class:`Fusion`).
+        input_dropout: the probability of dropping an input of a row while training (modality
+            dropout, see :class:`Fusion`).
 
     Shape:
         - xs: ``k`` tensors of one shape ``(..., n)``; mask: ``(k,)`` or ``(..., k)`` bool.
@@ -380,7 +401,7 @@ class MaxFusion(_ParameterFree):
 
     def forward(self, xs: Inputs, mask: MaskLike | None = None) -> Tensor:
         xs, mask = self.check_inputs(xs, mask)
-        return fn.fused_max(xs, mask)
+        return fused_max(xs, mask)
 
 
 class MinFusion(_ParameterFree):
@@ -390,7 +411,9 @@ class MinFusion(_ParameterFree):
 
     Args:
         num_inputs: the number of inputs ``k`` to accept; ``None`` accepts any.
-        names, input_dropout: named inputs and modality dropout (see :class:`Fusion`).
+        names: the input names, in fusion order (named inputs, see :class:`Fusion`).
+        input_dropout: the probability of dropping an input of a row while training (modality
+            dropout, see :class:`Fusion`).
 
     Shape:
         - xs: ``k`` tensors of one shape ``(..., n)``; mask: ``(k,)`` or ``(..., k)`` bool.
@@ -403,7 +426,7 @@ class MinFusion(_ParameterFree):
 
     def forward(self, xs: Inputs, mask: MaskLike | None = None) -> Tensor:
         xs, mask = self.check_inputs(xs, mask)
-        return fn.fused_min(xs, mask)
+        return fused_min(xs, mask)
 
 
 class MedianFusion(_ParameterFree):
@@ -418,7 +441,9 @@ class MedianFusion(_ParameterFree):
     Args:
         mode: ``'lower'`` or ``'mean'``.
         num_inputs: the number of inputs ``k`` to accept; ``None`` accepts any.
-        names, input_dropout: named inputs and modality dropout (see :class:`Fusion`).
+        names: the input names, in fusion order (named inputs, see :class:`Fusion`).
+        input_dropout: the probability of dropping an input of a row while training (modality
+            dropout, see :class:`Fusion`).
 
     Shape:
         - xs: ``k`` tensors of one shape ``(..., n)``; mask: ``(k,)`` or ``(..., k)`` bool.
@@ -443,7 +468,7 @@ class MedianFusion(_ParameterFree):
 
     def forward(self, xs: Inputs, mask: MaskLike | None = None) -> Tensor:
         xs, mask = self.check_inputs(xs, mask)
-        return fn.fused_median(xs, mask, mode=self.mode)
+        return fused_median(xs, mask, self.mode)
 
     def get_config(self) -> dict[str, Any]:
         return {"mode": self.mode, **super().get_config()}
@@ -458,9 +483,12 @@ class NormFusion(_ParameterFree):
     0 (not ``nan``) where the norm is 0.
 
     Args:
-        p: the order, a number ``≥ 1`` or ``math.inf``.
+        p: the order, a number ``≥ 1``, or ``math.inf`` (also spelled ``"inf"``, which is how
+            configs store it: strict JSON has no infinity).
         num_inputs: the number of inputs ``k`` to accept; ``None`` accepts any.
-        names, input_dropout: named inputs and modality dropout (see :class:`Fusion`).
+        names: the input names, in fusion order (named inputs, see :class:`Fusion`).
+        input_dropout: the probability of dropping an input of a row while training (modality
+            dropout, see :class:`Fusion`).
 
     Shape:
         - xs: ``k`` tensors of one shape ``(..., n)``; mask: ``(k,)`` or ``(..., k)`` bool.
@@ -473,22 +501,18 @@ class NormFusion(_ParameterFree):
 
     def __init__(
         self,
-        p: float = 2.0,
+        p: float | str = 2.0,
         *,
         num_inputs: int | None = None,
         names: Sequence[str] | None = None,
         input_dropout: float = 0.0,
     ) -> None:
         super().__init__(num_inputs=num_inputs, names=names, input_dropout=input_dropout)
-        if isinstance(p, bool) or not isinstance(p, (int, float)):
-            raise TypeError(f"p must be a number >= 1 or math.inf, got {p!r}")
-        if math.isnan(p) or p < 1:
-            raise ValueError(f"p must be a number >= 1 or math.inf, got {p}")
-        self.p = float(p)
+        self.p = ew.check_norm_order(math.inf if p == "inf" else p)
 
     def forward(self, xs: Inputs, mask: MaskLike | None = None) -> Tensor:
         xs, mask = self.check_inputs(xs, mask)
-        return fn.fused_norm(xs, self.p, mask)
+        return fused_norm(xs, self.p, mask)
 
     def get_config(self) -> dict[str, Any]:
-        return {"p": self.p, **super().get_config()}
+        return {"p": "inf" if math.isinf(self.p) else self.p, **super().get_config()}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from interfuse.fusion.attention import AttentionFusion
 from interfuse.fusion.base import Fusion
 from interfuse.fusion.concat import ConcatFusion, ProjectedConcatFusion
 from interfuse.fusion.elementwise import (
@@ -17,6 +18,8 @@ from interfuse.fusion.elementwise import (
     SumFusion,
     WeightedSumFusion,
 )
+from interfuse.fusion.gated import GatedFusion
+from interfuse.fusion.statistics import LogSumExpFusion, StdFusion, VarFusion
 
 __all__ = ["FUSIONS", "fusion_class", "resolve_fusion"]
 
@@ -32,6 +35,11 @@ FUSIONS: dict[str, type[Fusion]] = {
     "norm": NormFusion,
     "concat": ConcatFusion,
     "projected_concat": ProjectedConcatFusion,
+    "var": VarFusion,
+    "std": StdFusion,
+    "logsumexp": LogSumExpFusion,
+    "attention": AttentionFusion,
+    "gated": GatedFusion,
 }
 #: Other accepted names (tinyBIG's words among them) → canonical name.
 _ALIASES = {
@@ -44,6 +52,10 @@ _ALIASES = {
     "concatenation": "concat",
     "projected": "projected_concat",
     "parameterized_concatenation": "projected_concat",
+    "variance": "var",
+    "std_dev": "std",
+    "attn": "attention",
+    "gmu": "gated",
 }
 
 

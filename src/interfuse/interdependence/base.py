@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from interfuse._validation import resolve_choice
+from interfuse._validation import check_operand, resolve_choice
 from interfuse.config import Configurable
 from interfuse.matrices import MATRICES, StructuredMatrix, matrix_class
 from interfuse.matrices.registry import build_owned_matrix
@@ -260,18 +260,8 @@ class _MatrixOwner(Interdependence):
     def _check_like_module(self, name: str, x: Tensor) -> None:
         """``x`` must share the device and (outside autocast) the dtype of the matrix."""
         ref = next(self.matrix.parameters(), None)
-        if ref is None:  # pragma: no cover - every structured matrix owns a parameter
-            return
-        if x.device != ref.device:
-            raise ValueError(
-                f"{name} is on {x.device} but {type(self).__name__} is on {ref.device}; "
-                "move the input or the module (.to(device))"
-            )
-        if x.dtype != ref.dtype and not torch.is_autocast_enabled(x.device.type):
-            raise TypeError(
-                f"{name} has dtype {x.dtype} but {type(self).__name__} has dtype {ref.dtype}; "
-                f"convert the input ({name}.to({ref.dtype})) or the module (.to({x.dtype}))"
-            )
+        if ref is not None:  # every structured matrix owns a parameter
+            check_operand(name, x, ref, type(self).__name__)
 
     def _apply_columns(self, z: Tensor) -> Tensor:
         """``W z`` over the last two dimensions, ``W`` the matrix in its Linear layout.

@@ -11,7 +11,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from interfuse._validation import (
+    autocast_dtype,
     check_factory_dtype,
+    check_operand,
     check_positive_int,
     check_tensor_list,
     resolve_choice,
@@ -157,7 +159,8 @@ class StructuredMatrix(Configurable, nn.Module, abc.ABC):
             - x: ``(..., in_features)``, or pieces ``(..., n_i)`` with ``Σ n_i = in_features``
             - output: ``(..., out_features)``
         """
-        first = self._check_input(x)
+        x = self._check_input(x)
+        first = x if isinstance(x, Tensor) else x[0]
         if bias is not None:
             self._check_bias(bias, first)
         width = x.shape[-1] if isinstance(x, Tensor) else sum(t.shape[-1] for t in x)
@@ -171,10 +174,10 @@ class StructuredMatrix(Configurable, nn.Module, abc.ABC):
             return self.forward_factored(x, bias)
         return F.linear(as_tensor_input(x), self.materialize(), bias)
 
-    def _check_input(self, x: Inputs) -> Tensor:
+    def _check_input(self, x: Inputs) -> Inputs:
         """Validate ``x`` (type, floating dtype, leading shapes, dtype and device of the
         factors) so a bad input fails here with a clear message, not inside a GEMM; returns
-        the first piece."""
+        ``x``, pieces of different dtypes promoted to one (as ``torch.cat`` would)."""
         if isinstance(x, Tensor):
             if not x.is_floating_point():
                 raise TypeError(
@@ -184,25 +187,12 @@ class StructuredMatrix(Configurable, nn.Module, abc.ABC):
                 raise ValueError("x must have at least one dimension, got a 0-d tensor")
             first = x
         else:
-            first = check_tensor_list("x", x)[0]
+            x = check_tensor_list("x", x)
+            first = x[0]
         ref = next(self.parameters(), None)
-        if ref is None:  # pragma: no cover - every structured matrix owns a parameter
-            return first
-        if first.device != ref.device:
-            raise ValueError(
-                f"x is on {first.device} but {type(self).__name__} is on {ref.device}; "
-                "move the input or the module (.to(device))"
-            )
-        device_type = first.device.type
-        autocast = torch.amp.is_autocast_available(device_type) and torch.is_autocast_enabled(
-            device_type
-        )
-        if first.dtype != ref.dtype and not autocast:
-            raise TypeError(
-                f"x has dtype {first.dtype} but {type(self).__name__} has dtype {ref.dtype}; "
-                f"convert the input (x.to({ref.dtype})) or the module (.to({first.dtype}))"
-            )
-        return first
+        if ref is not None:  # every structured matrix owns a parameter
+            check_operand("x", first, ref, type(self).__name__)
+        return x
 
     def _check_bias(self, bias: object, first: Tensor) -> None:
         name = type(self).__name__
@@ -217,7 +207,7 @@ class StructuredMatrix(Configurable, nn.Module, abc.ABC):
             raise TypeError(f"bias must have a floating dtype, got {bias.dtype}")
         if bias.device != first.device:
             raise ValueError(f"bias is on {bias.device} but x is on {first.device}")
-        if bias.dtype != first.dtype and not torch.is_autocast_enabled(first.device.type):
+        if bias.dtype != first.dtype and autocast_dtype(first.device.type) is None:
             raise TypeError(f"bias has dtype {bias.dtype} but x has dtype {first.dtype}")
 
     def extra_repr(self) -> str:

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from interfuse._validation import autocast_dtype
 from interfuse.functional.structured import (
     Inputs,
     as_tensor_input,
@@ -73,11 +74,7 @@ def check_operands(x: Inputs, ref: Tensor, *, name: str = "x", ref_name: str = "
                 f"{label} has dtype {t.dtype}; the product with {ref_name} needs floating "
                 f"inputs (convert with .to({ref.dtype}))"
             )
-        device_type = t.device.type
-        autocast = torch.amp.is_autocast_available(device_type) and torch.is_autocast_enabled(
-            device_type
-        )
-        if t.dtype != ref.dtype and not autocast:
+        if t.dtype != ref.dtype and autocast_dtype(t.device.type) is None:
             raise ValueRuntimeError(
                 f"{label} has dtype {t.dtype} but {ref_name} has dtype {ref.dtype}; convert "
                 f"one of them (e.g. {label}.to({ref.dtype}))"
