@@ -158,19 +158,47 @@ def public_bases(cls: griffe.Class) -> list[Any]:
     return out
 
 
-class RstToMarkdown(griffe.Extension):
-    """Apply :func:`rst_to_markdown` to every docstring and :func:`public_bases` to every
-    class once the object tree is built."""
+def _classes(obj: griffe.Object) -> list[griffe.Class]:
+    found: list[griffe.Class] = []
+    for member in obj.members.values():
+        if member.is_alias:
+            continue
+        if isinstance(member, griffe.Class):
+            found.append(member)
+        if isinstance(member, (griffe.Class, griffe.Module)):
+            found += _classes(member)
+    return found
 
-    def _fix(self, obj: griffe.Object) -> None:
-        if obj.docstring is not None:
-            obj.docstring.value = rst_to_markdown(obj.docstring.value, obj)
-        if isinstance(obj, griffe.Class):
-            obj.bases = public_bases(obj)
+
+def hide_private_bases(pkg: griffe.Module) -> None:
+    """Show the public bases of every class of ``pkg`` (:func:`public_bases`), after giving a
+    class that inherits its ``__init__`` from a private base that ``__init__`` as its own, so
+    that its signature and parameters still render."""
+    classes = _classes(pkg)
+    for cls in classes:
+        if "__init__" in cls.members or not any(
+            _is_private(getattr(b, "canonical_path", str(b)).rsplit(".", 1)[-1]) for b in cls.bases
+        ):
+            continue
+        init = cls.all_members.get("__init__")
+        if init is not None:
+            target = init.final_target if isinstance(init, griffe.Alias) else init
+            cls.set_member("__init__", griffe.Alias("__init__", target, parent=cls))
+    for cls in classes:
+        cls.bases = public_bases(cls)
+
+
+class RstToMarkdown(griffe.Extension):
+    """Apply :func:`rst_to_markdown` to every docstring and :func:`hide_private_bases` to the
+    package once its object tree is built."""
 
     def on_object(self, *, obj: griffe.Object, loader: griffe.GriffeLoader, **kwargs: Any) -> None:
-        self._fix(obj)
+        if obj.docstring is not None:
+            obj.docstring.value = rst_to_markdown(obj.docstring.value, obj)
 
     def on_package(self, *, pkg: griffe.Module, loader: griffe.GriffeLoader, **kwargs: Any) -> None:
-        # on_object visits members only: the package's own docstring comes here
-        self._fix(pkg)
+        # on_object visits members only: the package's own docstring comes here; the package
+        # is loaded whole, so every base class can be looked up
+        if pkg.docstring is not None:
+            pkg.docstring.value = rst_to_markdown(pkg.docstring.value, pkg)
+        hide_private_bases(pkg)

@@ -155,3 +155,20 @@ def test_a_remote_mathjax_would_not_render_offline(site: Path, tmp_path: Path) -
         copy.unlink()
     assert "<mjx-container" not in dom
     assert "\\(" in dom  # the TeX stays as written
+
+
+def test_api_page_shows_no_internals(site: Path) -> None:
+    """reST roles render as links or code, private bases stay hidden, and the page says
+    nothing about how it is generated."""
+    page = (site / "api" / "index.html").read_text(encoding="utf-8")
+    text = re.sub(r"<[^>]+>", "", page)
+    roles = re.findall(r":(?:mod|class|func|meth|data|attr|obj|exc|math):`?\S{0,40}", text)
+    assert not roles, roles[:5]
+    bases = re.findall(r"Bases:\s*([^\n]*)", text)
+    assert bases and not [b for b in bases if re.search(r"(^|[\s,])_[A-Za-z]", b)], bases
+    assert "tests.docs" not in text
+    # a cross-reference in a package docstring became a link to its entry
+    assert 'href="#interfuse.tinybig"' in page
+    # a class whose __init__ comes from a private base keeps its parameters
+    var = text[text.index("VarFusion(") :][:400]
+    assert "correction: int = 1" in var
