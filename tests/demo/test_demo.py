@@ -332,6 +332,22 @@ def test_csv_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "early_concat" in capsys.readouterr().out
 
 
+@pytest.mark.slow
+def test_worker_processes_give_the_same_numbers(tmp_path: Path) -> None:
+    table = _write_table(tmp_path / "t.csv")
+    argv = ["--data", str(table), "--target", "label", "--quick", "--no-progress"]
+    argv += ["--strategies", "mean,concat,view:f1"]
+    payloads = []
+    for jobs in (1, 2):
+        assert main([*argv, "--jobs", str(jobs), "--out", str(tmp_path / f"j{jobs}")]) == 0
+        payload = json.loads((tmp_path / f"j{jobs}" / "results.json").read_text())
+        for r in payload["results"]:
+            for v in r["variants"].values():
+                del v["train_seconds"]
+        payloads.append((payload["results"], payload["best"]))
+    assert payloads[0] == payloads[1]
+
+
 def test_csv_views_are_contiguous_column_groups(tmp_path: Path) -> None:
     data = load_csv(_write_table(tmp_path / "t.csv", features=5), "label", num_views=2)
     assert data.class_names == ["cat", "dog"]
@@ -416,6 +432,7 @@ def test_csv_ragged_row(tmp_path: Path) -> None:
         (["--target", "label"], "--data and --target go together"),
         (["--data", "{table}", "--target", "label", "--strategies", "sum,nope"], "unknown"),
         (["--epochs", "0"], "--epochs must be positive"),
+        (["--jobs", "0"], "--jobs must be positive"),
         (["--input-dropout", "1"], r"--input-dropout must be in \[0, 1\)"),
         (["--missing", "-0.1"], r"--missing must be in \[0, 1\)"),
         (["--views", "2"], "--views applies to --data and --dataset digits"),

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import sys
 import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +49,7 @@ from interfuse.matrices import MATRICES
 __all__ = ["QUICK", "Settings", "load_model", "main", "reload_check", "run_demo"]
 
 #: What ``--quick`` changes.
-QUICK = {"epochs": 4, "width": 32, "seeds": 1}
+QUICK = {"epochs": 4, "width": 32, "seeds": 1, "jobs": 1}
 #: Seed of the missing-view masks (the same masks for every model).
 MASK_SEED = 1234
 
@@ -80,7 +84,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--quick",
         action="store_true",
-        help=f"a short run: {QUICK['epochs']} epochs, width {QUICK['width']}, one seed",
+        help=f"a short run: {QUICK['epochs']} epochs, width {QUICK['width']}, one seed, one "
+        "process",
     )
     p.add_argument("--epochs", type=int, help=f"training epochs (default {Settings.epochs})")
     p.add_argument("--width", type=int, help=f"head width n (default {Settings.width})")
@@ -111,6 +116,12 @@ def _parser() -> argparse.ArgumentParser:
         choices=sorted(MATRICES),
         metavar="MATRIX",
         help="matrix of the view heads (default dense; one of " + ", ".join(sorted(MATRICES)) + ")",
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        help=f"worker processes, each training one strategy at a time (default {Settings.jobs}: "
+        "the cores, at most 2); the numbers do not depend on it",
     )
     p.add_argument(
         "--threads",
@@ -198,6 +209,87 @@ def _variant(runs: list[RunOutcome]) -> VariantResult:
     )
 
 
+@dataclass
+class _Task:
+    """The models of one strategy trained one way (every seed)."""
+
+    index: int
+    strategy: Strategy
+    variant: str
+    rate: float
+
+
+@dataclass
+class _Done:
+    task: _Task
+    result: VariantResult
+    best: RunOutcome  # the seed with the best validation accuracy
+
+
+#: What a worker process trains on (set once per process by :func:`_init_worker`).
+_CONTEXT: dict[str, Any] = {}
+
+
+def _init_worker(context: dict[str, Any]) -> None:
+    torch.set_num_threads(max(1, context["settings"].threads))
+    _CONTEXT.update(context)
+
+
+def _train_task(task: _Task) -> _Done:
+    data: MultiViewData = _CONTEXT["data"]
+    settings: Settings = _CONTEXT["settings"]
+    runs = []
+    for seed in _CONTEXT["seeds"]:
+        model = build_model(
+            task.strategy,
+            data.view_dims,
+            data.num_classes,
+            width=settings.width,
+            head_matrix=settings.head_matrix,
+            input_dropout=task.rate,
+            seed=seed,
+        )
+        runs.append(
+            train_run(
+                model,
+                data,
+                task.strategy,
+                settings,
+                seed=seed,
+                masks=_CONTEXT["masks"],
+                select_on_missing=task.variant == DROPOUT,
+            )
+        )
+    return _Done(task, _variant(runs), max(runs, key=lambda r: r.val))
+
+
+def _train_all(tasks: list[_Task], context: dict[str, Any], jobs: int) -> Iterator[_Done]:
+    """Train ``tasks`` in this process, or in ``jobs`` worker processes (spawned: a fork of a
+    process that has run torch is not safe), yielding each as it finishes."""
+    if jobs <= 1 or len(tasks) <= 1:
+        saved = dict(_CONTEXT)
+        threads = torch.get_num_threads()
+        _init_worker(context)
+        try:
+            yield from map(_train_task, tasks)
+        finally:
+            _CONTEXT.clear()
+            _CONTEXT.update(saved)
+            torch.set_num_threads(threads)
+        return
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        jobs, mp_context=spawn, initializer=_init_worker, initargs=(context,)
+    ) as pool:
+        futures = [pool.submit(_train_task, task) for task in tasks]
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        finally:
+            for future in futures:
+                future.cancel()
+
+
 def run_demo(
     data: MultiViewData,
     settings: Settings,
@@ -207,76 +299,58 @@ def run_demo(
     skipped: dict[str, str] | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Train every strategy on ``data`` (each seed; fusions also with input dropout), write the
-    reports into ``out`` and return the JSON payload (also written as ``results.json``)."""
+    """Train every strategy on ``data`` (each seed; fusions also with input dropout;
+    ``settings.jobs`` processes), write the reports into ``out`` and return the JSON payload
+    (also written as ``results.json``). The numbers do not depend on ``jobs``."""
     if strategies is None:
         strategies, skipped = all_strategies(data.view_names)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(max(1, settings.threads))
     masks = {
         split: missing_view_masks(data.rows(split), data.num_views, settings.missing, MASK_SEED + i)
         for i, split in enumerate(("val", "test"))
     }
     seeds = list(range(settings.seed, settings.seed + settings.seeds))
+    tasks = [
+        _Task(i, strategy, variant, rate)
+        for i, strategy in enumerate(strategies)
+        for variant, rate in (
+            [(PLAIN, 0.0), (DROPOUT, settings.input_dropout)]
+            if settings.input_dropout and strategy.kind != "view"
+            else [(PLAIN, 0.0)]
+        )
+    ]
+    context = {"data": data, "settings": settings, "masks": masks, "seeds": seeds}
+    finished: dict[tuple[int, str], _Done] = {}
+    for done in _train_all(tasks, context, settings.jobs):
+        finished[done.task.index, done.task.variant] = done
+        if progress:
+            v, t = done.result, done.task
+            missing = f", views missing {v.test_missing}" if v.test_missing else ""
+            print(
+                f"[{len(finished):>2}/{len(tasks)}] {t.strategy.name}"
+                f"{' +input_dropout' if t.variant == DROPOUT else ''}: "
+                f"val {v.val}, test {v.test}{missing} ({v.train_seconds:.1f} s/model)",
+                flush=True,
+            )
     results: list[StrategyResult] = []
-    best_runs: dict[tuple[str, str], RunOutcome] = {}
-    try:
-        for i, strategy in enumerate(strategies, start=1):
-            variants = {PLAIN: 0.0}
-            if settings.input_dropout and strategy.kind != "view":
-                variants[DROPOUT] = settings.input_dropout
-            done: dict[str, VariantResult] = {}
-            for variant, rate in variants.items():
-                runs = []
-                for seed in seeds:
-                    model = build_model(
-                        strategy,
-                        data.view_dims,
-                        data.num_classes,
-                        width=settings.width,
-                        head_matrix=settings.head_matrix,
-                        input_dropout=rate,
-                        seed=seed,
-                    )
-                    run = train_run(
-                        model,
-                        data,
-                        strategy,
-                        settings,
-                        seed=seed,
-                        masks=masks,
-                        select_on_missing=variant == DROPOUT,
-                    )
-                    runs.append(run)
-                done[variant] = v = _variant(runs)
-                best_runs[strategy.name, variant] = max(runs, key=lambda r: r.val)
-                if progress:
-                    missing = f", views missing {v.test_missing}" if v.test_missing else ""
-                    print(
-                        f"[{i:>2}/{len(strategies)}] {strategy.name}"
-                        f"{' +input_dropout' if variant == DROPOUT else ''}: "
-                        f"val {v.val}, test {v.test}{missing} ({v.train_seconds:.1f} s/model)",
-                        flush=True,
-                    )
-            model = best_runs[strategy.name, PLAIN].model
-            result = StrategyResult(
+    for i, strategy in enumerate(strategies):
+        model = finished[i, PLAIN].best.model
+        results.append(
+            StrategyResult(
                 strategy=strategy.name,
                 kind=strategy.kind,
                 fusion="-" if model.fusion is None else type(model.fusion).__name__,
                 matrix=strategy.matrix,
                 parameters=count_trainable(model),
                 fusion_parameters=count_trainable(model.fusion),
-                variants=done,
+                variants={v: d.result for (j, v), d in finished.items() if j == i},
             )
-            results.append(result)
-        best, best_variant = best_fusion(results)
-        reload = reload_check(
-            best_runs[best.strategy, best_variant].model, data, out / "best_model.pt"
         )
-    finally:
-        torch.set_num_threads(threads)
+    best, best_variant = best_fusion(results)
+    best_index = next(i for i, s in enumerate(strategies) if s.name == best.strategy)
+    best_run = finished[best_index, best_variant].best
+    reload = reload_check(best_run.model, data, out / "best_model.pt")
     plot = "results.png"
     write_plot(out / plot, results, title=f"interfuse demo on {data.name}: {len(seeds)} seed(s)")
     total = time.perf_counter() - start
@@ -291,7 +365,7 @@ def run_demo(
             "val": best.variants[best_variant].val.mean,
             "test": best.variants[best_variant].test.mean,
             "model": reload["path"],
-            "model_test": best_runs[best.strategy, best_variant].test,
+            "model_test": best_run.test,
         },
         "recommendations": recommendations(results),
         "reload_check": reload,
@@ -349,8 +423,9 @@ def main(argv: list[str] | None = None) -> int:
         input_dropout=args.input_dropout,
         missing=args.missing,
         threads=args.threads,
+        jobs=pick("jobs"),
     )
-    for name in ("epochs", "width", "batch_size", "threads", "seeds"):
+    for name in ("epochs", "width", "batch_size", "threads", "seeds", "jobs"):
         if getattr(settings, name) <= 0:
             return _error(
                 f"--{name.replace('_', '-')} must be positive, got {getattr(settings, name)}"

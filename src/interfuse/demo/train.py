@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,10 @@ from interfuse.demo.data import MultiViewData
 from interfuse.demo.model import MultiViewNet, Strategy
 
 __all__ = ["RunOutcome", "Settings", "accuracy", "missing_view_masks", "train_run"]
+
+
+#: Worker processes by default: the cores, at most two (each trains one strategy at a time).
+DEFAULT_JOBS = max(1, min(2, os.cpu_count() or 1))
 
 
 @dataclass
@@ -34,6 +39,7 @@ class Settings:
     input_dropout: float = 0.5
     missing: float = 0.5
     threads: int = 1
+    jobs: int = DEFAULT_JOBS
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-safe fields."""
