@@ -405,7 +405,9 @@ def write_plot(path: Path, results: list[StrategyResult], *, title: str) -> None
     size.barh(ys, [r.parameters for r in rows], color=colors, alpha=0.45, height=0.6)
     size.barh(ys, [max(r.fusion_parameters, 0) for r in rows], color=colors, height=0.6)
     size.set_xscale("log")
-    size.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    size.xaxis.set_major_formatter(
+        FuncFormatter(lambda v, _: f"{v / 1000:g}k" if v >= 1000 else f"{v:g}")
+    )
     size.set_xlabel("trainable parameters (dark: the fusion's)")
     size.grid(True, axis="x", alpha=0.3)
     acc.set_yticks(ys, [r.strategy for r in rows], fontsize=8)
