@@ -502,3 +502,11 @@ def test_cli_write_failure_exits_2_with_a_message(
     assert err.startswith("interfuse demo: error: --out "), err
     assert "cannot write the results: Permission denied" in err
     assert "results.json" in err
+
+
+def test_recommendations_do_not_push_a_dropout_gain_within_noise() -> None:
+    results = [
+        _result("a", "fusion", 100, 0.95, 0.95, missing=0.80, dropout_missing=0.805),
+        _result("b", "fusion", 100, 0.94, 0.94, missing=0.70, dropout_missing=0.70),
+    ]
+    assert recommendations(results)[-1].endswith("on this data it makes little difference.")

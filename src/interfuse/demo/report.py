@@ -188,11 +188,17 @@ def recommendations(results: list[StrategyResult]) -> list[str]:
             if DROPOUT in r.variants
         ]
         if gains:
+            median = statistics.median(gains)
+            # under a point, the gain is within the noise of a few hundred validation rows
+            verdict = (
+                "train with it when views will be missing"
+                if median > 0.01
+                else "on this data it makes little difference"
+            )
             out.append(
                 f"input_dropout changes the validation accuracy with views missing by "
-                f"{100 * statistics.median(gains):+.2f} points (median over the fusions; "
-                f"{100 * min(gains):+.2f} to {100 * max(gains):+.2f}): train with it when "
-                "views will be missing."
+                f"{100 * median:+.2f} points (median over the fusions; "
+                f"{100 * min(gains):+.2f} to {100 * max(gains):+.2f}): {verdict}."
             )
     return out
 
