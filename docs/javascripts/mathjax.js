@@ -1,10 +1,14 @@
 // MathJax settings for pymdownx.arithmatex (generic mode): math sits in \( \) and \[ \].
+// MathJax itself is served by the site (javascripts/vendor/mathjax/tex-svg-full.js).
 window.MathJax = {
   tex: {
     inlineMath: [["\\(", "\\)"]],
     displayMath: [["\\[", "\\]"]],
     processEscapes: true,
     processEnvironments: true,
+  },
+  svg: {
+    fontCache: "global",
   },
   options: {
     ignoreHtmlClass: ".*|",

@@ -1,5 +1,5 @@
 """The Python examples of the README and of every docs page run (each page's blocks in order,
-in one namespace; the README's assert their results)."""
+in one namespace; the README's assert their results, and each of them runs on its own too)."""
 
 from __future__ import annotations
 
@@ -22,13 +22,22 @@ def test_readme_has_examples_for_both_faces() -> None:
     assert "from interfuse.tinybig import" in text
 
 
+@pytest.mark.parametrize("index", range(len(python_blocks(ROOT / "README.md"))))
+def test_every_readme_block_runs_on_its_own(index: int) -> None:
+    """A reader copies one block: each must run in a fresh namespace."""
+    block = python_blocks(ROOT / "README.md")[index]
+    exec(compile(block, f"README.md block {index + 1}", "exec"), {"__name__": "example"})
+
+
 def _demo_output(directory: Path) -> None:
     """What ``make demo`` leaves behind that the demo page's example loads: a saved model."""
     import torch
 
-    from interfuse.demo.model import STRATEGIES, build_model
+    from interfuse.demo.data import MULTIFEATURE_VIEWS
+    from interfuse.demo.model import Strategy, build_model
 
-    model = build_model(STRATEGIES[0], 64, 10, width=8, fourier_features=16)
+    dims = [width for _, width in MULTIFEATURE_VIEWS.values()]
+    model = build_model(Strategy("mean", "fusion", "mean"), dims, 10, width=8)
     (directory / "demo-results").mkdir()
     state = {"config": model.to_config(), "state_dict": model.state_dict()}
     torch.save(state, directory / "demo-results" / "best_model.pt")

@@ -1,91 +1,82 @@
-r"""The demo's RPN-style wide network, built from interfuse modules only.
+r"""The demo's multi-view network and the strategies it compares, built from interfuse modules.
 
-One layer of ``H`` heads followed by a classifier. Head ``h`` computes
+One head per view brings that view, whatever its width ``d_v``, to the common width ``n``;
+the fusion under test combines the heads over the views present; a classifier maps the fused
+vector to the class logits:
 
 .. math::
 
-    o_h = \kappa_h(x A_h)\, W_h^\top + b_h,
+    h_v = \operatorname{SiLU}(W_v x_v + b_v), \qquad
+    z = \text{fusion}(h_1, \dots, h_k;\ \text{mask}), \qquad
+    \text{logits} = C z + c .
 
-with ``A_h`` an attribute :class:`~interfuse.interdependence.ParameterizedInterdependence`
-(a structured ``m × m`` matrix that starts as the identity), ``κ_h`` a data expansion (identity,
-polynomial or Fourier features, see :mod:`interfuse.demo.expansions`) and ``W_h`` a structured
-projection to the head width ``n``. The fusion under test combines the heads,
-``z = fusion([o_1, …, o_H])``, and the classifier maps ``SiLU(z)`` to the class logits.
+``W_v`` is a structured matrix (dense by default). The strategies come from the registries:
+every fusion of :data:`~interfuse.fusion.FUSIONS` that combines views (see
+:data:`NOT_VIEW_FUSIONS` for those that do not), and a fusion that takes a ``matrix`` once per
+entry of :data:`~interfuse.matrices.MATRICES`, so a fusion or matrix family registered later
+joins the study with no edit here. Two kinds of baseline run beside them: one view alone, and
+plain (early) concatenation of the raw views into a single head.
 
-Every part is a :class:`~interfuse.config.Configurable`, so :func:`model_from_config`
-(:func:`~interfuse.config.from_config` with the demo's classes registered) rebuilds the whole
-network from ``model.to_config()``.
+Every part is a :class:`~interfuse.config.Configurable`, so :func:`model_from_config` rebuilds
+a whole network from ``model.to_config()``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import inspect
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.nn.functional import relu, silu
+from torch.nn.functional import silu
 
 from interfuse.config import Configurable, from_config
 from interfuse.demo._registry import demo_classes_registered, demo_only
-from interfuse.demo.expansions import FourierExpansion, IdentityExpansion, PolynomialExpansion
-from interfuse.fusion import Fusion, resolve_fusion
-from interfuse.interdependence import ParameterizedInterdependence
-from interfuse.matrices import (
-    DenseMatrix,
-    DualLowRankKroneckerMatrix,
-    KroneckerMatrix,
-    LowRankKroneckerMatrix,
-    StructuredMatrix,
-    matrix_class,
-    resolve_matrix,
-)
+from interfuse.fusion import FUSIONS, Fusion, fusion_class
+from interfuse.matrices import MATRICES, StructuredMatrix, resolve_matrix
 
 __all__ = [
-    "STRATEGIES",
-    "RPNHead",
+    "NOT_VIEW_FUSIONS",
+    "MultiViewNet",
     "Strategy",
-    "WideRPN",
+    "ViewHead",
+    "baseline_strategies",
     "build_model",
     "count_trainable",
-    "interdependence_options",
-    "kronecker_square_factor",
+    "fusion_strategies",
     "make_fusion",
     "model_from_config",
 ]
 
-_ACTIVATIONS = ("silu", "relu", "tanh", "identity")
+#: Registered fusions the demo leaves out, with the reason: statistics of the views (they
+#: describe how the views agree, not a way to combine them) rather than fusions.
+NOT_VIEW_FUSIONS: dict[str, str] = {
+    "median": "a robust statistic of the views (their middle value), not a combination",
+    "norm": "the p-norm across views is a magnitude: it discards every sign",
+    "var": "the variance across views measures their disagreement, not a combination",
+    "std": "the standard deviation across views measures their disagreement",
+}
 
 
 @demo_only
-class RPNHead(Configurable, nn.Module):
-    r"""One head: ``o = κ(x A) Wᵀ + b`` (interdependence, expansion, projection).
+class ViewHead(Configurable, nn.Module):
+    """``h = SiLU(W x + b)``: brings one view (or the concatenated views) to the head width.
 
     Args:
-        interdependence: an attribute interdependence ``x ↦ x A`` (``m → m'``).
-        expansion: a data expansion ``κ: R^{m'} → R^D`` with an ``out_features`` attribute.
-        projection: a structured matrix of shape ``(n, D)``.
-        bias: whether to add a learnable bias ``b ∈ R^n``.
+        projection: a structured matrix of shape ``(n, d)``.
     """
 
-    def __init__(
-        self,
-        interdependence: nn.Module,
-        expansion: nn.Module,
-        projection: StructuredMatrix,
-        bias: bool = True,
-    ) -> None:
+    def __init__(self, projection: StructuredMatrix) -> None:
         super().__init__()
-        width = getattr(expansion, "out_features", None)
-        if width != projection.in_features:
-            raise ValueError(
-                f"projection has in_features={projection.in_features} but the expansion "
-                f"produces {width} features"
-            )
-        self.interdependence = interdependence
-        self.expansion = expansion
         self.projection = projection
-        self.bias = nn.Parameter(torch.zeros(projection.out_features)) if bias else None
+        self.bias = nn.Parameter(torch.zeros(projection.out_features))
+
+    @property
+    def in_features(self) -> int:
+        """Width ``d`` of the view."""
+        return self.projection.in_features
 
     @property
     def out_features(self) -> int:
@@ -93,68 +84,73 @@ class RPNHead(Configurable, nn.Module):
         return self.projection.out_features
 
     def forward(self, x: Tensor) -> Tensor:
-        """``(b, m) → (b, n)``."""
-        return self.projection(self.expansion(self.interdependence(x)), self.bias)
+        """``(b, d) → (b, n)``."""
+        return silu(self.projection(x, self.bias))
 
     def get_config(self) -> dict[str, Any]:
-        return {
-            "interdependence": self.interdependence,
-            "expansion": self.expansion,
-            "projection": self.projection,
-            "bias": self.bias is not None,
-        }
+        return {"projection": self.projection}
 
 
 @demo_only
-class WideRPN(Configurable, nn.Module):
-    r"""Heads in parallel, fused, then a classifier: ``logits = φ(fusion([o_h])) Cᵀ + c``.
+class MultiViewNet(Configurable, nn.Module):
+    """Views → heads → fusion → classifier, or the baselines' shapes of it.
+
+    * late fusion (``early=False``, one head per view): ``C fusion(h_1, …, h_k) + c``;
+    * early fusion (``early=True``, one head): ``C h(fusion(x_1, …, x_k)) + c``, the fusion
+      applied to the raw views (plain concatenation: absent views zero-filled);
+    * one view (``fusion=None``, one head): ``C h(x_view) + c``.
+
+    Every kind takes the list of all views, so that they are used alike.
 
     Args:
-        heads: the :class:`RPNHead` modules (all take the same input).
-        fusion: an interfuse fusion module; ``fusion.out_features(head widths)`` gives the
-            fused width.
+        heads: the :class:`ViewHead` modules.
+        fusion: an interfuse fusion, or ``None`` for a single-view model.
         classifier: a structured matrix of shape ``(classes, fused width)``.
-        activation: ``φ``, one of ``'silu'``, ``'relu'``, ``'tanh'``, ``'identity'``.
+        early: fuse the raw views before the (single) head.
+        view: the view a single-view model reads (index into the list of views).
     """
 
     def __init__(
         self,
-        heads: list[RPNHead],
-        fusion: Fusion,
+        heads: Sequence[ViewHead],
+        fusion: Fusion | None,
         classifier: StructuredMatrix,
-        activation: str = "silu",
+        early: bool = False,
+        view: int = 0,
     ) -> None:
         super().__init__()
+        heads = list(heads)
         if not heads:
-            raise ValueError("heads must hold at least one RPNHead, got an empty list")
-        if activation not in _ACTIVATIONS:
-            raise ValueError(f"activation must be one of {list(_ACTIVATIONS)}, got {activation!r}")
+            raise ValueError("heads must hold at least one ViewHead, got an empty list")
+        if (fusion is None or early) and len(heads) != 1:
+            raise ValueError(
+                f"a single-view or early-fusion network has one head, got {len(heads)}"
+            )
         self.heads = nn.ModuleList(heads)
         self.fusion = fusion
-        dims = [h.out_features for h in heads]
-        fused = fusion.out_features(dims)
-        if classifier.in_features != fused:
+        self.early = bool(early)
+        self.view = view
+        if fusion is None or early:
+            width = heads[0].out_features
+        else:
+            width = fusion.out_features([h.out_features for h in heads])
+        if classifier.in_features != width:
             raise ValueError(
-                f"classifier has in_features={classifier.in_features} but the fusion of head "
-                f"widths {dims} gives {fused}"
+                f"classifier has in_features={classifier.in_features} but the network gives "
+                f"{width} features"
             )
         self.classifier = classifier
         self.classifier_bias = nn.Parameter(torch.zeros(classifier.out_features))
-        self.activation = activation
 
-    def fused(self, x: Tensor) -> Tensor:
-        """The fused head outputs ``fusion([o_1, …, o_H])`` before the activation."""
-        return self.fusion([head(x) for head in self.heads])
-
-    def forward(self, x: Tensor) -> Tensor:
-        """``(b, m) → (b, classes)`` logits."""
-        z = self.fused(x)
-        if self.activation == "silu":
-            z = silu(z)
-        elif self.activation == "relu":
-            z = relu(z)
-        elif self.activation == "tanh":
-            z = torch.tanh(z)
+    def forward(self, xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
+        """``k`` views ``(b, d_v)`` and an optional ``(b, k)`` bool mask of present views →
+        ``(b, classes)`` logits."""
+        if self.fusion is None:
+            z = self.heads[0](xs[self.view])
+        elif self.early:
+            z = self.heads[0](self.fusion(list(xs), mask=mask))
+        else:
+            z = self.fusion([head(x) for head, x in zip(self.heads, xs)], mask=mask)
         return self.classifier(z, self.classifier_bias)
 
     def get_config(self) -> dict[str, Any]:
@@ -162,158 +158,170 @@ class WideRPN(Configurable, nn.Module):
             "heads": list(self.heads),
             "fusion": self.fusion,
             "classifier": self.classifier,
-            "activation": self.activation,
+            "early": self.early,
+            "view": self.view,
         }
 
 
 @dataclass(frozen=True)
 class Strategy:
-    """One fusion strategy the demo compares.
+    """One way of combining the views.
 
-    ``fusion`` is ``'sum'``, ``'mean'``, ``'weighted_sum'``, ``'max'``, ``'concat'`` or
-    ``'projected'``; ``matrix`` (with ``options``) is the projection of ``'projected'``.
+    ``kind`` is ``'fusion'`` (late fusion of the heads by the registered fusion ``fusion``,
+    with ``matrix`` for fusions that take one), ``'view'`` (the single view ``view``) or
+    ``'early_concat'`` (the raw views concatenated into one head).
     """
 
     name: str
-    fusion: str
+    kind: str
+    fusion: str | None = None
     matrix: str | None = None
-    options: dict[str, Any] = field(default_factory=dict)
+    view: int | None = None
 
     @property
-    def family(self) -> str:
-        """``'element-wise'``, ``'concatenation'`` or ``'projected concatenation'``."""
-        if self.fusion == "concat":
-            return "concatenation"
-        if self.fusion == "projected":
-            return "projected concatenation"
-        return "element-wise"
+    def is_fusion(self) -> bool:
+        """Whether this is a fusion under test rather than a baseline."""
+        return self.kind == "fusion"
 
 
-#: The strategies ``interfuse demo`` trains, in table order.
-STRATEGIES: tuple[Strategy, ...] = (
-    Strategy("sum", "sum"),
-    Strategy("mean", "mean"),
-    Strategy("weighted_sum", "weighted_sum"),
-    Strategy("max", "max"),
-    Strategy("concat", "concat"),
-    Strategy("proj_dense", "projected", "dense"),
-    Strategy("proj_lowrank", "projected", "lowrank", {"rank": 8}),
-    Strategy("proj_kronecker", "projected", "kronecker"),
-    Strategy("proj_lphm", "projected", "lowrank_kronecker", {"rank": 4}),
-    Strategy("proj_dual_lphm", "projected", "dual_lowrank_kronecker", {"rank": 4}),
-    Strategy("proj_random_adapted", "projected", "random_adapted", {"rank": 64, "seed": 0}),
-)
+def _takes(cls: type, name: str) -> bool:
+    return name in inspect.signature(cls).parameters
 
 
-def make_fusion(strategy: Strategy, dims: list[int], width: int) -> Fusion:
-    """The fusion module of ``strategy`` for heads of widths ``dims`` (projection to ``width``),
-    built by :func:`~interfuse.fusion.resolve_fusion`."""
-    if strategy.fusion == "projected":
-        return resolve_fusion(
-            "projected_concat",
-            in_dims=dims,
-            out_dim=width,
-            matrix=strategy.matrix or "dense",
-            matrix_options=dict(strategy.options),
-        )
-    if strategy.fusion == "weighted_sum":
-        return resolve_fusion("weighted_sum", num_inputs=len(dims))
-    return resolve_fusion(strategy.fusion)
+def fusion_strategies() -> tuple[list[Strategy], dict[str, str]]:
+    """The fusions under test, from the registries, and the registered fusions left out (name →
+    reason). A fusion that takes a ``matrix`` gives one strategy per registered matrix."""
+    chosen: list[Strategy] = []
+    skipped: dict[str, str] = {}
+    for name, cls in FUSIONS.items():
+        if name in NOT_VIEW_FUSIONS:
+            skipped[name] = NOT_VIEW_FUSIONS[name]
+        elif _takes(cls, "matrix"):
+            chosen += [Strategy(f"{name}_{m}", "fusion", name, m) for m in MATRICES]
+        else:
+            chosen.append(Strategy(name, "fusion", name))
+    return chosen, skipped
 
 
-def kronecker_square_factor(m: int) -> int:
-    """The largest divisor of ``m`` not above ``√m``: a square Kronecker split ``p = q``."""
-    best = 1
-    d = 1
-    while d * d <= m:
-        if m % d == 0:
-            best = d
-        d += 1
-    return best
+def baseline_strategies(view_names: Sequence[str]) -> list[Strategy]:
+    """One strategy per single view, then plain concatenation of the raw views."""
+    views = [Strategy(f"view:{v}", "view", view=i) for i, v in enumerate(view_names)]
+    return [*views, Strategy("early_concat", "early_concat", "concat")]
 
 
-def interdependence_options(matrix: str, m: int) -> tuple[dict[str, Any], str]:
-    """Options and ``init`` of an ``m × m`` attribute interdependence built on ``matrix``.
+def make_fusion(
+    name: str,
+    in_dims: Sequence[int],
+    width: int,
+    *,
+    matrix: str | None = None,
+    input_dropout: float = 0.0,
+) -> Fusion:
+    """The registered fusion ``name`` for inputs of widths ``in_dims``.
 
-    Structures that can represent the identity start as the identity (so a fresh head sees
-    its input unmixed): dense, and the Kronecker family on a square split ``p = q`` with just
-    enough rank. Low-rank and random-adapted matrices keep their default initialization.
+    The constructor's arguments are filled by name from what the demo knows: the number of
+    inputs (``num_inputs``), their widths (``in_dims``, ``dims``), the output width
+    (``out_dim``, ``dim``, ``in_features``, ``out_features``: the head width), ``matrix`` and
+    ``input_dropout``; the others keep their defaults.
+
+    Raises:
+        TypeError: the fusion needs an argument the demo cannot fill, or ``input_dropout`` is
+            set and the fusion does not take it.
     """
-    cls = matrix_class(matrix)
-    if cls is DenseMatrix:
-        return {}, "identity"
-    if cls in (KroneckerMatrix, LowRankKroneckerMatrix, DualLowRankKroneckerMatrix):
-        p = kronecker_square_factor(m)
-        options: dict[str, Any] = {"p": p, "q": p}
-        if cls is LowRankKroneckerMatrix:
-            options["rank"] = m // p
-        elif cls is DualLowRankKroneckerMatrix:
-            options["rank"] = max(p, m // p)
-        return options, "identity"
-    return {}, "default"
+    cls = fusion_class(name)
+    params = inspect.signature(cls).parameters
+    pool: dict[str, Any] = {
+        "num_inputs": len(in_dims),
+        "in_dims": list(in_dims),
+        "dims": list(in_dims),
+        "out_dim": width,
+        "dim": width,
+        "in_features": width,
+        "out_features": width,
+    }
+    if matrix is not None:
+        pool["matrix"] = matrix
+    if input_dropout:
+        if "input_dropout" not in params:
+            raise TypeError(f"{cls.__name__} does not take input_dropout")
+        pool["input_dropout"] = input_dropout
+    kwargs = {k: v for k, v in pool.items() if k in params}
+    missing = [
+        k
+        for k, p in params.items()
+        if p.default is p.empty
+        and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+        and k not in kwargs
+    ]
+    if missing:
+        raise TypeError(f"{cls.__name__} needs {missing}, which the demo cannot choose")
+    return cls(**kwargs)
 
 
 def build_model(
     strategy: Strategy,
-    in_features: int,
+    view_dims: Sequence[int],
     num_classes: int,
     *,
     width: int = 64,
-    interdependence: str = "kronecker",
-    projection: str = "lowrank",
-    degree: int = 2,
-    fourier_features: int = 256,
-    fourier_scale: float | None = None,
+    head_matrix: str = "dense",
+    input_dropout: float = 0.0,
     seed: int = 0,
-) -> WideRPN:
-    """A :class:`WideRPN` with three heads (identity, polynomial, Fourier) for ``strategy``.
+) -> MultiViewNet:
+    """The :class:`MultiViewNet` of ``strategy`` for views of widths ``view_dims``.
 
     Args:
-        strategy: the fusion under test.
-        in_features: width ``m`` of a data row.
+        strategy: the fusion under test or a baseline.
+        view_dims: width of every view.
         num_classes: number of classes.
-        width: head width ``n`` (also the projected-concatenation output).
-        interdependence: matrix name of the attribute interdependences (started as the
-            identity; Kronecker-family matrices use a square split ``p = q``).
-        projection: matrix name of the heads' projections.
-        degree: highest power of the polynomial expansion.
-        fourier_features: width of the Fourier expansion.
-        fourier_scale: frequency scale (default ``1/√m``).
-        seed: seeds the parameters and the Fourier frequencies.
+        width: head width ``n``.
+        head_matrix: matrix name of the heads' projections.
+        input_dropout: the fusion's ``input_dropout`` (ignored by single-view models).
+        seed: seeds the parameters.
     """
     torch.manual_seed(seed)
-    m = in_features
-    inter_kw, inter_init = interdependence_options(interdependence, m)
-    scale = fourier_scale if fourier_scale is not None else 1.0 / m**0.5
-    expansions: list[IdentityExpansion | PolynomialExpansion | FourierExpansion] = [
-        IdentityExpansion(m),
-        PolynomialExpansion(m, degree=degree),
-        FourierExpansion(m, fourier_features, scale=scale, seed=seed),
-    ]
-    heads = []
-    for expansion in expansions:
-        inter = ParameterizedInterdependence(
-            m, m, matrix=interdependence, axis="attribute", init=inter_init, matrix_options=inter_kw
+
+    def head(d: int) -> ViewHead:
+        return ViewHead(resolve_matrix(head_matrix, d, width))
+
+    fusion: Fusion | None
+    if strategy.kind == "view":
+        if strategy.view is None:
+            raise ValueError(f"strategy {strategy.name!r} names no view")
+        heads, fusion = [head(view_dims[strategy.view])], None
+    elif strategy.kind == "early_concat":
+        heads = [head(sum(view_dims))]
+        fusion = make_fusion("concat", view_dims, width, input_dropout=input_dropout)
+    elif strategy.kind == "fusion" and strategy.fusion is not None:
+        heads = [head(d) for d in view_dims]
+        fusion = make_fusion(
+            strategy.fusion,
+            [width] * len(view_dims),
+            width,
+            matrix=strategy.matrix,
+            input_dropout=input_dropout,
         )
-        proj = resolve_matrix(projection, expansion.out_features, width)
-        heads.append(RPNHead(inter, expansion, proj))
-    dims = [h.out_features for h in heads]
-    fusion = make_fusion(strategy, dims, width)
-    fused = fusion.out_features(dims)
+    else:
+        raise ValueError(f"unknown strategy kind {strategy.kind!r}")
+    early = strategy.kind == "early_concat"
+    late = fusion is not None and not early
+    fused = fusion.out_features([width] * len(view_dims)) if late and fusion else width
     classifier = resolve_matrix("dense", fused, num_classes)
-    return WideRPN(heads, fusion, classifier)
+    return MultiViewNet(heads, fusion, classifier, early=early, view=strategy.view or 0)
 
 
-def model_from_config(config: dict[str, Any]) -> WideRPN:
-    """Rebuild a :class:`WideRPN` from ``model.to_config()`` with
+def model_from_config(config: dict[str, Any]) -> MultiViewNet:
+    """Rebuild a :class:`MultiViewNet` from ``model.to_config()`` with
     :func:`~interfuse.config.from_config` (the demo's classes registered meanwhile)."""
     with demo_classes_registered():
         model = from_config(config)
-    if not isinstance(model, WideRPN):
-        raise TypeError(f"config describes a {type(model).__name__}, not a WideRPN")
+    if not isinstance(model, MultiViewNet):
+        raise TypeError(f"config describes a {type(model).__name__}, not a MultiViewNet")
     return model
 
 
-def count_trainable(module: nn.Module) -> int:
-    """Trainable scalars of ``module`` (frozen buffers excluded)."""
+def count_trainable(module: nn.Module | None) -> int:
+    """Trainable scalars of ``module`` (frozen buffers excluded; 0 for ``None``)."""
+    if module is None:
+        return 0
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
