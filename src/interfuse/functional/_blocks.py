@@ -263,11 +263,14 @@ def _run(op: _Op, tensors: Sequence[Tensor], mask: Tensor | None, *args: Any) ->
     """The one dispatcher: plain formula, blocked kernel (with or without autograd), or
     reference formula, for checked inputs."""
     xs = tensors[1:] if op.weighted else tensors
+    # The size is compared last: under torch.compile/export it may be symbolic, and comparing
+    # it would guard on the batch size.
     if _plain(xs) and (
         op.plain_grad_bytes is None
-        or xs[0].numel() * xs[0].element_size() * len(xs) <= op.plain_grad_bytes
-        or not _needs_autograd(*xs)
+        or torch.compiler.is_compiling()
         or torch.jit.is_tracing()
+        or not _needs_autograd(*xs)
+        or xs[0].numel() * xs[0].element_size() * len(xs) <= op.plain_grad_bytes
     ):
         return op.plain(tensors, mask, *args)
     weights = tensors[0] if op.weighted else None

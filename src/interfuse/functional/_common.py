@@ -173,7 +173,7 @@ def _along_stack(t: Tensor, ndim: int) -> Tensor:
     inputs with ``ndim`` dims: ``(k, 1, ..., 1)`` or ``(k, 1.., ..., 1)``."""
     if t.ndim == 1:
         return t.view(-1, *([1] * (ndim - 1)))
-    moved = t.movedim(-1, 0)
+    moved = t.movedim(t.ndim - 1, 0)  # a non-negative dim: ONNX Transpose refuses -1
     pad = ndim - 1 - t.ndim
     return moved.view(moved.shape[0], *([1] * pad), *moved.shape[1:], 1)
 
@@ -217,7 +217,7 @@ def _overflow_safe(
     wide = _wide_dtype(acc_t, device)
     if wide is None:
         return compute(acc_t)
-    if torch.compiler.is_compiling():
+    if torch.compiler.is_compiling() or torch.jit.is_tracing():
         return compute(wide)
     acc = compute(acc_t)
     if acc.device.type == "meta" or _under_transform((acc,)):  # no values to branch on

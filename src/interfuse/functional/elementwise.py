@@ -1279,12 +1279,15 @@ def _fused_median(xs: Sequence[Tensor], mask: Tensor | None, mode: str) -> Tenso
     stacked = torch.stack(list(xs), dim=-1)  # (..., n, k): selection needs all k values
     k = len(xs)
     if mask is None:
-        if mode == "lower":
+        # ONNX has no median over a dim (either exporter): sort when exporting.
+        exporting = torch.jit.is_tracing() or torch.compiler.is_exporting()
+        if mode == "lower" and not exporting:
             return stacked.median(dim=-1).values  # propagates nan itself
         ordered = stacked.sort(dim=-1).values
-        return _nan_if_any(
-            stacked, None, _midpoint(ordered[..., (k - 1) // 2], ordered[..., k // 2])
-        )
+        mid = ordered[..., (k - 1) // 2]
+        if mode != "lower":
+            mid = _midpoint(mid, ordered[..., k // 2])
+        return _nan_if_any(stacked, None, mid)
     m = mask[..., None, :]
     ordered = torch.where(m, stacked, math.inf).sort(dim=-1).values
     count = m.sum(-1, keepdim=True).expand(*ordered.shape[:-1], 1)
