@@ -36,7 +36,12 @@ def test_class_names_resolve_in_both_registries() -> None:
 @pytest.mark.parametrize(
     ("resolve", "name", "error", "match"),
     [
-        (fusion_class, "avg", ValueError, r"fusion must be one of \['attention', .*\] or the aliases"),
+        (
+            fusion_class,
+            "avg",
+            ValueError,
+            r"fusion must be one of \['attention', .*\] or the aliases",
+        ),
         (matrix_class, "lowrnak", ValueError, r"matrix must be one of \[.*'monarch'.*\], got"),
         (matrix_class, "SumFusion", ValueError, r"got 'SumFusion'"),
         (fusion_class, 3, TypeError, r"fusion must be a name, a Fusion class or a Fusion, got 3"),
