@@ -1,9 +1,5 @@
-r"""tinyBIG's ``tinybig.fusion.basic_fusion``: weighted sums of ``k`` equally shaped inputs.
-
-All compute ``Σᵢ αᵢ Aᵢ`` on :func:`interfuse.functional.weighted_sum` (no stacking); they
-differ in where ``α`` comes from. Every class takes the base arguments of
-:class:`~interfuse.tinybig.module.base_fusion.fusion` (``preprocess_functions``,
-``postprocess_functions``, their ``*_configs`` and ``device``) as keywords.
+r"""tinyBIG's ``tinybig.fusion.basic_fusion``: weighted sums ``Σᵢ αᵢ Aᵢ`` of ``k`` equally
+shaped inputs (on :func:`interfuse.functional.weighted_sum`), differing in where ``α`` comes from.
 """
 
 from __future__ import annotations
@@ -27,7 +23,6 @@ __all__ = [
 
 
 def _weights_vector(name: str, value: Tensor, k: int | None) -> Tensor:
-    """Accept ``(k,)``, ``(k, 1)`` or ``(1, k)`` and return the ``(k,)`` view."""
     if not isinstance(value, Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
     ok_shape = value.ndim == 1 or (value.ndim == 2 and 1 in value.shape)
@@ -42,8 +37,6 @@ def _weights_vector(name: str, value: Tensor, k: int | None) -> Tensor:
 
 
 def _as_weights_tensor(value: object) -> Tensor:
-    """``weights`` as given: a tensor, or a (nested) list of numbers such as ``to_config``
-    writes (built in the default floating dtype)."""
     if isinstance(value, Tensor):
         return value
     if isinstance(value, (list, tuple)):
@@ -68,9 +61,8 @@ class weighted_summation_fusion(fusion):
     ``w`` may be shaped ``(k,)``, ``(k, 1)`` or ``(1, k)``. Integer inputs are promoted as
     tinyBIG's ``x * weights`` promoted them (with a :class:`TinybigWarning`).
 
-    :meth:`to_config` writes the fixed weights as a list of floats (JSON/YAML-safe) and the
-    constructor accepts such a list (built in ``torch.get_default_dtype()``; load the
-    ``state_dict`` as well to keep other dtypes).
+    :meth:`to_config` writes the fixed weights as a list of floats, which the constructor
+    accepts (in ``torch.get_default_dtype()``; load the ``state_dict`` to keep other dtypes).
 
     Args:
         dims: widths of the inputs (all equal), or ``None``.
@@ -132,11 +124,7 @@ class weighted_summation_fusion(fusion):
         return super()._config_value(key, value)
 
     def calculate_n(self, dims: Dims | None = None, *args: Any, **kwargs: Any) -> int:
-        """``dims[0]`` (all widths must be equal).
-
-        Raises:
-            ValueAssertionError: ``dims`` is ``None`` here and at construction, or unequal.
-        """
+        """``dims[0]``; a ``ValueAssertionError`` if ``dims`` are unequal or unknown."""
         return self._equal_dims_n(dims)
 
     def calculate_l(self, *args: Any, **kwargs: Any) -> int:
@@ -186,17 +174,7 @@ class summation_fusion(weighted_summation_fusion):
     .. math:: \text{fusion}(A_1, …, A_k) = \sum_{i=1}^k A_i
 
     ``dims`` is required (tinyBIG sized the weights from it); ``require_parameters`` is
-    accepted and ignored (always ``False``).
-
-    Args:
-        dims: widths of the inputs (all equal).
-        name: the function's name.
-        require_parameters: ignored, as in tinyBIG.
-        **kwargs: the pre/post-processing arguments and ``device`` of :class:`fusion`.
-
-    Shape:
-        - Input: ``k = len(dims)`` tensors of one shape ``(*, n)``.
-        - Output: ``(*, n)``.
+    accepted and ignored (always ``False``). Other arguments as :class:`weighted_summation_fusion`.
 
     Example:
         >>> summation_fusion(dims=[2, 2])([torch.ones(1, 2), torch.ones(1, 2)])
@@ -233,12 +211,6 @@ class average_fusion(summation_fusion):
     :class:`~interfuse.tinybig.fusion.metric_fusion.mean_fusion` (same numbers up to rounding).
     Arguments as :class:`summation_fusion`.
 
-    Args:
-        dims: widths of the inputs (all equal).
-        name: the function's name.
-        require_parameters: ignored, as in tinyBIG.
-        **kwargs: the pre/post-processing arguments and ``device`` of :class:`fusion`.
-
     Example:
         >>> average_fusion(dims=[2, 2])([torch.ones(1, 2), torch.zeros(1, 2)])
         tensor([[0.5000, 0.5000]])
@@ -265,13 +237,8 @@ class parameterized_weighted_summation_fusion(weighted_summation_fusion):
 
     ``w`` may be ``(k,)``, ``(k, 1)`` or ``(1, k)``. tinyBIG rejected ``(1, k)`` (the shape its
     heads and layers pass), which made this class unusable as a channel or head fusion there;
-    it is accepted here. ``require_parameters`` is accepted and ignored (always ``True``).
-
-    Args:
-        dims: widths of the inputs (all equal), or ``None``.
-        name: the function's name.
-        require_parameters: ignored, as in tinyBIG.
-        **kwargs: the pre/post-processing arguments and ``device`` of :class:`fusion`.
+    it is accepted here. ``require_parameters`` is accepted and ignored (always ``True``);
+    other arguments as :class:`weighted_summation_fusion`.
 
     Example:
         >>> f = parameterized_weighted_summation_fusion(dims=[2, 2])
