@@ -137,11 +137,7 @@ class metric_fusion(fusion):
         return super()._config_value(key, value)
 
     def calculate_n(self, dims: Dims | None = None, *args: Any, **kwargs: Any) -> int:
-        """``dims[0]`` (all widths must be equal).
-
-        Raises:
-            ValueAssertionError: ``dims`` is ``None`` here and at construction, or unequal.
-        """
+        """``dims[0]``; a ``ValueAssertionError`` if ``dims`` are unequal or unknown."""
         return self._equal_dims_n(dims)
 
     def calculate_l(self, *args: Any, **kwargs: Any) -> int:
@@ -174,9 +170,6 @@ class metric_fusion(fusion):
 
 
 class _named_metric_fusion(metric_fusion):
-    """A :class:`metric_fusion` whose metric is the class's ``_metric`` (tinyBIG's
-    ``(name, **kwargs)`` signature; ``name`` defaults to ``<metric>_fusion``)."""
-
     _metric: str = "mean"
     _filled: ClassVar[tuple[str, ...]] = ("metric", "require_parameters")
 
@@ -192,9 +185,8 @@ class mean_fusion(_named_metric_fusion):
         dims: widths of the inputs (all equal), or ``None``; keyword-only and required.
         **kwargs: the pre/post-processing arguments and ``device`` of :class:`fusion`.
 
-    Example:
-        >>> mean_fusion(dims=[2, 2])([torch.tensor([[1.0, -4.0]]), torch.tensor([[3.0, 2.0]])])
-        tensor([[ 2., -1.]])
+    >>> mean_fusion(dims=[2, 2])([torch.tensor([[1.0, -4.0]]), torch.tensor([[3.0, 2.0]])])
+    tensor([[ 2., -1.]])
     """
 
     _metric = "mean"
@@ -203,9 +195,8 @@ class mean_fusion(_named_metric_fusion):
 class sum_fusion(_named_metric_fusion):
     """Element-wise sum; arguments as :class:`mean_fusion`.
 
-    Example:
-        >>> sum_fusion(dims=[2, 2])([torch.tensor([[1.0, -4.0]]), torch.tensor([[3.0, 2.0]])])
-        tensor([[ 4., -2.]])
+    >>> sum_fusion(dims=[2, 2])([torch.tensor([[1.0, -4.0]]), torch.tensor([[3.0, 2.0]])])
+    tensor([[ 4., -2.]])
     """
 
     _metric = "sum"
@@ -214,9 +205,8 @@ class sum_fusion(_named_metric_fusion):
 class prod_fusion(_named_metric_fusion):
     """Element-wise product; arguments as :class:`mean_fusion`.
 
-    Example:
-        >>> prod_fusion(dims=[2, 2])([torch.tensor([[1.0, -4.0]]), torch.tensor([[3.0, 2.0]])])
-        tensor([[ 3., -8.]])
+    >>> prod_fusion(dims=[2, 2])([torch.tensor([[1.0, -4.0]]), torch.tensor([[3.0, 2.0]])])
+    tensor([[ 3., -8.]])
     """
 
     _metric = "prod"
@@ -225,9 +215,8 @@ class prod_fusion(_named_metric_fusion):
 class max_fusion(_named_metric_fusion):
     """Element-wise maximum; arguments as :class:`mean_fusion`.
 
-    Example:
-        >>> max_fusion(dims=[2, 2])([torch.tensor([[1.0, -4.0]]), torch.tensor([[3.0, 2.0]])])
-        tensor([[3., 2.]])
+    >>> max_fusion(dims=[2, 2])([torch.tensor([[1.0, -4.0]]), torch.tensor([[3.0, 2.0]])])
+    tensor([[3., 2.]])
     """
 
     _metric = "max"
@@ -236,9 +225,8 @@ class max_fusion(_named_metric_fusion):
 class min_fusion(_named_metric_fusion):
     """Element-wise minimum; arguments as :class:`mean_fusion`.
 
-    Example:
-        >>> min_fusion(dims=[2, 2])([torch.tensor([[1.0, -4.0]]), torch.tensor([[3.0, 2.0]])])
-        tensor([[ 1., -4.]])
+    >>> min_fusion(dims=[2, 2])([torch.tensor([[1.0, -4.0]]), torch.tensor([[3.0, 2.0]])])
+    tensor([[ 1., -4.]])
     """
 
     _metric = "min"
@@ -247,9 +235,8 @@ class min_fusion(_named_metric_fusion):
 class median_fusion(_named_metric_fusion):
     """Element-wise (lower) median; arguments as :class:`mean_fusion`.
 
-    Example:
-        >>> median_fusion(dims=[2, 2])([torch.tensor([[1.0, -4.0]]), torch.tensor([[3.0, 2.0]])])
-        tensor([[ 1., -4.]])
+    >>> median_fusion(dims=[2, 2])([torch.tensor([[1.0, -4.0]]), torch.tensor([[3.0, 2.0]])])
+    tensor([[ 1., -4.]])
     """
 
     _metric = "median"
@@ -258,9 +245,8 @@ class median_fusion(_named_metric_fusion):
 class l1_norm_fusion(_named_metric_fusion):
     """Element-wise L1 norm; arguments as :class:`mean_fusion`.
 
-    Example:
-        >>> l1_norm_fusion(dims=[2, 2])([torch.tensor([[1.0, -4.0]]), torch.tensor([[3.0, 2.0]])])
-        tensor([[4., 6.]])
+    >>> l1_norm_fusion(dims=[2, 2])([torch.tensor([[1.0, -4.0]]), torch.tensor([[3.0, 2.0]])])
+    tensor([[4., 6.]])
     """
 
     _metric = "l1_norm"
@@ -269,9 +255,8 @@ class l1_norm_fusion(_named_metric_fusion):
 class l2_norm_fusion(_named_metric_fusion):
     """Element-wise L2 norm; arguments as :class:`mean_fusion`.
 
-    Example:
-        >>> l2_norm_fusion(dims=[2, 2])([torch.tensor([[1.0, -4.0]]), torch.tensor([[3.0, 2.0]])])
-        tensor([[3.1623, 4.4721]])
+    >>> l2_norm_fusion(dims=[2, 2])([torch.tensor([[1.0, -4.0]]), torch.tensor([[3.0, 2.0]])])
+    tensor([[3.1623, 4.4721]])
     """
 
     _metric = "l2_norm"
