@@ -42,6 +42,7 @@ __all__ = [
     "apply_functions",
     "encode_functions",
     "import_object",
+    "import_path",
     "resolve_functions",
 ]
 
@@ -115,7 +116,7 @@ ResolvedFunction = Callable[..., Tensor]
 
 
 def import_object(path: str) -> Any:
-    """Import ``'package.module.attr'`` and return ``attr`` (``ImportError``/``AttributeError``)."""
+    """Import ``'package.module.attr'`` and return ``attr``."""
     module_name, _, attr = path.rpartition(".")
     if not module_name:
         raise ImportError(f"{path!r} is not a dotted import path")
@@ -185,17 +186,9 @@ def resolve_functions(
 
     ``functions`` (a callable, a string, a config dict, or a list/tuple of them) wins over
     ``configs`` (a config dict, a list of them, or a dict of named configs), as in tinyBIG.
-    Strings and built-in function objects become :class:`Builtin`; anything unknown raises.
-
-    Args:
-        functions: the ``*_functions`` argument.
-        configs: the ``*_function_configs`` argument.
-        device: device for functions built from configs (BatchNorm takes it).
-        argument: the argument name used in error messages.
-
-    Raises:
-        ValueError: an unknown or non-built-in function name, or a bad config.
-        TypeError: an entry that is neither a callable, a string nor a config dict.
+    Strings and built-in function objects become :class:`Builtin`; an unknown name or a bad
+    config is a ``ValueError``, any other entry a ``TypeError`` naming ``argument``. ``device``
+    is given to functions built from configs (BatchNorm takes it).
     """
     if functions is not None:
         items = list(functions) if isinstance(functions, (list, tuple)) else [functions]
@@ -226,11 +219,11 @@ def resolve_functions(
 
 
 def _as_mapping(value: object, argument: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise TypeError(
-            f"{argument}: expected a config dict, got {value!r} of type {type(value).__name__}"
-        )
-    return value
+    if isinstance(value, Mapping):
+        return value
+    raise TypeError(
+        f"{argument}: expected a config dict, got {value!r} of type {type(value).__name__}"
+    )
 
 
 def apply_functions(
@@ -239,14 +232,8 @@ def apply_functions(
     device: str | torch.device = "cpu",
     training: bool = True,
 ) -> Tensor:
-    """Apply resolved ``functions`` to ``x`` in order (``None`` or ``[]``: identity).
-
-    Args:
-        x: the tensor.
-        functions: output of :func:`resolve_functions`.
-        device: device for built-ins that create modules (BatchNorm).
-        training: whether ``'dropout'`` drops.
-    """
+    """Apply resolved ``functions`` to ``x`` in order (``None`` or ``[]``: identity); ``device``
+    is for built-ins that create modules (BatchNorm), ``training`` says whether dropout drops."""
     if not functions:
         return x
     for f in functions:
@@ -278,14 +265,19 @@ def _json_safe(value: Any, argument: str) -> Any:
     )
 
 
+def import_path(obj: object) -> str | None:
+    """``obj``'s dotted import path if importing it gives ``obj`` back, else ``None``."""
+    path = f"{getattr(obj, '__module__', '')}.{getattr(obj, '__qualname__', '')}"
+    try:
+        return path if import_object(path) is obj else None
+    except (ImportError, AttributeError):
+        return None
+
+
 def _module_config(module: nn.Module, argument: str) -> dict[str, Any]:
     cls = type(module)
     path = f"{cls.__module__}.{cls.__qualname__}"
-    try:
-        found = import_object(path)
-    except (ImportError, AttributeError):
-        found = None
-    if found is not cls:
+    if import_path(cls) is None:
         raise TypeError(
             f"{argument}: the class of {module!r} cannot be imported back from {path!r}"
         )
@@ -332,14 +324,9 @@ def _encode_function(value: object, argument: str) -> str | dict[str, Any]:
 
 
 def encode_functions(functions: object, argument: str) -> tuple[str, Any]:
-    """Encode a ``*_functions`` argument for a config.
-
-    Returns ``(key, value)``: ``('*_function_configs', configs)`` when every entry is an
-    ``nn.Module`` or a config dict (tinyBIG reads these too), else ``('*_functions', value)``
-    with built-ins as names and modules as config dicts.
-
-    Raises:
-        TypeError: an entry that cannot be serialized (a lambda, a local function, ...).
+    """Encode a ``*_functions`` argument for a config: ``('*_function_configs', configs)``
+    when every entry is an ``nn.Module`` or a config dict (tinyBIG reads these too), else
+    ``('*_functions', value)`` with built-ins as names; a ``TypeError`` for a lambda and the like.
     """
     items = list(functions) if isinstance(functions, (list, tuple)) else [functions]
     single = not isinstance(functions, (list, tuple))
@@ -359,10 +346,8 @@ class TinybigFunction(nn.Module):
 
     Args:
         name: the function's name.
-        preprocess_functions: see :func:`resolve_functions`.
-        postprocess_functions: see :func:`resolve_functions`.
-        preprocess_function_configs: see :func:`resolve_functions`.
-        postprocess_function_configs: see :func:`resolve_functions`.
+        preprocess_functions: see :func:`resolve_functions`; so are ``postprocess_functions``
+            and the two ``*_function_configs``.
         device: device string, used for functions built from configs and for buffers.
 
     Shape:
@@ -478,10 +463,8 @@ class TinybigFunction(nn.Module):
 
         The parameters are the constructor arguments (tensors as ``None``: they live in the
         ``state_dict``, unless the class writes them, as ``weighted_summation_fusion`` does its
-        fixed ``weights``); pre/post functions are written as names or config dicts.
-
-        Raises:
-            TypeError: a constructor argument that cannot be serialized (e.g. a lambda).
+        fixed ``weights``); pre/post functions as names or config dicts. A ``TypeError`` for an
+        argument that cannot be serialized (e.g. a lambda).
         """
         args = dict(getattr(self, "_config_args", {}))
         encoded: dict[str, Any] = {}
@@ -522,12 +505,8 @@ class TinybigFunction(nn.Module):
 
 @functools.cache
 def _accepted_arguments(cls: type) -> tuple[tuple[inspect.Parameter, ...], bool]:
-    """The named arguments ``cls()`` accepts, and whether it takes any other keyword.
-
-    Follows ``**kwargs`` up the MRO while the class is one of ``interfuse.tinybig``'s (these
-    forward their ``**kwargs`` to the base constructor unchanged); a ``**kwargs`` of any other
-    class counts as "takes any keyword".
-    """
+    """The named arguments ``cls()`` accepts, and whether it takes any other keyword (following
+    ``**kwargs`` up the MRO through ``interfuse.tinybig``'s classes, which forward them)."""
     named: list[inspect.Parameter] = []
     for klass in cls.__mro__:
         if "__init__" not in klass.__dict__ or not issubclass(klass, TinybigFunction):
@@ -549,8 +528,7 @@ def _accepted_arguments(cls: type) -> tuple[tuple[inspect.Parameter, ...], bool]
 
 
 def _drop_unexpected(cls: type[TinybigFunction], kwargs: dict[str, Any]) -> dict[str, Any]:
-    """``kwargs`` without the keywords ``cls()`` does not take (tinyBIG's ``**kwargs``
-    swallowed them)."""
+    """``kwargs`` without those ``cls()`` does not take (tinyBIG's ``**kwargs`` swallowed them)."""
     named, takes_any = _accepted_arguments(cast(type, cls))
     # A base argument the class fills itself stays, to fail as a duplicate (as in tinyBIG).
     kept = {p.name for p in named if p.kind is not p.POSITIONAL_ONLY} | set(cls._filled)
@@ -564,12 +542,8 @@ def _argument_error(
     kwargs: Mapping[str, Any],
     bind_error: TypeError | None,
 ) -> str | None:
-    """The message for bad constructor arguments (``None`` if they are fine): the class, the
-    unexpected keywords (with the closest accepted name), the missing required arguments, and
-    every argument the class accepts.
-
-    ``signature`` is the called ``__init__``'s (with ``self``); ``args`` exclude ``self``.
-    """
+    """The message for bad constructor arguments (``None`` if fine): unexpected keywords (with
+    the closest accepted name), missing ones, and all it accepts. ``args`` exclude ``self``."""
     named, takes_any = _accepted_arguments(cls)
     keyword_ok = sorted(p.name for p in named if p.kind is not p.POSITIONAL_ONLY)
     own = list(signature.parameters.values())[1:]

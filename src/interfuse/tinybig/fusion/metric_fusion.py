@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from interfuse import functional as fn
-from interfuse.tinybig._base import import_object
+from interfuse.tinybig._base import import_object, import_path
 from interfuse.tinybig.errors import ValueAssertionError, ValueRuntimeError
 from interfuse.tinybig.module.base_fusion import Device, Dims, check_inputs, fusion
 
@@ -123,12 +123,8 @@ class metric_fusion(fusion):
 
     def _config_value(self, key: str, value: Any) -> Any:
         if key == "metric" and not isinstance(value, str) and callable(value):
-            path = f"{getattr(value, '__module__', '')}.{getattr(value, '__qualname__', '')}"
-            try:
-                found = import_object(path)
-            except (ImportError, AttributeError):
-                found = None
-            if found is not value:
+            path = import_path(value)
+            if path is None:
                 raise TypeError(
                     f"metric={value!r} cannot be written to a config: use one of {sorted(METRICS)} "
                     "or a module-level function (written as its import path)"
