@@ -32,18 +32,13 @@ class hybrid_interdependence(interdependence):
     crashed). The given functions are rebound to this ``b``, ``m`` and type, as in tinyBIG.
 
     Args:
-        b: number of instances.
-        m: number of attributes.
-        interdependence_type: one of :data:`INTERDEPENDENCE_TYPES`.
-        name: the function's name.
         interdependence_functions: the interdependences to fuse.
         interdependence_function_configs: their configs (``b``, ``m`` and the type are filled
             in), used when ``interdependence_functions`` is ``None``.
         fusion_function: any fusion of :mod:`interfuse.tinybig.fusion`.
         fusion_function_config: its config, used when ``fusion_function`` is ``None``.
-        device: see :class:`interdependence`.
-        **kwargs: the pre/post-processing arguments of :class:`interdependence` (applied to
-            ``x`` before the parts see it, and to the fused ``A``).
+        **kwargs: every other argument as :class:`interdependence` (pre-processing applies
+            to ``x`` before the parts see it, post-processing to the fused ``A``).
 
     Shape:
         As the parts; ``A``: ``(m, m')`` or ``(b, b')``.

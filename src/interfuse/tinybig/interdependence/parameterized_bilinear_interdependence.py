@@ -51,15 +51,9 @@ class parameterized_bilinear_interdependence(Fabricated, interdependence):
     cheaper.
 
     Args:
-        b: number of instances.
-        m: number of attributes.
-        interdependence_type: one of :data:`INTERDEPENDENCE_TYPES` (default ``'instance'``).
-        name: the function's name.
-        require_parameters: whether ``forward`` needs ``w``.
-        require_data: whether ``forward`` needs ``x``.
-        device: see :class:`interdependence`.
-        **kwargs: the pre/post-processing arguments of :class:`interdependence` (applied to
-            ``x`` before ``A`` is computed, and to ``A``).
+        interdependence_type: as :class:`interdependence`, but the default is ``'instance'``.
+        **kwargs: every other argument as :class:`interdependence` (pre-processing applies
+            to ``x`` before ``A`` is computed, post-processing to ``A``).
 
     Shape:
         - ``w``: ``(1, l)`` or ``(l,)``; ``x``: ``(b, m)`` (attribute) or ``(b_any, m)``.
@@ -96,7 +90,6 @@ class parameterized_bilinear_interdependence(Fabricated, interdependence):
         )
 
     def _dims(self) -> tuple[int, int]:
-        """``(d, d)``: ``W`` is square, of side ``m`` (instance type) or ``b`` (attribute)."""
         d = self.m if self.is_instance else self.b
         return d, d
 
@@ -136,7 +129,6 @@ class parameterized_bilinear_interdependence(Fabricated, interdependence):
         return x
 
     def _right(self, w: Tensor) -> Any:
-        """``z ↦ z @ W`` with ``W`` fabricated from ``w`` (applied factored)."""
         d = self._dims()[0]
         factors = self._random_factors()
         return lambda z: self._fab.apply(z, w, d, d, transpose=True, random_factors=factors)
@@ -149,12 +141,9 @@ class parameterized_bilinear_interdependence(Fabricated, interdependence):
         *args: Any,
         **kwargs: Any,
     ) -> Tensor:
-        """``A = xᵀ W x`` for the ``x`` given (``(b, m)``, or ``(m, b)`` for the instance type).
-
-        Raises:
-            ValueAssertionError: ``x`` or ``w`` missing or of the wrong shape.
-            ValueRuntimeError: ``x`` does not match the side of ``W``.
-        """
+        """``A = xᵀ W x`` for the ``x`` given (``(b, m)``, or ``(m, b)`` for the instance type);
+        a ``ValueAssertionError`` for a missing or misshapen ``x`` or ``w``, a
+        ``ValueRuntimeError`` for an ``x`` that does not match the side of ``W``."""
         cached = self._cached(x, w)
         if cached is not None:
             return cached

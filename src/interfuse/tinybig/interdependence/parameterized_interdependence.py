@@ -63,7 +63,6 @@ class _PrimesMixin:
         self._default_primes()
 
     def _default_primes(self) -> None:
-        """``b'`` / ``m'`` as given, else ``b`` / ``m`` (following a rebinding)."""
         b_prime, m_prime = self._primes
         self.b_prime = b_prime if b_prime is not None else self.b
         self.m_prime = m_prime if m_prime is not None else self.m
@@ -92,17 +91,10 @@ class parameterized_interdependence(Fabricated, _PrimesMixin, interdependence):
     ``w`` without building ``A`` where the structure allows; ``calculate_A`` returns the matrix.
 
     Args:
-        b: number of instances.
-        m: number of attributes.
         b_prime: output instances ``b'`` of the instance type (default ``b``).
         m_prime: output attributes ``m'`` of the attribute type (default ``m``).
-        interdependence_type: one of :data:`INTERDEPENDENCE_TYPES`.
-        name: the function's name.
-        require_parameters: whether ``forward`` needs ``w``.
-        require_data: whether ``forward`` needs ``x``.
-        device: see :class:`interdependence`.
-        **kwargs: the pre/post-processing arguments of :class:`interdependence` (``A`` ignores
-            ``x``; post-processing applies to ``A``).
+        **kwargs: every other argument as :class:`interdependence` (``A`` ignores ``x``;
+            post-processing applies to ``A``).
 
     Shape:
         - ``w``: ``(1, l)`` or ``(l,)``.
@@ -147,7 +139,6 @@ class parameterized_interdependence(Fabricated, _PrimesMixin, interdependence):
         self._set_primes(b_prime, m_prime)
 
     def _dims(self) -> tuple[int, int]:
-        """``(d, d')``: the shape of ``A``."""
         if self.is_instance:
             return self.b, self.calculate_b_prime()
         return self.m, self.calculate_m_prime()
@@ -177,12 +168,8 @@ class parameterized_interdependence(Fabricated, _PrimesMixin, interdependence):
         *args: Any,
         **kwargs: Any,
     ) -> Tensor:
-        """``A`` of shape ``(d, d')`` from ``w`` (``x`` is ignored).
-
-        Raises:
-            ValueAttributeError: ``w`` is ``None``.
-            ValueAssertionError: ``w`` does not hold ``l`` parameters.
-        """
+        """``A`` of shape ``(d, d')`` from ``w`` (``x`` is ignored); a ``ValueAttributeError``
+        if ``w`` is ``None``, a ``ValueAssertionError`` if it does not hold ``l`` parameters."""
         cached = self._cached(x, w)
         if cached is not None:
             return cached

@@ -75,19 +75,12 @@ class parameterized_rpn_interdependence(_PrimesMixin, interdependence):
     ``A ∈ R^{b×b'}``. ``x`` is pre-processed and ``A`` post-processed.
 
     Args:
-        b: number of instances.
-        m: number of attributes.
         data_transformation: any :class:`DataTransformation` (or its config dict).
         parameter_fabrication: any :class:`ParameterFabrication` (or its config dict).
         b_prime: output instances of the instance type (default ``b``).
         m_prime: output attributes of the attribute type (default ``m``).
-        interdependence_type: one of :data:`INTERDEPENDENCE_TYPES`.
-        name: the function's name.
-        require_parameters: whether ``forward`` needs ``w``.
-        require_data: whether ``forward`` needs ``x``.
-        device: see :class:`interdependence`.
-        **kwargs: the pre/post-processing arguments of :class:`interdependence` (applied to
-            ``x`` before the transformation, and to ``A``).
+        **kwargs: every other argument as :class:`interdependence` (pre-processing applies
+            to ``x`` before the transformation, post-processing to ``A``).
 
     Shape:
         - ``x``: ``(b, m)``; output ``(b, m')`` (attribute) or ``(b', m)`` (instance).
