@@ -12,7 +12,7 @@ from torch import Tensor
 
 from interfuse import functional as fn
 from interfuse.tinybig.errors import ValueAssertionError, warn
-from interfuse.tinybig.module.base_fusion import Device, Dims, check_inputs, fusion
+from interfuse.tinybig.module.base_fusion import Dims, fusion
 
 __all__ = [
     "average_fusion",
@@ -145,18 +145,7 @@ class weighted_summation_fusion(fusion):
             )
         return _weights_vector("weights", self.weights, k)
 
-    def forward(
-        self,
-        x: Sequence[Tensor],
-        w: Tensor | None = None,
-        device: Device = "cpu",
-        *args: Any,
-        **kwargs: Any,
-    ) -> Tensor:
-        """``Σᵢ αᵢ xᵢ`` (``α = w`` when ``require_parameters``)."""
-        xs = check_inputs(x, same_shape=True)
-        self._check_against_dims(xs)
-        xs = self._pre_process_list(xs, device)
+    def _fuse(self, xs: list[Tensor], w: Tensor | None) -> Tensor:
         weights = self._fuse_weights(w, len(xs))
         dtype = torch.promote_types(xs[0].dtype, weights.dtype)
         if not xs[0].is_floating_point():
@@ -165,7 +154,7 @@ class weighted_summation_fusion(fusion):
                 "weights, as tinyBIG did"
             )
             xs = [t.to(dtype) for t in xs]
-        return self.post_process(fn.weighted_sum(xs, weights.to(dtype)), device=device)
+        return fn.weighted_sum(xs, weights.to(dtype))
 
 
 class summation_fusion(weighted_summation_fusion):

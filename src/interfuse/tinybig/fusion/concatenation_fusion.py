@@ -2,13 +2,12 @@ r"""tinyBIG's ``tinybig.fusion.concatenation_fusion``: concatenation along the l
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from torch import Tensor
 
 from interfuse import functional as fn
-from interfuse.tinybig.module.base_fusion import Device, Dims, check_inputs, fusion
+from interfuse.tinybig.module.base_fusion import Dims, fusion
 
 __all__ = ["concatenation_fusion"]
 
@@ -63,16 +62,7 @@ class concatenation_fusion(fusion):
         """0: concatenation takes no parameters."""
         return 0
 
-    def forward(
-        self,
-        x: Sequence[Tensor],
-        w: Tensor | None = None,
-        device: Device = "cpu",
-        *args: Any,
-        **kwargs: Any,
-    ) -> Tensor:
-        """``x[0] ⊔ … ⊔ x[k-1]`` along the last dimension (``w`` is ignored)."""
-        xs = check_inputs(x, same_shape=False)
-        self._check_against_dims(xs)
-        xs = self._pre_process_list(xs, device)
-        return self.post_process(fn.concat(xs), device=device)
+    _same_shape = False
+
+    def _fuse(self, xs: list[Tensor], w: Tensor | None) -> Tensor:
+        return fn.concat(xs)

@@ -29,7 +29,7 @@ from torch import Tensor
 from interfuse import functional as fn
 from interfuse.tinybig._base import import_object, import_path
 from interfuse.tinybig.errors import ValueAssertionError, ValueRuntimeError
-from interfuse.tinybig.module.base_fusion import Device, Dims, check_inputs, fusion
+from interfuse.tinybig.module.base_fusion import Dims, fusion
 
 __all__ = [
     "METRICS",
@@ -140,29 +140,16 @@ class metric_fusion(fusion):
         """0: metric fusions take no parameters."""
         return 0
 
-    def forward(
-        self,
-        x: Sequence[Tensor],
-        w: Tensor | None = None,
-        device: Device = "cpu",
-        *args: Any,
-        **kwargs: Any,
-    ) -> Tensor:
-        """The metric over the ``k`` inputs, element by element (``w`` is ignored)."""
-        xs = check_inputs(x, same_shape=True)
-        self._check_against_dims(xs)
-        xs = self._pre_process_list(xs, device)
+    def _fuse(self, xs: list[Tensor], w: Tensor | None) -> Tensor:
         if isinstance(self.metric, str):
             if self.metric in _NEED_FLOAT and not xs[0].is_floating_point():
                 raise ValueRuntimeError(
                     f"x has dtype {xs[0].dtype} but {type(self).__name__} needs floating inputs; "
                     "convert with .float()"
                 )
-            out = METRICS[self.metric](xs)
-        else:
-            stacked = torch.stack(xs, dim=-1).reshape(-1, len(xs))
-            out = self.metric(stacked).reshape(xs[0].shape)
-        return self.post_process(out, device=device)
+            return METRICS[self.metric](xs)
+        stacked = torch.stack(xs, dim=-1).reshape(-1, len(xs))
+        return self.metric(stacked).reshape(xs[0].shape)
 
 
 class _named_metric_fusion(metric_fusion):

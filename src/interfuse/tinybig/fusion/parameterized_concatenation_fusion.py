@@ -22,7 +22,6 @@ arguments of :class:`~interfuse.tinybig.module.base_fusion.fusion` (pre/post-pro
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from torch import Tensor
@@ -34,7 +33,7 @@ from interfuse.tinybig.errors import (
     ValueAttributeError,
     ValueRuntimeError,
 )
-from interfuse.tinybig.module.base_fusion import Device, Dims, check_inputs, fusion
+from interfuse.tinybig.module.base_fusion import Dims, fusion
 
 __all__ = [
     "dual_lphm_parameterized_concatenation_fusion",
@@ -132,16 +131,9 @@ class parameterized_concatenation_fusion(Fabricated, fusion):
         """
         return self._fab.calculate_l(self.n, self._require_D("calculate_l"))
 
-    def forward(
-        self,
-        x: Sequence[Tensor],
-        w: Tensor | None = None,
-        device: Device = "cpu",
-        *args: Any,
-        **kwargs: Any,
-    ) -> Tensor:
-        """``cat(x) @ Wᵀ`` with ``W`` fabricated from ``w``."""
-        xs = check_inputs(x, same_shape=False)
+    _same_shape = False
+
+    def _check_widths(self, xs: list[Tensor]) -> None:
         D = self._require_D("forward")
         width = sum(t.shape[-1] for t in xs)
         if width != D:  # tinyBIG's matmul failed here
@@ -149,8 +141,10 @@ class parameterized_concatenation_fusion(Fabricated, fusion):
                 f"the inputs have widths {[t.shape[-1] for t in xs]} (concatenated: {width}) but "
                 f"W is {self.n}×{D} for dims={list(self.dims or [])}"
             )
-        self._check_against_dims(xs)
-        xs = self._pre_process_list(xs, device)
+
+    def _fuse(self, xs: list[Tensor], w: Tensor | None) -> Tensor:
+        """``cat(x) @ Wᵀ`` with ``W`` fabricated from ``w``."""
+        D = self._require_D("forward")
         if w is None:
             raise ValueAttributeError(
                 f"w is required: {type(self).__name__} needs l={self.calculate_l()} parameters "
@@ -161,8 +155,7 @@ class parameterized_concatenation_fusion(Fabricated, fusion):
                 f"w must hold l=n*D={self.n}*{D}={self.n * D} parameters "
                 f"(shape (1, {self.n * D})), got shape {tuple(w.shape)}"
             )
-        out = self._fab.apply(xs, w, self.n, D, random_factors=self._random_factors())
-        return self.post_process(out, device=device)
+        return self._fab.apply(xs, w, self.n, D, random_factors=self._random_factors())
 
     def matrix(self, w: Tensor) -> Tensor:
         """Materialize ``W`` of shape ``(n, D)`` from ``w`` (for inspection and tests)."""

@@ -175,8 +175,27 @@ class fusion(TinybigFunction):
         *args: Any,
         **kwargs: Any,
     ) -> Tensor:
-        """Fuse the list ``x`` (with parameters ``w`` where ``require_parameters``)."""
-        raise NotImplementedError(f"{type(self).__name__} does not implement forward()")
+        """Fuse the list ``x`` (with parameters ``w`` where ``require_parameters``).
+
+        tinyBIG's order: check the inputs, compare them with ``dims``, pre-process, fuse (what
+        a subclass's ``_fuse`` does), post-process.
+        """
+        if type(self)._fuse is fusion._fuse:
+            raise NotImplementedError(f"{type(self).__name__} does not implement forward()")
+        xs = check_inputs(x, same_shape=self._same_shape)
+        self._check_widths(xs)
+        self._check_against_dims(xs)
+        xs = self._pre_process_list(xs, device)
+        return self.post_process(self._fuse(xs, w), device=device)
+
+    #: Whether the inputs must share one shape (else only their leading dimensions).
+    _same_shape: bool = True
+
+    def _check_widths(self, xs: list[Tensor]) -> None:
+        """Hook: raise where the widths cannot be computed on (before the ``dims`` warning)."""
+
+    def _fuse(self, xs: list[Tensor], w: Tensor | None) -> Tensor:  # pragma: no cover
+        raise NotImplementedError
 
     # -- shared helpers -------------------------------------------------------------------------
     def _check_against_dims(self, xs: Sequence[Tensor]) -> None:
