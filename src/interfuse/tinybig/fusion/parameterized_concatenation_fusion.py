@@ -1,23 +1,9 @@
 r"""tinyBIG's ``tinybig.fusion.parameterized_concatenation_fusion``: concatenation and a
-learned projection ``(A₁ ⊔ … ⊔ A_k) Wᵀ`` with ``W ∈ R^{n×D}``, ``D = Σ nᵢ``, read from ``w``.
+learned projection ``(A₁ ⊔ … ⊔ A_k) Wᵀ``, ``W ∈ R^{n×D}`` (``D = Σ nᵢ``) read from ``w``.
 
-| class | ``W`` | ``l`` |
-|---|---|---|
-| ``parameterized_concatenation_fusion`` | ``reshape(w)`` | ``nD`` |
-| ``lowrank_…`` | ``U V`` | ``r(n + D)`` |
-| ``hm_…`` | from ``A (p, q)``, ``B (n/p, D/q)`` | ``pq + nD/(pq)`` |
-| ``lphm_…`` | as hm, ``B = S T`` | ``pq + r(n/p + D/q)`` |
-| ``dual_lphm_…`` | as hm, ``A = P Q``, ``B = S T`` | ``r(p + q + n/p + D/q)`` |
-| ``random_matrix_adaption_…`` | ``Λ₁ R_A Λ₂ R_Bᵀ`` | ``n + r`` |
-
-The layouts of ``w`` are tinyBIG's (:mod:`interfuse.tinybig.fabrication`); the counts and shape
-checks are those of the :mod:`interfuse.matrices` families. The concatenation is never built
-where the product allows it: each input meets its own column block of ``W``. The hm family
-reproduces tinyBIG's reshaped outer product by default and takes ``kronecker=True`` for the
-documented ``A ⊗ B``; ``p`` must divide ``n`` and ``q`` must divide ``D`` (the code's rule;
-tinyBIG's docstring had them swapped), ``q`` defaults to ``p``. Every class takes the base
-arguments of :class:`~interfuse.tinybig.module.base_fusion.fusion` (pre/post-processing and
-``device``) as keywords; ``require_parameters`` is accepted and ignored (always ``True``).
+The layouts of ``w`` and their counts ``l`` are in :mod:`interfuse.tinybig.fabrication` (with
+``(n, D)`` as here); each input meets its own column block of ``W`` (no concatenation is built
+where the product allows it).
 """
 
 from __future__ import annotations

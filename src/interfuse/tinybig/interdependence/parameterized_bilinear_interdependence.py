@@ -1,12 +1,8 @@
 r"""tinyBIG's ``tinybig.interdependence.parameterized_bilinear_interdependence``: ``A = Xᵀ W X``.
 
-The square ``W`` (side ``d``: ``b`` for the attribute type, ``m`` for the instance type) is
-fabricated from ``w`` with the layouts and counts of the parameterized family (``d' = d``):
-``l`` is ``d²`` (plain), ``2rd`` (lowrank), ``pq + d²/(pq)`` (hm), ``pq + r(d/p + d/q)``
-(lphm), ``r(p + q + d/p + d/q)`` (dual_lphm), ``d + r`` (random_matrix_adaption). The math
-and its evaluation order are the kernel both faces use, :mod:`interfuse.functional.bilinear`
-(``W`` applied factored, ``A`` never built when the data-first chain is cheaper). Every variant
-takes the arguments of :class:`parameterized_bilinear_interdependence` by keyword.
+The square ``W`` (side ``d``) is fabricated from ``w`` as in the parameterized family
+(``d' = d``); the math and its evaluation order are the kernel both faces use,
+:mod:`interfuse.functional.bilinear`.
 """
 
 from __future__ import annotations

@@ -2,26 +2,8 @@ r"""tinyBIG's ``tinybig.interdependence.parameterized_interdependence``: ``A`` f
 
 ``A ∈ R^{d×d'}`` with ``(d, d') = (m, m')`` for the attribute type (output ``X A``, any batch
 size) and ``(b, b')`` for the instance type (output ``Aᵀ X``; the batch must have exactly ``b``
-rows, as in tinyBIG). The flat layouts of ``w`` are tinyBIG's
-(:mod:`interfuse.tinybig.fabrication`); the counts and shape checks are those of the
-:mod:`interfuse.matrices` families:
-
-| class | ``A`` | ``calculate_l()`` |
-|---|---|---|
-| ``parameterized_interdependence`` | ``reshape(w)`` | ``d·d'`` |
-| ``lowrank_…`` | ``U V`` | ``r(d + d')`` |
-| ``hm_…`` | reshaped ``outer(a, b)`` (or ``a ⊗ b``) | ``pq + dd'/(pq)`` |
-| ``lphm_…`` | as hm with ``b = S T`` | ``pq + r(d/p + d'/q)`` |
-| ``dual_lphm_…`` | as hm with ``a = P Q``, ``b = S T`` | ``r(p + q + d/p + d'/q)`` |
-| ``random_matrix_adaption_…`` | ``diag(λ₁) R_A diag(λ₂) R_Bᵀ`` | ``d + r`` |
-
-In the hm family ``a = w[:pq]`` is ``p × q`` and ``b`` is ``(d/p) × (d'/q)`` (``p | d``,
-``q | d'``, ``q`` defaults to ``p``); the default reproduces tinyBIG's reshaped outer product
-(rank 1), ``kronecker=True`` gives the documented ``a ⊗ b``, applied factored. The lphm factors
-``S (s, r)``, ``T (r, t)`` and the dual ones ``P (p, r)``, ``Q (r, q)``, ``S``, ``T`` follow
-``a`` in ``w`` in that order. The random-adaption factors ``R_A (d, r)``, ``R_B (d', r)`` are
-registered buffers, given as ``random_factors`` or drawn from ``seed``. Every variant takes the
-arguments of :class:`parameterized_interdependence` (``b``, ``m`` and the rest) by keyword.
+rows, as in tinyBIG). The layouts of ``w`` and their counts are in
+:mod:`interfuse.tinybig.fabrication`, with ``(n, D) = (d, d')``.
 """
 
 from __future__ import annotations

@@ -1,11 +1,7 @@
 r"""tinyBIG's ``tinybig.module.base_fusion``: the base class :class:`fusion`.
 
-A fusion combines a list of ``k`` tensors ``x = [A_1, …, A_k]`` (any leading dimensions; the
-fused axis is the last one, ``n_i = A_i.size(-1)``) into one tensor. As in tinyBIG, nobody here
-owns learnable weights: a parameterized fusion reports ``calculate_l()`` and takes ``w`` on
-every call. Errors follow tinyBIG's types (:mod:`interfuse.tinybig.errors`); where tinyBIG
-computed a well-defined result, a stricter check warns with
-:class:`~interfuse.tinybig.errors.TinybigWarning` instead.
+As in tinyBIG, no fusion owns learnable weights: a parameterized one reports ``calculate_l()``
+and takes ``w`` on every call.
 """
 
 from __future__ import annotations
