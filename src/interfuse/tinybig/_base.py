@@ -241,9 +241,6 @@ def apply_functions(
     return x
 
 
-# -- configs -----------------------------------------------------------------------------------
-
-
 def _json_safe(value: Any, argument: str) -> Any:
     if value is None or isinstance(value, (bool, int, float, str)):
         return value

@@ -137,7 +137,6 @@ class Fabrication:
     def _pq(self) -> tuple[int, int]:
         return self.p or 0, self.q or 0
 
-    # -- sizes: the matrix family's count and checks -------------------------------------------
     def check_shape(
         self, n: int, D: int, *, names: tuple[str, str] = ("n", "D"), owner: str | None = None
     ) -> None:
@@ -179,7 +178,6 @@ class Fabrication:
             )
         return w.reshape(-1)
 
-    # -- the matrix and its product -------------------------------------------------------------
     def __call__(
         self,
         w: Tensor | None,
@@ -255,7 +253,6 @@ class Fabrication:
             return F.linear(as_tensor_input(x), W.t() if transpose else W)
         return self._kron_apply(x, f, n, D, transpose)
 
-    # -- internals --------------------------------------------------------------------------------
     def _hm_factors(self, f: Tensor, n: int, D: int) -> tuple[Tensor, Tensor]:
         """The two Kronecker factors ``a (p, q)`` and ``b (s, t)`` (low-rank ones multiplied)."""
         first, second = self._factors(f, n, D)

@@ -161,85 +161,68 @@ class _named_metric_fusion(metric_fusion):
 
 
 class mean_fusion(_named_metric_fusion):
-    """Element-wise mean (see the module table).
+    """Element-wise mean (see the module table); every named metric class takes these arguments.
 
     Args:
         name: the function's name (default: the class's).
         dims: widths of the inputs (all equal), or ``None``; keyword-only and required.
         **kwargs: the pre/post-processing arguments and ``device`` of :class:`fusion`.
 
-    >>> mean_fusion(dims=[2, 2])([torch.tensor([[1.0, -4.0]]), torch.tensor([[3.0, 2.0]])])
-    tensor([[ 2., -1.]])
+    Example:
+        >>> xs = [torch.tensor([[1.0, -4.0]]), torch.tensor([[3.0, 2.0]])]
+        >>> for cls in (mean_fusion, sum_fusion, prod_fusion, max_fusion, min_fusion,
+        ...             median_fusion, l1_norm_fusion, l2_norm_fusion):
+        ...     print(f"{cls.__name__:14}", cls(dims=[2, 2])(xs).tolist())
+        mean_fusion    [[2.0, -1.0]]
+        sum_fusion     [[4.0, -2.0]]
+        prod_fusion    [[3.0, -8.0]]
+        max_fusion     [[3.0, 2.0]]
+        min_fusion     [[1.0, -4.0]]
+        median_fusion  [[1.0, -4.0]]
+        l1_norm_fusion [[4.0, 6.0]]
+        l2_norm_fusion [[3.1622776985168457, 4.4721360206604]]
     """
 
     _metric = "mean"
 
 
 class sum_fusion(_named_metric_fusion):
-    """Element-wise sum; arguments as :class:`mean_fusion`.
-
-    >>> sum_fusion(dims=[2, 2])([torch.tensor([[1.0, -4.0]]), torch.tensor([[3.0, 2.0]])])
-    tensor([[ 4., -2.]])
-    """
+    """Element-wise sum; arguments as :class:`mean_fusion`."""
 
     _metric = "sum"
 
 
 class prod_fusion(_named_metric_fusion):
-    """Element-wise product; arguments as :class:`mean_fusion`.
-
-    >>> prod_fusion(dims=[2, 2])([torch.tensor([[1.0, -4.0]]), torch.tensor([[3.0, 2.0]])])
-    tensor([[ 3., -8.]])
-    """
+    """Element-wise product; arguments as :class:`mean_fusion`."""
 
     _metric = "prod"
 
 
 class max_fusion(_named_metric_fusion):
-    """Element-wise maximum; arguments as :class:`mean_fusion`.
-
-    >>> max_fusion(dims=[2, 2])([torch.tensor([[1.0, -4.0]]), torch.tensor([[3.0, 2.0]])])
-    tensor([[3., 2.]])
-    """
+    """Element-wise maximum; arguments as :class:`mean_fusion`."""
 
     _metric = "max"
 
 
 class min_fusion(_named_metric_fusion):
-    """Element-wise minimum; arguments as :class:`mean_fusion`.
-
-    >>> min_fusion(dims=[2, 2])([torch.tensor([[1.0, -4.0]]), torch.tensor([[3.0, 2.0]])])
-    tensor([[ 1., -4.]])
-    """
+    """Element-wise minimum; arguments as :class:`mean_fusion`."""
 
     _metric = "min"
 
 
 class median_fusion(_named_metric_fusion):
-    """Element-wise (lower) median; arguments as :class:`mean_fusion`.
-
-    >>> median_fusion(dims=[2, 2])([torch.tensor([[1.0, -4.0]]), torch.tensor([[3.0, 2.0]])])
-    tensor([[ 1., -4.]])
-    """
+    """Element-wise (lower) median; arguments as :class:`mean_fusion`."""
 
     _metric = "median"
 
 
 class l1_norm_fusion(_named_metric_fusion):
-    """Element-wise L1 norm; arguments as :class:`mean_fusion`.
-
-    >>> l1_norm_fusion(dims=[2, 2])([torch.tensor([[1.0, -4.0]]), torch.tensor([[3.0, 2.0]])])
-    tensor([[4., 6.]])
-    """
+    """Element-wise L1 norm; arguments as :class:`mean_fusion`."""
 
     _metric = "l1_norm"
 
 
 class l2_norm_fusion(_named_metric_fusion):
-    """Element-wise L2 norm; arguments as :class:`mean_fusion`.
-
-    >>> l2_norm_fusion(dims=[2, 2])([torch.tensor([[1.0, -4.0]]), torch.tensor([[3.0, 2.0]])])
-    tensor([[3.1623, 4.4721]])
-    """
+    """Element-wise L2 norm; arguments as :class:`mean_fusion`."""
 
     _metric = "l2_norm"

@@ -165,11 +165,7 @@ class hybrid_interdependence(interdependence):
         *args: Any,
         **kwargs: Any,
     ) -> Tensor:
-        """The fused matrix of the parts' ``calculate_A(x, w_i)``.
-
-        Raises:
-            ValueAssertionError: ``w`` does not hold ``l`` parameters.
-        """
+        """The fused matrix of the parts' ``calculate_A(x, w_i)``."""
         cached = self._cached(x, w)
         if cached is not None:
             return cached

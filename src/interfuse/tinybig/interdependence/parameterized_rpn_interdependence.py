@@ -136,7 +136,6 @@ class parameterized_rpn_interdependence(_PrimesMixin, interdependence):
         self._default_primes()
 
     def _dims(self) -> tuple[int, int]:
-        """``(d, d')``: the transformation's input width and the fabricated rows."""
         if self.is_instance:
             return self.m, self.calculate_b_prime()
         return self.b, self.calculate_m_prime()
@@ -155,12 +154,8 @@ class parameterized_rpn_interdependence(_PrimesMixin, interdependence):
         *args: Any,
         **kwargs: Any,
     ) -> Tensor:
-        """``A = κ(xᵀ) ψ(w)ᵀ`` for the ``x`` given (``(b, m)``, or ``(m, b)`` for instance).
-
-        Raises:
-            ValueAssertionError: ``x`` or ``w`` missing or of the wrong shape, or ``A`` not of
-                shape ``(m, m')`` / ``(b, b')``.
-        """
+        """``A = κ(xᵀ) ψ(w)ᵀ`` for the ``x`` given (``(b, m)``, or ``(m, b)`` for instance); a
+        ``ValueAssertionError`` for a missing or misshapen ``x``, ``w`` or ``A``."""
         cached = self._cached(x, w)
         if cached is not None:
             return cached
@@ -195,11 +190,8 @@ class parameterized_rpn_interdependence(_PrimesMixin, interdependence):
         return self._store(self._check_A(A))
 
     def to_config(self) -> dict[str, Any]:
-        """As :meth:`interdependence.to_config`; κ and ψ are written as their configs.
-
-        Raises:
-            TypeError: κ or ψ is not an ``nn.Module`` of an importable class (or a config).
-        """
+        """As :meth:`interdependence.to_config`, κ and ψ as their configs (a ``TypeError`` if
+        one is not an ``nn.Module`` of an importable class, nor a config)."""
         patched = dict(self._config_args)
         for key in ("data_transformation", "parameter_fabrication"):
             value = getattr(self, key)

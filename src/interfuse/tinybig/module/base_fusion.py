@@ -193,7 +193,6 @@ class fusion(TinybigFunction):
     def _fuse(self, xs: list[Tensor], w: Tensor | None) -> Tensor:  # pragma: no cover
         raise NotImplementedError
 
-    # -- shared helpers -------------------------------------------------------------------------
     def _check_against_dims(self, xs: Sequence[Tensor]) -> None:
         """Warn where the inputs do not match ``dims`` (tinyBIG never compared them, spec
         B-F5); a class that cannot compute then raises on its own terms."""

@@ -120,7 +120,6 @@ class interdependence(TinybigFunction):
         self.require_data = bool(require_data)
         self.require_parameters = bool(require_parameters)
 
-    # -- the type ---------------------------------------------------------------------------------
     @property
     def interdependence_type(self) -> str:
         """The type as given (one of :data:`INTERDEPENDENCE_TYPES`); setting it validates."""
@@ -141,7 +140,6 @@ class interdependence(TinybigFunction):
         """Whether the type mixes instances (``Aᵀ X``) rather than attributes (``X A``)."""
         return self._interdependence_type in INSTANCE_TYPES
 
-    # -- getters ----------------------------------------------------------------------------------
     def get_A(self) -> Tensor | None:
         """The cached ``A`` (kept when neither data nor parameters are required), else warns and
         returns ``None``, as tinyBIG did."""
@@ -162,7 +160,6 @@ class interdependence(TinybigFunction):
         """Number of attributes ``m``."""
         return self.m
 
-    # -- sizes ------------------------------------------------------------------------------------
     def calculate_l(self) -> int:
         """Length of the flat ``w`` (0: the base class needs no parameters)."""
         return 0
@@ -207,7 +204,6 @@ class interdependence(TinybigFunction):
             )
         return True
 
-    # -- the matrix -------------------------------------------------------------------------------
     def calculate_A(
         self,
         x: Tensor | None = None,
@@ -252,7 +248,6 @@ class interdependence(TinybigFunction):
     def _has_postprocess(self) -> bool:
         return bool(self.postprocess_functions)
 
-    # -- forward ----------------------------------------------------------------------------------
     def forward(
         self,
         x: Tensor | None = None,
@@ -313,7 +308,6 @@ class interdependence(TinybigFunction):
             f"expects {expected}"
         )
 
-    # -- configs ----------------------------------------------------------------------------------
     def to_config(self) -> dict[str, Any]:
         """The constructor arguments as a config, with the current ``b``, ``m`` and type."""
         config = super().to_config()
