@@ -19,6 +19,10 @@ with ``s = n/p`` and ``t = D/q``. tinyBIG's hm family computes a reshaped outer 
 the Kronecker product its docs describe: the two agree only when ``q = 1`` or ``p = n``, and the
 outer product can have rank 1 where ``A ⊗ B`` has full rank. ``kronecker=True`` gives the
 documented ``A ⊗ B`` on the same flat layout.
+
+The structured classes of the three families take these hyper-parameters first (``r``; ``p``,
+``q = p``, ``kronecker``; for the random adaption ``random_factors=(R_A, R_B)`` or a ``seed`` to
+draw them), then their family's arguments by keyword.
 """
 
 from __future__ import annotations

@@ -156,9 +156,6 @@ class lowrank_parameterized_concatenation_fusion(LowRank, parameterized_concaten
     ``U = w[:rn].view(n, r)``, ``V = w[rn:].view(r, D)``, applied as ``(x Vᵀ) Uᵀ``. Arguments
     after ``name`` are keyword-only, as ``n`` and ``dims`` were in tinyBIG.
 
-    Args:
-        r: the rank; the rest as :class:`~interfuse.tinybig._structured.LowRank`.
-
     Example:
         >>> lowrank_parameterized_concatenation_fusion(r=1, n=2, dims=[2, 2]).calculate_l()
         6
@@ -172,9 +169,6 @@ class hm_parameterized_concatenation_fusion(HM, parameterized_concatenation_fusi
     by default ``W = reshape(outer(a, b), (n, D))``, the reshaped outer product tinyBIG 0.2.1
     computes (rank 1 in general); with ``kronecker=True``, ``W = a.view(p, q) ⊗ b.view(s, t)``,
     the Kronecker product its docs describe, applied without building ``W``.
-
-    Args:
-        p: rows of the first factor; the rest as :class:`~interfuse.tinybig._structured.HM`.
 
     Example:
         >>> x = [torch.tensor([[1.0, 2.0]]), torch.tensor([[3.0, 4.0]])]
@@ -192,9 +186,6 @@ class lphm_parameterized_concatenation_fusion(LPHM, parameterized_concatenation_
     ``a = w[:pq]``, ``S = w[pq:pq+sr].view(s, r)``, ``T = w[pq+sr:].view(r, t)``; ``W`` as in
     :class:`hm_parameterized_concatenation_fusion`.
 
-    Args:
-        r: the rank of ``B``; the rest as :class:`~interfuse.tinybig._structured.LPHM`.
-
     Example:
         >>> x = [torch.tensor([[1.0, 2.0]]), torch.tensor([[3.0, 4.0]])]
         >>> f = lphm_parameterized_concatenation_fusion(r=1, p=2, n=4, dims=[2, 2])
@@ -208,9 +199,6 @@ class dual_lphm_parameterized_concatenation_fusion(DualLPHM, parameterized_conca
 
     ``P (p, r)``, ``Q (r, q)``, ``S (s, r)``, ``T (r, t)`` read consecutively from ``w``; ``W``
     as in :class:`hm_parameterized_concatenation_fusion`.
-
-    Args:
-        r: the rank of both factors; the rest as :class:`~interfuse.tinybig._structured.LPHM`.
 
     Example:
         >>> x = [torch.tensor([[1.0, 2.0]]), torch.tensor([[3.0, 4.0]])]
@@ -231,9 +219,6 @@ class random_matrix_adaption_parameterized_concatenation_fusion(
     ``R_A ∈ R^{n×r}``, ``R_B ∈ R^{D×r}``: registered buffers, saved in the ``state_dict``,
     moved by ``.to()``, never redrawn (tinyBIG drew them unseeded on the first call and did not
     save them). ``l = n + r`` follows tinyBIG's code (its docstring said ``D + r``).
-
-    Args:
-        r: the rank; the rest as :class:`~interfuse.tinybig._structured.RandomAdaption`.
 
     Example:
         >>> f = random_matrix_adaption_parameterized_concatenation_fusion(r=2, n=3, dims=[2, 2, 2])

@@ -172,9 +172,6 @@ class lowrank_parameterized_bilinear_interdependence(
 ):
     r"""Bilinear interdependence with a low-rank ``W = U V``: ``l = 2 r d``.
 
-    Args:
-        r: the rank; the rest as :class:`~interfuse.tinybig._structured.LowRank`.
-
     Example:
         >>> lowrank_parameterized_bilinear_interdependence(b=2, m=4, r=1).calculate_l()
         8
@@ -184,9 +181,6 @@ class lowrank_parameterized_bilinear_interdependence(
 class hm_parameterized_bilinear_interdependence(HM, parameterized_bilinear_interdependence):
     r"""Bilinear interdependence with an hm-structured ``W``: ``l = pq + d²/(pq)``.
 
-    Args:
-        p: rows of the first factor; the rest as :class:`~interfuse.tinybig._structured.HM`.
-
     Example:
         >>> hm_parameterized_bilinear_interdependence(b=4, m=6, p=2, q=3).calculate_l()
         12
@@ -195,9 +189,6 @@ class hm_parameterized_bilinear_interdependence(HM, parameterized_bilinear_inter
 
 class lphm_parameterized_bilinear_interdependence(LPHM, parameterized_bilinear_interdependence):
     r"""Bilinear interdependence with an lphm-structured ``W``: ``l = pq + r(d/p + d/q)``.
-
-    Args:
-        r: rank of the second factor; the rest as :class:`~interfuse.tinybig._structured.LPHM`.
 
     Example:
         >>> lphm_parameterized_bilinear_interdependence(b=4, m=6, r=1, p=2, q=3).calculate_l()
@@ -210,9 +201,6 @@ class dual_lphm_parameterized_bilinear_interdependence(
 ):
     r"""Bilinear interdependence with a dual-lphm ``W``: ``l = r(p + q + d/p + d/q)``.
 
-    Args:
-        r: rank of both factors; the rest as :class:`~interfuse.tinybig._structured.LPHM`.
-
     Example:
         >>> dual_lphm_parameterized_bilinear_interdependence(b=4, m=6, r=1, p=2, q=3).calculate_l()
         10
@@ -224,9 +212,6 @@ class random_matrix_adaption_parameterized_bilinear_interdependence(
 ):
     r"""Bilinear interdependence with ``W = diag(λ₁) R_A diag(λ₂) R_Bᵀ`` (frozen ``R_A``,
     ``R_B`` of shape ``(d, r)``): ``l = d + r``.
-
-    Args:
-        r: the rank; the rest as :class:`~interfuse.tinybig._structured.RandomAdaption`.
 
     Example:
         >>> f = random_matrix_adaption_parameterized_bilinear_interdependence(b=4, m=6, r=2)

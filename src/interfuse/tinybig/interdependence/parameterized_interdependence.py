@@ -179,9 +179,6 @@ class lowrank_parameterized_interdependence(LowRank, parameterized_interdependen
     r"""Low-rank ``A = U V``, ``U = w[:r·d].view(d, r)``, ``V = w[r·d:].view(r, d')``, applied
     factored: ``(X U) V``.
 
-    Args:
-        r: the rank; ``name`` and the rest as :class:`~interfuse.tinybig._structured.LowRank`.
-
     Example:
         >>> f = lowrank_parameterized_interdependence(b=5, m=3, m_prime=4, r=2)
         >>> f.calculate_l()
@@ -193,10 +190,6 @@ class lowrank_parameterized_interdependence(LowRank, parameterized_interdependen
 
 class hm_parameterized_interdependence(HM, parameterized_interdependence):
     r"""Hypercomplex-multiplication ``A`` from two small factors (module docstring).
-
-    Args:
-        p: rows of the first factor; ``q``, ``name``, ``kronecker`` and the rest as
-            :class:`~interfuse.tinybig._structured.HM`.
 
     Example:
         >>> f = hm_parameterized_interdependence(b=3, m=4, m_prime=6, p=2, q=3)
@@ -210,9 +203,6 @@ class hm_parameterized_interdependence(HM, parameterized_interdependence):
 class lphm_parameterized_interdependence(LPHM, parameterized_interdependence):
     r"""Low-rank hm: the second factor is ``b = S T`` (module docstring).
 
-    Args:
-        r: rank of the second factor; the rest as :class:`~interfuse.tinybig._structured.LPHM`.
-
     Example:
         >>> f = lphm_parameterized_interdependence(b=3, m=4, r=1, p=2, q=2)
         >>> f.calculate_A(w=torch.arange(1.0, 9.0).view(1, 8))[0]
@@ -222,9 +212,6 @@ class lphm_parameterized_interdependence(LPHM, parameterized_interdependence):
 
 class dual_lphm_parameterized_interdependence(DualLPHM, parameterized_interdependence):
     r"""Dual low-rank hm: ``a = P Q`` and ``b = S T`` (module docstring).
-
-    Args:
-        r: rank of both factors; the rest as :class:`~interfuse.tinybig._structured.LPHM`.
 
     Example:
         >>> f = dual_lphm_parameterized_interdependence(b=3, m=4, r=1, p=2, q=2)
@@ -238,9 +225,6 @@ class random_matrix_adaption_parameterized_interdependence(
 ):
     r"""Random-matrix adaption: ``A = diag(λ₁) R_A diag(λ₂) R_Bᵀ`` with ``λ₁ = w[:d]``,
     ``λ₂ = w[d:d+r]`` and the frozen ``R_A (d, r)``, ``R_B (d', r)``, applied factored.
-
-    Args:
-        r: the rank; the rest as :class:`~interfuse.tinybig._structured.RandomAdaption`.
 
     Example:
         >>> f = random_matrix_adaption_parameterized_interdependence(b=3, m=4, m_prime=5, r=2)
