@@ -68,9 +68,8 @@ class weighted_summation_fusion(fusion):
         dims: widths of the inputs (all equal), or ``None``.
         weights: the fixed weights ``α``: a tensor or a (nested) list of numbers, ``(k,)``,
             ``(k, 1)`` or ``(1, k)``.
-        name: the function's name.
         require_parameters: take the weights from ``w`` instead.
-        **kwargs: the pre/post-processing arguments and ``device`` of :class:`fusion`.
+        **kwargs: every other argument as :class:`fusion`.
 
     Shape:
         - Input: ``k`` tensors of one shape ``(*, n)``; ``w``: ``(k,)``, ``(k, 1)`` or ``(1, k)``.

@@ -17,17 +17,12 @@ class concatenation_fusion(fusion):
 
     .. math:: \text{fusion}(A_1, …, A_k) = A_1 \sqcup \cdots \sqcup A_k, \qquad n = \sum_i n_i
 
-    Pre-processing sees the stacked ``(k, *s)`` tensor when every input has the same shape
-    (cross-input functions such as a layer norm over all of them), else each input alone, as in
-    tinyBIG. ``require_parameters`` is accepted and ignored (always ``False``). Inputs that do
-    not match ``dims`` are concatenated as given, with a :class:`TinybigWarning` (tinyBIG
-    ignored ``dims`` here).
+    ``require_parameters`` is accepted and ignored (always ``False``).
 
     Args:
         dims: widths ``n_i`` of the inputs, or ``None``.
-        name: the function's name.
         require_parameters: ignored, as in tinyBIG.
-        **kwargs: the pre/post-processing arguments and ``device`` of :class:`fusion`.
+        **kwargs: every other argument as :class:`fusion`.
 
     Shape:
         - Input: ``k`` tensors ``(*, n_i)`` with equal leading dimensions.

@@ -92,8 +92,7 @@ class metric_fusion(fusion):
     Args:
         dims: widths of the inputs (all equal), or ``None``.
         metric: the metric name or a batch metric callable.
-        name: the function's name.
-        **kwargs: the pre/post-processing arguments and ``device`` of :class:`fusion`.
+        **kwargs: every other argument as :class:`fusion`.
 
     Shape:
         - Input: ``k`` tensors of one shape ``(*, n)``.
@@ -166,7 +165,7 @@ class mean_fusion(_named_metric_fusion):
     Args:
         name: the function's name (default: the class's).
         dims: widths of the inputs (all equal), or ``None``; keyword-only and required.
-        **kwargs: the pre/post-processing arguments and ``device`` of :class:`fusion`.
+        **kwargs: every other argument as :class:`fusion`.
 
     Example:
         >>> xs = [torch.tensor([[1.0, -4.0]]), torch.tensor([[3.0, 2.0]])]

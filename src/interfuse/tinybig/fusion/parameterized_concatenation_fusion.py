@@ -44,9 +44,8 @@ class parameterized_concatenation_fusion(Fabricated, fusion):
     Args:
         n: the output width, or ``None`` for ``dims[0]``.
         dims: widths ``n_i`` of the inputs (needed for ``calculate_l`` and ``forward``).
-        name: the function's name.
         require_parameters: ignored, as in tinyBIG.
-        **kwargs: the pre/post-processing arguments and ``device`` of :class:`fusion`.
+        **kwargs: every other argument as :class:`fusion`.
 
     Shape:
         - Input: ``k`` tensors ``(*, n_i)`` with equal leading dimensions; ``w``: ``(1, l)``,

@@ -72,7 +72,9 @@ class fusion(TinybigFunction):
     ``calculate_n`` (output width), ``calculate_l`` (length of ``w``) and ``forward``; on this
     base class the three raise ``NotImplementedError``. As in tinyBIG, ``calculate_n``,
     ``calculate_l`` and ``forward`` take further positional and keyword arguments and ignore
-    them.
+    them. Pre-processing sees the stacked ``(k, *s)`` tensor when every input has the same shape
+    (so a function can act across inputs), else each input alone; inputs that do not match
+    ``dims`` are fused as given where the class can (a :class:`TinybigWarning`), as in tinyBIG.
 
     Args:
         dims: widths ``n_i`` of the inputs' last dimension, or ``None``.
@@ -194,8 +196,7 @@ class fusion(TinybigFunction):
         raise NotImplementedError
 
     def _check_against_dims(self, xs: Sequence[Tensor]) -> None:
-        """Warn where the inputs do not match ``dims`` (tinyBIG never compared them, spec
-        B-F5); a class that cannot compute then raises on its own terms."""
+        # tinyBIG never compared them (spec B-F5); a class that cannot compute raises itself
         if self.dims is None:
             return
         widths = [t.shape[-1] for t in xs]
@@ -206,8 +207,6 @@ class fusion(TinybigFunction):
             )
 
     def _pre_process_list(self, xs: list[Tensor], device: Device) -> list[Tensor]:
-        """tinyBIG's pre-processing: on the stacked ``(k, *s)`` tensor when all shapes agree
-        (so a function can act across inputs), else on each input. No copy without functions."""
         if not self.preprocess_functions:
             return xs
         if all(t.shape == xs[0].shape for t in xs):
