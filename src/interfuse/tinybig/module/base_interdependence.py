@@ -55,6 +55,11 @@ def _mm(a: Tensor, b: Tensor) -> Tensor:
     return a @ b
 
 
+def _warn_unchanged(axis: str, dim: str) -> None:
+    message = f"The interdependence_type is not about the {axis}, its {dim} dimension will not"
+    warnings.warn(f"{message} be changed...", UserWarning, stacklevel=3)
+
+
 class interdependence(TinybigFunction):
     r"""Base of tinyBIG's interdependence functions: ``forward`` applies ``calculate_A``.
 
@@ -167,23 +172,13 @@ class interdependence(TinybigFunction):
     def calculate_b_prime(self, b: int | None = None) -> int:
         """Output rows ``b'`` (``b`` unchanged here; warns for the attribute type, as tinyBIG)."""
         if not self.is_instance:
-            warnings.warn(
-                "The interdependence_type is not about the instances, its b dimension will not "
-                "be changed...",
-                UserWarning,
-                stacklevel=2,
-            )
+            _warn_unchanged("instances", "b")
         return b if b is not None else self.b
 
     def calculate_m_prime(self, m: int | None = None) -> int:
         """Output columns ``m'`` (``m`` unchanged here; warns for the instance type, as tinyBIG)."""
         if self.is_instance:
-            warnings.warn(
-                "The interdependence_type is not about the attributes, its m dimension will not "
-                "be changed...",
-                UserWarning,
-                stacklevel=2,
-            )
+            _warn_unchanged("attributes", "m")
         return m if m is not None else self.m
 
     def _expected_A_shape(self) -> tuple[int, int]:
