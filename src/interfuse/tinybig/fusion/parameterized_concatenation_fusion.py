@@ -150,7 +150,7 @@ class parameterized_concatenation_fusion(Fabricated, fusion):
 
 
 class lowrank_parameterized_concatenation_fusion(LowRank, parameterized_concatenation_fusion):
-    r"""Parameterized concatenation with a rank-``r`` matrix ``W = U V`` (module table).
+    r"""Parameterized concatenation with a rank-``r`` matrix ``W = U V`` (fabrication table).
 
     ``U = w[:rn].view(n, r)``, ``V = w[rn:].view(r, D)``, applied as ``(x Vᵀ) Uᵀ``. Arguments
     after ``name`` are keyword-only, as ``n`` and ``dims`` were in tinyBIG.

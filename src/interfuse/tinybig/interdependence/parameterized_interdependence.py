@@ -1,9 +1,7 @@
 r"""tinyBIG's ``tinybig.interdependence.parameterized_interdependence``: ``A`` from ``w`` alone.
 
-``A ∈ R^{d×d'}`` with ``(d, d') = (m, m')`` for the attribute type (output ``X A``, any batch
-size) and ``(b, b')`` for the instance type (output ``Aᵀ X``; the batch must have exactly ``b``
-rows, as in tinyBIG). The layouts of ``w`` and their counts are in
-:mod:`interfuse.tinybig.fabrication`, with ``(n, D) = (d, d')``.
+The layouts of ``w`` and their counts are in :mod:`interfuse.tinybig.fabrication`, with
+``(n, D) = (d, d')``, the shape of ``A``.
 """
 
 from __future__ import annotations
@@ -69,8 +67,9 @@ class parameterized_interdependence(Fabricated, _PrimesMixin, interdependence):
         \xi(\mathbf{w}) = \text{reshape}(\mathbf{w}) = \mathbf{A} \in R^{d \times d'},
         \qquad l = d \cdot d',
 
-    with ``(d, d')`` as in the module docstring; ``A[i, j] = w[i·d' + j]``. ``forward`` applies
-    ``w`` without building ``A`` where the structure allows; ``calculate_A`` returns the matrix.
+    with ``(d, d') = (m, m')`` (attribute type) or ``(b, b')`` (instance type; batches of exactly
+    ``b`` rows) and ``A[i, j] = w[i·d' + j]``. ``forward`` applies ``w`` without building ``A``
+    where the structure allows; ``calculate_A`` returns the matrix.
 
     Args:
         b_prime: output instances ``b'`` of the instance type (default ``b``).
@@ -129,7 +128,7 @@ class parameterized_interdependence(Fabricated, _PrimesMixin, interdependence):
         return ("b", "b_prime") if self.is_instance else ("m", "m_prime")
 
     def calculate_l(self) -> int:
-        """Length of the flat ``w`` (module table)."""
+        """Length of the flat ``w`` (the fabrication table)."""
         return self._fab.calculate_l(*self._dims())
 
     def _require_w(self, w: Tensor | None) -> Tensor:
@@ -189,7 +188,7 @@ class lowrank_parameterized_interdependence(LowRank, parameterized_interdependen
 
 
 class hm_parameterized_interdependence(HM, parameterized_interdependence):
-    r"""Hypercomplex-multiplication ``A`` from two small factors (module docstring).
+    r"""Hypercomplex-multiplication ``A`` from two small factors (fabrication table).
 
     Example:
         >>> f = hm_parameterized_interdependence(b=3, m=4, m_prime=6, p=2, q=3)
@@ -201,7 +200,7 @@ class hm_parameterized_interdependence(HM, parameterized_interdependence):
 
 
 class lphm_parameterized_interdependence(LPHM, parameterized_interdependence):
-    r"""Low-rank hm: the second factor is ``b = S T`` (module docstring).
+    r"""Low-rank hm: the second factor is ``b = S T`` (fabrication table).
 
     Example:
         >>> f = lphm_parameterized_interdependence(b=3, m=4, r=1, p=2, q=2)
@@ -211,7 +210,7 @@ class lphm_parameterized_interdependence(LPHM, parameterized_interdependence):
 
 
 class dual_lphm_parameterized_interdependence(DualLPHM, parameterized_interdependence):
-    r"""Dual low-rank hm: ``a = P Q`` and ``b = S T`` (module docstring).
+    r"""Dual low-rank hm: ``a = P Q`` and ``b = S T`` (fabrication table).
 
     Example:
         >>> f = dual_lphm_parameterized_interdependence(b=3, m=4, r=1, p=2, q=2)
