@@ -70,14 +70,7 @@ class hybrid_interdependence(interdependence):
         from interfuse.tinybig.config import instantiation_from_configs
         from interfuse.tinybig.fusion import fusion as fusion_base
 
-        super().__init__(
-            b=b,
-            m=m,
-            name=name,
-            interdependence_type=interdependence_type,
-            device=device,
-            **kwargs,
-        )
+        super().__init__(b, m, name, interdependence_type, device=device, **kwargs)
         parts: list[interdependence] = []
         if interdependence_functions is not None:
             parts = list(interdependence_functions)

@@ -107,15 +107,9 @@ class parameterized_interdependence(Fabricated, _PrimesMixin, interdependence):
         device: Device = "cpu",
         **kwargs: Any,
     ) -> None:
+        kwargs["device"] = device  # the base takes it after the pre/post-processing arguments
         super().__init__(
-            b=b,
-            m=m,
-            name=name,
-            interdependence_type=interdependence_type,
-            require_data=require_data,
-            require_parameters=require_parameters,
-            device=device,
-            **kwargs,
+            b, m, name, interdependence_type, require_data, require_parameters, **kwargs
         )
         self._set_primes(b_prime, m_prime)
 

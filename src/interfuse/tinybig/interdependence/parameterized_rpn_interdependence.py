@@ -114,15 +114,9 @@ class parameterized_rpn_interdependence(_PrimesMixin, interdependence):
         device: Device = "cpu",
         **kwargs: Any,
     ) -> None:
+        kwargs["device"] = device  # the base takes it after the pre/post-processing arguments
         super().__init__(
-            b=b,
-            m=m,
-            name=name,
-            interdependence_type=interdependence_type,
-            require_data=require_data,
-            require_parameters=require_parameters,
-            device=device,
-            **kwargs,
+            b, m, name, interdependence_type, require_data, require_parameters, **kwargs
         )
         self.data_transformation: DataTransformation = _build_part(
             data_transformation, "data_transformation", self.device
