@@ -424,24 +424,14 @@ class TinybigFunction(nn.Module):
             raise TypeError(f"name must be a str, got {name!r}")
         self.name = name
         self.device = str(device) if isinstance(device, torch.device) else device
-        self.preprocess_functions = resolve_functions(
-            preprocess_functions,
-            preprocess_function_configs,
-            self.device,
-            argument="preprocess_functions",
-        )
-        self.postprocess_functions = resolve_functions(
-            postprocess_functions,
-            postprocess_function_configs,
-            self.device,
-            argument="postprocess_functions",
-        )
-        pre = [f for f in self.preprocess_functions if isinstance(f, nn.Module)]
-        post = [f for f in self.postprocess_functions if isinstance(f, nn.Module)]
-        if pre:
-            self.preprocess_modules = nn.ModuleList(pre)
-        if post:
-            self.postprocess_modules = nn.ModuleList(post)
+        pre = (preprocess_functions, preprocess_function_configs, self.device)
+        self.preprocess_functions = resolve_functions(*pre, argument="preprocess_functions")
+        post = (postprocess_functions, postprocess_function_configs, self.device)
+        self.postprocess_functions = resolve_functions(*post, argument="postprocess_functions")
+        for side in ("preprocess", "postprocess"):  # registered, so .to() and state_dict see them
+            modules = [f for f in getattr(self, f"{side}_functions") if isinstance(f, nn.Module)]
+            if modules:
+                setattr(self, f"{side}_modules", nn.ModuleList(modules))
 
     def get_name(self) -> str:
         """The function's name."""
