@@ -466,9 +466,9 @@ class TinybigFunction(nn.Module):
                 encoded[key] = value
             elif configs is not None:
                 encoded[cfg_key] = _json_safe(configs, cfg_key)
-        params: dict[str, Any] = {}
-        for key, value in args.items():
-            params[key] = encoded[key] if key in encoded else self._config_value(key, value)
+        params = {
+            k: encoded[k] if k in encoded else self._config_value(k, v) for k, v in args.items()
+        }
         if "name" in params:
             params["name"] = self.name  # a variant's default name is its class's
         return {
@@ -481,13 +481,12 @@ class TinybigFunction(nn.Module):
         return _json_safe(value, key)
 
     def extra_repr(self) -> str:
-        args = getattr(self, "_config_args", {})
-        shown = []
-        for key, value in args.items():
-            if value is None or (key.endswith(("_functions", "_function_configs")) and not value):
-                continue
-            shown.append(f"{key}={value!r}")
-        return ", ".join(shown)
+        empty_ok = ("_functions", "_function_configs")  # [] is as good as None there
+        return ", ".join(
+            f"{key}={value!r}"
+            for key, value in getattr(self, "_config_args", {}).items()
+            if value is not None and not (key.endswith(empty_ok) and not value)
+        )
 
 
 @functools.cache
