@@ -347,11 +347,6 @@ class TinybigFunction(nn.Module):
             and the two ``*_function_configs``.
         device: device string, used for functions built from configs and for buffers.
 
-    Shape:
-        - Input and output: as the subclass defines. Fusions map ``k`` tensors ``(*, n_i)``
-          to ``(*, n')``; interdependences map ``(b, m)`` to ``(b, m')`` (attribute) or
-          ``(b', m)`` (instance).
-
     Example:
         >>> f = tb.mean_fusion(dims=[2, 2], postprocess_functions="relu")
         >>> isinstance(f, TinybigFunction), f.get_name()

@@ -80,12 +80,8 @@ class fusion(TinybigFunction):
         dims: widths ``n_i`` of the inputs' last dimension, or ``None``.
         name: the function's name.
         require_parameters: whether ``forward`` needs ``w``.
-        preprocess_functions: callables or built-in names applied to the inputs (see
-            :mod:`interfuse.tinybig._base`).
-        postprocess_functions: the same, applied to the output.
-        preprocess_function_configs: configs of the pre-processing functions.
-        postprocess_function_configs: configs of the post-processing functions.
-        device: device string for functions built from configs and for buffers.
+        preprocess_functions: applied to the inputs (postprocess: to the output); these and
+            ``device`` as :class:`~interfuse.tinybig.TinybigFunction`.
 
     Shape:
         - Input: a list of ``k`` tensors ``(*, n_i)``.
