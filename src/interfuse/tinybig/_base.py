@@ -343,8 +343,9 @@ class TinybigFunction(nn.Module):
 
     Args:
         name: the function's name.
-        preprocess_functions: see :func:`resolve_functions`; so are ``postprocess_functions``
-            and the two ``*_function_configs``.
+        preprocess_functions: a callable, a built-in name (:data:`BUILTIN_NAMES`), a config
+            dict, or a list of them, applied in order (:func:`resolve_functions`); likewise
+            ``postprocess_functions``, and the config forms ``*_function_configs``.
         device: device string, used for functions built from configs and for buffers.
 
     Example:
