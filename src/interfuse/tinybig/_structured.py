@@ -16,7 +16,7 @@ from typing import Any
 
 from torch import Tensor
 
-from interfuse._validation import check_positive_int, check_seed
+from interfuse._validation import check_seed
 from interfuse.matrices.random_adapted import SeededFactors, draw_random_factors
 from interfuse.tinybig._base import TinybigFunction
 from interfuse.tinybig.fabrication import Fabrication, random_factor_buffers
@@ -52,21 +52,13 @@ class Fabricated:
         random_factors: object = None,
         seed: object = 0,
     ) -> None:
+        fab = Fabrication(kind, r=r, p=p, q=p if q is None else q, kronecker=kronecker)  # type: ignore[arg-type]
         if r is not None:
-            self.r = check_positive_int("r", r)
+            self.r = fab.r
         if p is not None:
-            self.p = check_positive_int("p", p)
-            self.q = self.p if q is None else check_positive_int("q", q)
             if not isinstance(kronecker, bool):
                 raise TypeError(f"kronecker must be a bool, got {kronecker!r}")
-            self.kronecker = kronecker
-        fab = Fabrication(
-            kind,
-            r=self.r if r is not None else None,
-            p=self.p if p is not None else None,
-            q=self.q if p is not None else None,
-            kronecker=self.kronecker,
-        )
+            self.p, self.q, self.kronecker = fab.p, fab.q, kronecker
         self._fab = self.parameter_fabrication = fab
         if p is not None:
             self._check_fab_shape()
