@@ -28,7 +28,7 @@ import functools
 import importlib
 import inspect
 import numbers
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, cast
 
 import torch
@@ -200,17 +200,14 @@ def resolve_functions(
     if configs is None:
         return []
     cfg_arg = argument.replace("functions", "function_configs")
-    if isinstance(configs, Mapping):
-        if "function_class" in configs:
-            return [_instantiate(configs, cfg_arg, device)]
+    if isinstance(configs, Mapping) and "function_class" in configs:
+        return [_instantiate(configs, cfg_arg, device)]
+    if isinstance(configs, (Mapping, list, tuple)):  # named configs, or a list of them
+        pairs: Iterable[tuple[Any, Any]]
+        pairs = configs.items() if isinstance(configs, Mapping) else enumerate(configs)
         return [
             _instantiate(_as_mapping(c, f"{cfg_arg}[{k!r}]"), f"{cfg_arg}[{k!r}]", device)
-            for k, c in configs.items()
-        ]
-    if isinstance(configs, (list, tuple)):
-        return [
-            _instantiate(_as_mapping(c, f"{cfg_arg}[{i}]"), f"{cfg_arg}[{i}]", device)
-            for i, c in enumerate(configs)
+            for k, c in pairs
         ]
     raise TypeError(
         f"{cfg_arg}: expected a config dict, a list of them or a dict of named configs, got "

@@ -83,12 +83,8 @@ class hybrid_interdependence(interdependence):
                     )
                 params = dict(cfg.get("function_parameters") or {})
                 params.update(b=b, m=m, interdependence_type=interdependence_type)
-                parts.append(
-                    instantiation_from_configs(
-                        {"function_class": cfg["function_class"], "function_parameters": params},
-                        device=self.device,
-                    )
-                )
+                full = {"function_class": cfg["function_class"], "function_parameters": params}
+                parts.append(instantiation_from_configs(full, device=self.device))
         if not parts:
             raise ValueError(
                 "hybrid_interdependence needs interdependence_functions or "
