@@ -231,12 +231,8 @@ class Fabrication:
         random_factors: tuple[Tensor, Tensor] | None = None,
         name: str = "x",
     ) -> Tensor:
-        """``x @ Wᵀ`` (fusion) or, with ``transpose=True``, ``x @ W`` (interdependence).
-
-        Factored wherever the structure allows; tinyBIG's compat hm family builds its reshaped
-        outer product (it has no cheaper exact form), as the original does. ``name`` is what
-        error messages call ``x``.
-        """
+        """``x @ Wᵀ`` (fusion) or, with ``transpose=True``, ``x @ W`` (interdependence), factored
+        except for the compat hm family's reshaped outer product (no cheaper exact form)."""
         f = self.flat(w, n, D)
         check_operands(x, f, name=name)
         r = self.r or 0

@@ -46,11 +46,7 @@ class concatenation_fusion(fusion):
         super().__init__(dims=dims, name=name, require_parameters=False, **kwargs)
 
     def calculate_n(self, dims: Dims | None = None, *args: Any, **kwargs: Any) -> int:
-        """``Σ dims`` (the concatenated width).
-
-        Raises:
-            ValueAssertionError: ``dims`` is ``None`` here and at construction.
-        """
+        """``Σ dims`` (the concatenated width); a ``ValueAssertionError`` if ``dims`` is unknown."""
         return int(sum(self._dims_or_raise(dims)))
 
     def calculate_l(self, *args: Any, **kwargs: Any) -> int:

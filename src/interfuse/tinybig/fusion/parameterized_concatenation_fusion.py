@@ -109,11 +109,7 @@ class parameterized_concatenation_fusion(Fabricated, fusion):
         return self.n
 
     def calculate_l(self, *args: Any, **kwargs: Any) -> int:
-        """The length of ``w`` (``n·D`` here; smaller for the structured variants).
-
-        Raises:
-            ValueError: ``dims`` is ``None``.
-        """
+        """The length of ``w`` (``n·D`` here; smaller for the structured variants)."""
         return self._fab.calculate_l(self.n, self._require_D("calculate_l"))
 
     _same_shape = False

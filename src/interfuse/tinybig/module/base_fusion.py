@@ -134,12 +134,8 @@ class fusion(TinybigFunction):
         return 0 if self.dims is None else len(self.dims)
 
     def get_dim(self, index: int) -> int | None:
-        """``dims[index]``; ``None`` if ``dims`` is ``None``.
-
-        Raises:
-            ValueIndexError: ``index`` is not in ``[0, len(dims))`` (tinyBIG let
-                ``index == len(dims)`` through to an ``IndexError``).
-        """
+        """``dims[index]`` (``None`` without ``dims``); a ``ValueIndexError`` outside
+        ``[0, len(dims))`` (tinyBIG let ``index == len(dims)`` through to an ``IndexError``)."""
         if self.dims is None:
             return None
         k = len(self.dims)
@@ -169,11 +165,8 @@ class fusion(TinybigFunction):
         *args: Any,
         **kwargs: Any,
     ) -> Tensor:
-        """Fuse the list ``x`` (with parameters ``w`` where ``require_parameters``).
-
-        tinyBIG's order: check the inputs, compare them with ``dims``, pre-process, fuse (what
-        a subclass's ``_fuse`` does), post-process.
-        """
+        """Fuse the list ``x`` (with ``w`` where ``require_parameters``) in tinyBIG's order: check
+        the inputs, compare them with ``dims``, pre-process, fuse (``_fuse``), post-process."""
         if type(self)._fuse is fusion._fuse:
             raise NotImplementedError(f"{type(self).__name__} does not implement forward()")
         xs = check_inputs(x, same_shape=self._same_shape)
