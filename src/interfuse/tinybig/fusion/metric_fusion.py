@@ -1,22 +1,4 @@
-r"""tinyBIG's ``tinybig.fusion.metric_fusion``: element-wise metrics over ``k`` equal inputs.
-
-.. math:: \text{fusion}(A_1, …, A_k)(i, j) = \text{metric}(A_1(i, j), …, A_k(i, j))
-
-Every class is a :class:`metric_fusion` whose metric is fixed; ``w`` is ignored,
-``calculate_l()`` is 0, ``dims`` is keyword-only and required (it may be ``None``), and passing
-``require_parameters`` is a ``TypeError``, all as in tinyBIG. The named metrics run on the
-copy-free kernels of :mod:`interfuse.functional`:
-
-| class | metric |
-|---|---|
-| ``mean_fusion`` | ``(1/k) Σ Aₘ`` (``tinybig.fusion.mean_fusion``; not ``average_fusion``) |
-| ``sum_fusion`` | ``Σ Aₘ`` |
-| ``prod_fusion`` | ``Π Aₘ`` (no log-domain handling: it can overflow, as in tinyBIG) |
-| ``max_fusion``, :class:`min_fusion` | ``maxₘ Aₘ``, ``minₘ Aₘ`` |
-| ``median_fusion`` | the lower median for an even ``k`` (``torch.median``): ``median(1, 4) = 1`` |
-| ``l1_norm_fusion`` | ``Σ ∣Aₘ∣`` |
-| ``l2_norm_fusion`` | ``√(Σ Aₘ²)`` (gradient 0, not ``nan``, where every input is 0) |
-"""
+r"""tinyBIG's ``tinybig.fusion.metric_fusion``: element-wise metrics over ``k`` equal inputs."""
 
 from __future__ import annotations
 
@@ -83,11 +65,23 @@ def _resolve_metric(metric: object) -> str | BatchMetric:
 
 
 class metric_fusion(fusion):
-    r"""Element-wise metric over ``k`` equally shaped inputs (see the module table).
+    r"""Element-wise metric over ``k`` equally shaped inputs.
+
+    .. math:: \text{fusion}(A_1, …, A_k)(i, j) = \text{metric}(A_1(i, j), …, A_k(i, j))
 
     ``metric`` is a name of :data:`METRICS`, computed by the copy-free kernels, or a tinyBIG
     batch metric: a callable mapping ``(N, k)`` to ``(N,)`` (given as the callable or its dotted
-    import path), applied as tinyBIG did to the stacked inputs.
+    import path), applied as tinyBIG did to the stacked inputs. ``w`` is ignored,
+    ``calculate_l()`` is 0 and ``require_parameters`` is a ``TypeError``, as in tinyBIG. The
+    named classes fix the metric (their ``dims`` is keyword-only and required, may be ``None``):
+
+    | class | metric |
+    |---|---|
+    | ``mean_fusion`` | ``(1/k) Σ Aₘ`` (``tinybig.fusion.mean_fusion``; not ``average_fusion``) |
+    | ``sum_fusion``, ``prod_fusion`` | ``Σ Aₘ``, ``Π Aₘ`` (may overflow, as in tinyBIG) |
+    | ``max_fusion``, ``min_fusion`` | ``maxₘ Aₘ``, ``minₘ Aₘ`` |
+    | ``median_fusion`` | the lower median for an even ``k`` (``torch.median``) |
+    | ``l1_norm_fusion``, ``l2_norm_fusion`` | ``Σ ∣Aₘ∣``, ``√(Σ Aₘ²)`` (gradient 0 at 0, not nan) |
 
     Args:
         dims: widths of the inputs (all equal), or ``None``.
@@ -160,7 +154,7 @@ class _named_metric_fusion(metric_fusion):
 
 
 class mean_fusion(_named_metric_fusion):
-    """Element-wise mean (see the module table); every named metric class takes these arguments.
+    """Element-wise mean (see :class:`metric_fusion`); every named metric class takes these Args.
 
     Args:
         name: the function's name (default: the class's).
