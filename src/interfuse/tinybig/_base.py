@@ -28,7 +28,7 @@ import functools
 import importlib
 import inspect
 import numbers
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, cast
 
 import torch
@@ -42,6 +42,7 @@ __all__ = [
     "apply_functions",
     "encode_functions",
     "import_object",
+    "import_path",
     "resolve_functions",
 ]
 
@@ -115,7 +116,7 @@ ResolvedFunction = Callable[..., Tensor]
 
 
 def import_object(path: str) -> Any:
-    """Import ``'package.module.attr'`` and return ``attr`` (``ImportError``/``AttributeError``)."""
+    """Import ``'package.module.attr'`` and return ``attr``."""
     module_name, _, attr = path.rpartition(".")
     if not module_name:
         raise ImportError(f"{path!r} is not a dotted import path")
@@ -185,17 +186,9 @@ def resolve_functions(
 
     ``functions`` (a callable, a string, a config dict, or a list/tuple of them) wins over
     ``configs`` (a config dict, a list of them, or a dict of named configs), as in tinyBIG.
-    Strings and built-in function objects become :class:`Builtin`; anything unknown raises.
-
-    Args:
-        functions: the ``*_functions`` argument.
-        configs: the ``*_function_configs`` argument.
-        device: device for functions built from configs (BatchNorm takes it).
-        argument: the argument name used in error messages.
-
-    Raises:
-        ValueError: an unknown or non-built-in function name, or a bad config.
-        TypeError: an entry that is neither a callable, a string nor a config dict.
+    Strings and built-in function objects become :class:`Builtin`; an unknown name or a bad
+    config is a ``ValueError``, any other entry a ``TypeError`` naming ``argument``. ``device``
+    is given to functions built from configs (BatchNorm takes it).
     """
     if functions is not None:
         items = list(functions) if isinstance(functions, (list, tuple)) else [functions]
@@ -207,17 +200,14 @@ def resolve_functions(
     if configs is None:
         return []
     cfg_arg = argument.replace("functions", "function_configs")
-    if isinstance(configs, Mapping):
-        if "function_class" in configs:
-            return [_instantiate(configs, cfg_arg, device)]
+    if isinstance(configs, Mapping) and "function_class" in configs:
+        return [_instantiate(configs, cfg_arg, device)]
+    if isinstance(configs, (Mapping, list, tuple)):  # named configs, or a list of them
+        pairs: Iterable[tuple[Any, Any]]
+        pairs = configs.items() if isinstance(configs, Mapping) else enumerate(configs)
         return [
             _instantiate(_as_mapping(c, f"{cfg_arg}[{k!r}]"), f"{cfg_arg}[{k!r}]", device)
-            for k, c in configs.items()
-        ]
-    if isinstance(configs, (list, tuple)):
-        return [
-            _instantiate(_as_mapping(c, f"{cfg_arg}[{i}]"), f"{cfg_arg}[{i}]", device)
-            for i, c in enumerate(configs)
+            for k, c in pairs
         ]
     raise TypeError(
         f"{cfg_arg}: expected a config dict, a list of them or a dict of named configs, got "
@@ -226,11 +216,11 @@ def resolve_functions(
 
 
 def _as_mapping(value: object, argument: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise TypeError(
-            f"{argument}: expected a config dict, got {value!r} of type {type(value).__name__}"
-        )
-    return value
+    if isinstance(value, Mapping):
+        return value
+    raise TypeError(
+        f"{argument}: expected a config dict, got {value!r} of type {type(value).__name__}"
+    )
 
 
 def apply_functions(
@@ -239,22 +229,13 @@ def apply_functions(
     device: str | torch.device = "cpu",
     training: bool = True,
 ) -> Tensor:
-    """Apply resolved ``functions`` to ``x`` in order (``None`` or ``[]``: identity).
-
-    Args:
-        x: the tensor.
-        functions: output of :func:`resolve_functions`.
-        device: device for built-ins that create modules (BatchNorm).
-        training: whether ``'dropout'`` drops.
-    """
+    """Apply resolved ``functions`` to ``x`` in order (``None`` or ``[]``: identity); ``device``
+    is for built-ins that create modules (BatchNorm), ``training`` says whether dropout drops."""
     if not functions:
         return x
     for f in functions:
         x = f(x, device=device, training=training) if isinstance(f, Builtin) else f(x)
     return x
-
-
-# -- configs -----------------------------------------------------------------------------------
 
 
 def _json_safe(value: Any, argument: str) -> Any:
@@ -278,14 +259,19 @@ def _json_safe(value: Any, argument: str) -> Any:
     )
 
 
+def import_path(obj: object) -> str | None:
+    """``obj``'s dotted import path if importing it gives ``obj`` back, else ``None``."""
+    path = f"{getattr(obj, '__module__', '')}.{getattr(obj, '__qualname__', '')}"
+    try:
+        return path if import_object(path) is obj else None
+    except (ImportError, AttributeError):
+        return None
+
+
 def _module_config(module: nn.Module, argument: str) -> dict[str, Any]:
     cls = type(module)
     path = f"{cls.__module__}.{cls.__qualname__}"
-    try:
-        found = import_object(path)
-    except (ImportError, AttributeError):
-        found = None
-    if found is not cls:
+    if import_path(cls) is None:
         raise TypeError(
             f"{argument}: the class of {module!r} cannot be imported back from {path!r}"
         )
@@ -332,14 +318,9 @@ def _encode_function(value: object, argument: str) -> str | dict[str, Any]:
 
 
 def encode_functions(functions: object, argument: str) -> tuple[str, Any]:
-    """Encode a ``*_functions`` argument for a config.
-
-    Returns ``(key, value)``: ``('*_function_configs', configs)`` when every entry is an
-    ``nn.Module`` or a config dict (tinyBIG reads these too), else ``('*_functions', value)``
-    with built-ins as names and modules as config dicts.
-
-    Raises:
-        TypeError: an entry that cannot be serialized (a lambda, a local function, ...).
+    """Encode a ``*_functions`` argument for a config: ``('*_function_configs', configs)``
+    when every entry is an ``nn.Module`` or a config dict (tinyBIG reads these too), else
+    ``('*_functions', value)`` with built-ins as names; a ``TypeError`` for a lambda and the like.
     """
     items = list(functions) if isinstance(functions, (list, tuple)) else [functions]
     single = not isinstance(functions, (list, tuple))
@@ -359,16 +340,10 @@ class TinybigFunction(nn.Module):
 
     Args:
         name: the function's name.
-        preprocess_functions: see :func:`resolve_functions`.
-        postprocess_functions: see :func:`resolve_functions`.
-        preprocess_function_configs: see :func:`resolve_functions`.
-        postprocess_function_configs: see :func:`resolve_functions`.
+        preprocess_functions: a callable, a built-in name (:data:`BUILTIN_NAMES`), a config
+            dict, or a list of them, applied in order (:func:`resolve_functions`); likewise
+            ``postprocess_functions``, and the config forms ``*_function_configs``.
         device: device string, used for functions built from configs and for buffers.
-
-    Shape:
-        - Input and output: as the subclass defines. Fusions map ``k`` tensors ``(*, n_i)``
-          to ``(*, n')``; interdependences map ``(b, m)`` to ``(b, m')`` (attribute) or
-          ``(b', m)`` (instance).
 
     Example:
         >>> f = tb.mean_fusion(dims=[2, 2], postprocess_functions="relu")
@@ -442,24 +417,14 @@ class TinybigFunction(nn.Module):
             raise TypeError(f"name must be a str, got {name!r}")
         self.name = name
         self.device = str(device) if isinstance(device, torch.device) else device
-        self.preprocess_functions = resolve_functions(
-            preprocess_functions,
-            preprocess_function_configs,
-            self.device,
-            argument="preprocess_functions",
-        )
-        self.postprocess_functions = resolve_functions(
-            postprocess_functions,
-            postprocess_function_configs,
-            self.device,
-            argument="postprocess_functions",
-        )
-        pre = [f for f in self.preprocess_functions if isinstance(f, nn.Module)]
-        post = [f for f in self.postprocess_functions if isinstance(f, nn.Module)]
-        if pre:
-            self.preprocess_modules = nn.ModuleList(pre)
-        if post:
-            self.postprocess_modules = nn.ModuleList(post)
+        pre = (preprocess_functions, preprocess_function_configs, self.device)
+        self.preprocess_functions = resolve_functions(*pre, argument="preprocess_functions")
+        post = (postprocess_functions, postprocess_function_configs, self.device)
+        self.postprocess_functions = resolve_functions(*post, argument="postprocess_functions")
+        for side in ("preprocess", "postprocess"):  # registered, so .to() and state_dict see them
+            modules = [f for f in getattr(self, f"{side}_functions") if isinstance(f, nn.Module)]
+            if modules:
+                setattr(self, f"{side}_modules", nn.ModuleList(modules))
 
     def get_name(self) -> str:
         """The function's name."""
@@ -478,10 +443,8 @@ class TinybigFunction(nn.Module):
 
         The parameters are the constructor arguments (tensors as ``None``: they live in the
         ``state_dict``, unless the class writes them, as ``weighted_summation_fusion`` does its
-        fixed ``weights``); pre/post functions are written as names or config dicts.
-
-        Raises:
-            TypeError: a constructor argument that cannot be serialized (e.g. a lambda).
+        fixed ``weights``); pre/post functions as names or config dicts. A ``TypeError`` for an
+        argument that cannot be serialized (e.g. a lambda).
         """
         args = dict(getattr(self, "_config_args", {}))
         encoded: dict[str, Any] = {}
@@ -496,9 +459,9 @@ class TinybigFunction(nn.Module):
                 encoded[key] = value
             elif configs is not None:
                 encoded[cfg_key] = _json_safe(configs, cfg_key)
-        params: dict[str, Any] = {}
-        for key, value in args.items():
-            params[key] = encoded[key] if key in encoded else self._config_value(key, value)
+        params = {
+            k: encoded[k] if k in encoded else self._config_value(k, v) for k, v in args.items()
+        }
         if "name" in params:
             params["name"] = self.name  # a variant's default name is its class's
         return {
@@ -511,23 +474,18 @@ class TinybigFunction(nn.Module):
         return _json_safe(value, key)
 
     def extra_repr(self) -> str:
-        args = getattr(self, "_config_args", {})
-        shown = []
-        for key, value in args.items():
-            if value is None or (key.endswith(("_functions", "_function_configs")) and not value):
-                continue
-            shown.append(f"{key}={value!r}")
-        return ", ".join(shown)
+        empty_ok = ("_functions", "_function_configs")  # [] is as good as None there
+        return ", ".join(
+            f"{key}={value!r}"
+            for key, value in getattr(self, "_config_args", {}).items()
+            if value is not None and not (key.endswith(empty_ok) and not value)
+        )
 
 
 @functools.cache
 def _accepted_arguments(cls: type) -> tuple[tuple[inspect.Parameter, ...], bool]:
-    """The named arguments ``cls()`` accepts, and whether it takes any other keyword.
-
-    Follows ``**kwargs`` up the MRO while the class is one of ``interfuse.tinybig``'s (these
-    forward their ``**kwargs`` to the base constructor unchanged); a ``**kwargs`` of any other
-    class counts as "takes any keyword".
-    """
+    """The named arguments ``cls()`` accepts, and whether it takes any other keyword (following
+    ``**kwargs`` up the MRO through ``interfuse.tinybig``'s classes, which forward them)."""
     named: list[inspect.Parameter] = []
     for klass in cls.__mro__:
         if "__init__" not in klass.__dict__ or not issubclass(klass, TinybigFunction):
@@ -549,8 +507,7 @@ def _accepted_arguments(cls: type) -> tuple[tuple[inspect.Parameter, ...], bool]
 
 
 def _drop_unexpected(cls: type[TinybigFunction], kwargs: dict[str, Any]) -> dict[str, Any]:
-    """``kwargs`` without the keywords ``cls()`` does not take (tinyBIG's ``**kwargs``
-    swallowed them)."""
+    """``kwargs`` without those ``cls()`` does not take (tinyBIG's ``**kwargs`` swallowed them)."""
     named, takes_any = _accepted_arguments(cast(type, cls))
     # A base argument the class fills itself stays, to fail as a duplicate (as in tinyBIG).
     kept = {p.name for p in named if p.kind is not p.POSITIONAL_ONLY} | set(cls._filled)
@@ -564,12 +521,8 @@ def _argument_error(
     kwargs: Mapping[str, Any],
     bind_error: TypeError | None,
 ) -> str | None:
-    """The message for bad constructor arguments (``None`` if they are fine): the class, the
-    unexpected keywords (with the closest accepted name), the missing required arguments, and
-    every argument the class accepts.
-
-    ``signature`` is the called ``__init__``'s (with ``self``); ``args`` exclude ``self``.
-    """
+    """The message for bad constructor arguments (``None`` if fine): unexpected keywords (with
+    the closest accepted name), missing ones, and all it accepts. ``args`` exclude ``self``."""
     named, takes_any = _accepted_arguments(cls)
     keyword_ok = sorted(p.name for p in named if p.kind is not p.POSITIONAL_ONLY)
     own = list(signature.parameters.values())[1:]

@@ -16,7 +16,7 @@ from typing import Any
 
 from torch import Tensor
 
-from interfuse._validation import check_positive_int, check_seed
+from interfuse._validation import check_seed
 from interfuse.matrices.random_adapted import SeededFactors, draw_random_factors
 from interfuse.tinybig._base import TinybigFunction
 from interfuse.tinybig.fabrication import Fabrication, random_factor_buffers
@@ -52,21 +52,13 @@ class Fabricated:
         random_factors: object = None,
         seed: object = 0,
     ) -> None:
+        fab = Fabrication(kind, r=r, p=p, q=p if q is None else q, kronecker=kronecker)  # type: ignore[arg-type]
         if r is not None:
-            self.r = check_positive_int("r", r)
+            self.r = fab.r
         if p is not None:
-            self.p = check_positive_int("p", p)
-            self.q = self.p if q is None else check_positive_int("q", q)
             if not isinstance(kronecker, bool):
                 raise TypeError(f"kronecker must be a bool, got {kronecker!r}")
-            self.kronecker = kronecker
-        fab = Fabrication(
-            kind,
-            r=self.r if r is not None else None,
-            p=self.p if p is not None else None,
-            q=self.q if p is not None else None,
-            kronecker=self.kronecker,
-        )
+            self.p, self.q, self.kronecker = fab.p, fab.q, kronecker
         self._fab = self.parameter_fabrication = fab
         if p is not None:
             self._check_fab_shape()
@@ -78,7 +70,6 @@ class Fabricated:
             self.register_buffer("R_B", rb)
 
     def _check_fab_shape(self) -> None:
-        """The matrix family's checks on ``_dims()`` (hm family: ``p | d``, ``q | d'``)."""
         d, d_prime = self._dims()
         owner = type(self).__name__
         self._fab.check_shape(d, d_prime or 0, names=self._dim_names(), owner=owner)
@@ -88,7 +79,7 @@ class Fabricated:
         return None if ra is None or rb is None else (ra, rb)
 
     def _refabricate(self: Any) -> None:
-        """After a rebinding: re-check, and redraw random factors whose shape changed."""
+        # after a rebinding: re-check, and redraw random factors whose shape changed
         self._check_fab_shape()
         factors = self._random_factors()
         d, d_prime = self._dims()
@@ -142,12 +133,7 @@ class LPHM(Fabricated, TinybigFunction):
     """:class:`HM` whose second factor is low-rank, ``b = S T`` (rank ``r``).
 
     Args:
-        r: the rank of ``b``.
-        p: rows of the first factor; must divide the rows of the matrix.
-        q: columns of the first factor (default ``p``); must divide its columns.
-        name: the function's name (default: the class's).
-        kronecker: use the true Kronecker product.
-        **kwargs: the arguments of the family's plain class.
+        r: the rank of ``b``; the other arguments as :class:`HM`.
     """
 
     _kind = "lphm"
@@ -178,13 +164,11 @@ class RandomAdaption(SeededFactors, Fabricated, TinybigFunction):
     ``R_A``, ``R_B`` registered buffers, given or drawn from ``seed``.
 
     Args:
-        r: the rank of the random factors.
-        name: the function's name (default: the class's).
+        r: the rank of the random factors; ``name`` and ``**kwargs`` as :class:`LowRank`.
         random_factors: ``(R_A, R_B)`` or ``{'A': R_A, 'B': R_B}`` to use (copied; checked by
             :func:`~interfuse.matrices.random_adapted.check_random_factors`); else drawn by
             :func:`~interfuse.matrices.random_adapted.draw_random_factors` from ``seed``.
         seed: seed of the CPU generator that draws them.
-        **kwargs: the arguments of the family's plain class.
 
     The seed travels in the ``state_dict`` (:class:`~interfuse.matrices.random_adapted.
     SeededFactors`), so a loaded module's config agrees with its factors.

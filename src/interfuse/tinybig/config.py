@@ -31,27 +31,17 @@ _BATCH_NORMS = ("torch.nn.BatchNorm1d", "torch.nn.BatchNorm2d", "torch.nn.BatchN
 
 
 def _registry() -> dict[str, type[nn.Module]]:
-    import importlib
-
     import interfuse.tinybig as package
+    from interfuse.tinybig import fusion, interdependence
     from interfuse.tinybig._base import TinybigFunction
 
-    namespaces: list[Any] = [package]
-    for sub in ("fusion", "interdependence"):
-        try:
-            namespaces.append(importlib.import_module(f"interfuse.tinybig.{sub}"))
-        except ImportError:  # pragma: no cover - both modules ship with the package
-            continue
     found: dict[str, type[nn.Module]] = {}
-    for namespace in namespaces:
-        for name in getattr(namespace, "__all__", ()):
+    for namespace in (package, fusion, interdependence):
+        for name in namespace.__all__:
             obj = getattr(namespace, name, None)
-            if (
-                isinstance(obj, type)
-                and issubclass(obj, TinybigFunction)
-                and obj is not TinybigFunction
-            ):
+            if isinstance(obj, type) and issubclass(obj, TinybigFunction):
                 found[name] = obj
+    found.pop("TinybigFunction", None)
     return found
 
 
@@ -61,8 +51,7 @@ def choices() -> list[str]:
 
 
 def _inherited(cls: type[nn.Module]) -> set[str]:
-    """Constructor arguments of ``cls``'s bases: tinyBIG writes the base class's attributes
-    (``require_parameters`` of a ``max_fusion``) into every subclass's config."""
+    # tinyBIG writes the bases' attributes (require_parameters of a max_fusion) into configs
     names: set[str] = set()
     for base in cls.__mro__[1:]:
         if base is nn.Module or not issubclass(base, nn.Module):
@@ -72,7 +61,6 @@ def _inherited(cls: type[nn.Module]) -> set[str]:
 
 
 def _accepted(cls: type[nn.Module]) -> tuple[set[str], bool]:
-    """The keywords ``cls()`` takes (following ``**kwargs`` up the face's bases)."""
     from interfuse.tinybig._base import _accepted_arguments
 
     named, takes_any = _accepted_arguments(cast(type, cls))
@@ -102,7 +90,6 @@ def _clean_tinybig(params: Mapping[str, Any], cls: type[nn.Module]) -> dict[str,
 
 
 def _clean_foreign(params: Mapping[str, Any]) -> dict[str, Any]:
-    """Drop module internals from a tinyBIG-dumped function config (``training``, ``_*``)."""
     return {k: v for k, v in params.items() if not k.startswith("_") and k != "training"}
 
 
@@ -119,9 +106,6 @@ def instantiation_from_configs(
         class_name: the key holding the class path.
         parameter_name: the key holding the constructor arguments.
         device: passed as ``device`` to classes that take it, unless the config sets it.
-
-    Returns:
-        The new object (an ``nn.Module`` for every ``interfuse.tinybig`` class).
 
     Raises:
         ValueError: not a config, or an unknown class (the message lists the choices).
@@ -186,19 +170,8 @@ def instantiation_from_configs(
 def from_config(config: Mapping[str, Any], device: str | torch.device = "cpu") -> Any:
     """Build a tinyBIG-face function from ``to_config()`` output (or a tinyBIG-written config).
 
-    The same as :func:`instantiation_from_configs` with the default keys
-    ``function_class`` / ``function_parameters``.
-
-    Args:
-        config: ``{"function_class": path, "function_parameters": {...}}``.
-        device: passed as ``device`` to classes that take it, unless the config sets it.
-
-    Returns:
-        The new object.
-
-    Raises:
-        ValueError: not a config, or an unknown class (the message lists the choices).
-        TypeError: an ``interfuse.tinybig`` config with a key its class does not take.
+    :func:`instantiation_from_configs` with the default keys ``function_class`` /
+    ``function_parameters`` (its Args and errors).
 
     Example:
         >>> f = from_config(tb.l2_norm_fusion(dims=[2, 2]).to_config())

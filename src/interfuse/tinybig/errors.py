@@ -4,6 +4,12 @@ Where tinyBIG 0.2.1 raised ``AssertionError`` (or crashed with ``AttributeError`
 ``IndexError``, ``RuntimeError``), interfuse raises a clear message in a class that derives
 from ``ValueError`` *and* the original's type, so both ``except ValueError`` and existing
 ``except AssertionError`` clauses keep working.
+
+Example:
+    >>> isinstance(ValueAssertionError("dims must be positive"), AssertionError)
+    True
+    >>> isinstance(ValueIndexError("index 3 is out of range"), (ValueError, IndexError))
+    True
 """
 
 from __future__ import annotations
@@ -52,36 +58,16 @@ def warn(message: str) -> None:
 
 
 class ValueAssertionError(ValueError, AssertionError):
-    """A bad value where tinyBIG raised ``AssertionError`` (both ``except`` clauses catch it).
-
-    Example:
-        >>> isinstance(ValueAssertionError("dims must be positive"), AssertionError)
-        True
-    """
+    """A bad value where tinyBIG raised ``AssertionError`` (both ``except`` clauses catch it)."""
 
 
 class ValueAttributeError(ValueError, AttributeError):
-    """A missing value where tinyBIG crashed with ``AttributeError`` (e.g. ``w=None``).
-
-    Example:
-        >>> isinstance(ValueAttributeError("w is required"), AttributeError)
-        True
-    """
+    """A missing value where tinyBIG crashed with ``AttributeError`` (e.g. ``w=None``)."""
 
 
 class ValueIndexError(ValueError, IndexError):
-    """An out-of-range index where tinyBIG raised ``IndexError``.
-
-    Example:
-        >>> isinstance(ValueIndexError("index 3 is out of range"), IndexError)
-        True
-    """
+    """An out-of-range index where tinyBIG raised ``IndexError``."""
 
 
 class ValueRuntimeError(ValueError, RuntimeError):
-    """A shape mismatch where tinyBIG crashed inside a matmul or reshape (``RuntimeError``).
-
-    Example:
-        >>> isinstance(ValueRuntimeError("x has 3 features, expected 4"), RuntimeError)
-        True
-    """
+    """A shape mismatch where tinyBIG crashed inside a matmul or reshape (``RuntimeError``)."""

@@ -19,11 +19,16 @@ with ``s = n/p`` and ``t = D/q``. tinyBIG's hm family computes a reshaped outer 
 the Kronecker product its docs describe: the two agree only when ``q = 1`` or ``p = n``, and the
 outer product can have rank 1 where ``A ⊗ B`` has full rank. ``kronecker=True`` gives the
 documented ``A ⊗ B`` on the same flat layout.
+
+The structured classes of the three families take these hyper-parameters first (``r``; ``p``,
+``q = p``, ``kronecker``; for the random adaption ``random_factors=(R_A, R_B)`` or a ``seed`` to
+draw them), then their family's arguments by keyword.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,16 +70,16 @@ MATRICES = {
     "random_matrix_adaption": "random_adapted",
 }
 KINDS = tuple(MATRICES)
+_KRON_KERNELS: dict[str, Callable[..., Tensor]] = {
+    "hm": kron_linear,
+    "lphm": lowrank_kron_linear,
+    "dual_lphm": dual_lowrank_kron_linear,
+}
 
 
 def check_operands(x: Inputs, ref: Tensor, *, name: str = "x", ref_name: str = "w") -> None:
-    """``x`` (a tensor or a list of them) must match ``ref`` in device and, outside autocast,
-    dtype, and be floating: tinyBIG failed on a mismatch inside the matrix product with a bare
-    ``RuntimeError``.
-
-    Raises:
-        ValueRuntimeError: naming the operand, its device or dtype and ``ref``'s.
-    """
+    """``x`` (a tensor or a list of them) must be floating and match ``ref`` in device and,
+    outside autocast, dtype, else a ``ValueRuntimeError`` naming both (tinyBIG's matmul failed)."""
     pieces = [x] if isinstance(x, Tensor) else list(x)
     for i, t in enumerate(pieces):
         label = name if isinstance(x, Tensor) else f"{name}[{i}]"
@@ -98,8 +103,8 @@ def check_operands(x: Inputs, ref: Tensor, *, name: str = "x", ref_name: str = "
 
 @functools.lru_cache(maxsize=1024)
 def _family_count(fab: Fabrication, n: int, D: int) -> int:
-    """The matrix family's count, cached: it runs on every call (``flat``), and binding the
-    family's signature costs more than a small product."""
+    # cached: it runs on every call (flat), and binding the family's signature costs more than a
+    # small product
     return matrix_class(MATRICES[fab.kind]).count_parameters(D, n, **fab._options())
 
 
@@ -136,22 +141,11 @@ class Fabrication:
     def _pq(self) -> tuple[int, int]:
         return self.p or 0, self.q or 0
 
-    # -- sizes: the matrix family's count and checks -------------------------------------------
     def check_shape(
         self, n: int, D: int, *, names: tuple[str, str] = ("n", "D"), owner: str | None = None
     ) -> None:
-        """The matrix family's shape checks (hm family: ``p`` divides ``n``, ``q`` divides ``D``).
-
-        Args:
-            n: rows of ``W`` (the family's ``out_features``).
-            D: columns of ``W`` (its ``in_features``).
-            names: what the caller calls ``n`` and ``D`` in the message (an interdependence
-                passes its own arguments, e.g. ``("m", "m_prime")``).
-            owner: the class name the message starts with, if any.
-
-        Raises:
-            ValueAssertionError: the family's ``ValueError``, with the caller's names.
-        """
+        """The matrix family's shape checks on ``W (n, D)`` (hm: ``p | n``, ``q | D``), raised as
+        a ``ValueAssertionError`` starting with ``owner`` and calling ``n``, ``D`` ``names``."""
         self.calculate_l(n, D, names=names, owner=owner)
 
     def calculate_l(
@@ -167,8 +161,7 @@ class Fabrication:
             raise ValueAssertionError(f"{prefix}{message}") from None
 
     def flat(self, w: Tensor | None, n: int, D: int) -> Tensor:
-        """``w`` as a 1-D view of length ``l``; accepts ``(l,)``, ``(1, l)`` or any ``(·, ·)`` of
-        numel ``l`` (tinyBIG's reshape variants did too)."""
+        """``w`` as a 1-D view of length ``l``."""
         if w is None:
             raise ValueAttributeError(
                 f"w is required: this {self.kind!r} fabrication needs l={self.calculate_l(n, D)} "
@@ -189,7 +182,6 @@ class Fabrication:
             )
         return w.reshape(-1)
 
-    # -- the matrix and its product -------------------------------------------------------------
     def __call__(
         self,
         w: Tensor | None,
@@ -239,12 +231,8 @@ class Fabrication:
         random_factors: tuple[Tensor, Tensor] | None = None,
         name: str = "x",
     ) -> Tensor:
-        """``x @ Wᵀ`` (fusion) or, with ``transpose=True``, ``x @ W`` (interdependence).
-
-        Factored wherever the structure allows; tinyBIG's compat hm family builds its reshaped
-        outer product (it has no cheaper exact form), as the original does. ``name`` is what
-        error messages call ``x``.
-        """
+        """``x @ Wᵀ`` (fusion) or, with ``transpose=True``, ``x @ W`` (interdependence), factored
+        except for the compat hm family's reshaped outer product (no cheaper exact form)."""
         f = self.flat(w, n, D)
         check_operands(x, f, name=name)
         r = self.r or 0
@@ -265,46 +253,28 @@ class Fabrication:
             return F.linear(as_tensor_input(x), W.t() if transpose else W)
         return self._kron_apply(x, f, n, D, transpose)
 
-    # -- internals --------------------------------------------------------------------------------
     def _hm_factors(self, f: Tensor, n: int, D: int) -> tuple[Tensor, Tensor]:
         """The two Kronecker factors ``a (p, q)`` and ``b (s, t)`` (low-rank ones multiplied)."""
-        p, q = self._pq
-        s, t = n // p, D // q
-        r = self.r or 0
-        if self.kind == "hm":
-            return f[: p * q].view(p, q), f[p * q :].view(s, t)
-        if self.kind == "lphm":
-            S = f[p * q : p * q + s * r].view(s, r)
-            T = f[p * q + s * r :].view(r, t)
-            return f[: p * q].view(p, q), S @ T
-        P, Q, S, T = self._dual_factors(f, n, D)
-        return P @ Q, S @ T
+        first, second = self._factors(f, n, D)
+        return functools.reduce(torch.matmul, first), functools.reduce(torch.matmul, second)
 
-    def _dual_factors(self, f: Tensor, n: int, D: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    def _factors(self, f: Tensor, n: int, D: int) -> tuple[list[Tensor], list[Tensor]]:
+        """Views of ``f``: ``[a], [b]`` (hm), ``[a], [S, T]`` (lphm), ``[P, Q], [S, T]`` (dual)."""
         p, q = self._pq
-        s, t = n // p, D // q
-        r = self.r or 0
+        s, t, r = n // p, D // q, self.r or 0
+        if self.kind == "hm":
+            return [f[: p * q].view(p, q)], [f[p * q :].view(s, t)]
+        if self.kind == "lphm":
+            o = p * q + s * r
+            return [f[: p * q].view(p, q)], [f[p * q : o].view(s, r), f[o:].view(r, t)]
         o1, o2, o3 = p * r, p * r + r * q, p * r + r * q + s * r
-        return f[:o1].view(p, r), f[o1:o2].view(r, q), f[o2:o3].view(s, r), f[o3:].view(r, t)
+        return [f[:o1].view(p, r), f[o1:o2].view(r, q)], [f[o2:o3].view(s, r), f[o3:].view(r, t)]
 
     def _kron_apply(self, x: Inputs, f: Tensor, n: int, D: int, transpose: bool) -> Tensor:
-        p, q = self._pq
-        s, t = n // p, D // q
-        r = self.r or 0
-        if self.kind == "hm":
-            a, b = f[: p * q].view(p, q), f[p * q :].view(s, t)
-            return kron_linear(x, a.t(), b.t()) if transpose else kron_linear(x, a, b)
-        if self.kind == "lphm":
-            a = f[: p * q].view(p, q)
-            S = f[p * q : p * q + s * r].view(s, r)
-            T = f[p * q + s * r :].view(r, t)
-            if transpose:
-                return lowrank_kron_linear(x, a.t(), T.t(), S.t())
-            return lowrank_kron_linear(x, a, S, T)
-        P, Q, S, T = self._dual_factors(f, n, D)
-        if transpose:
-            return dual_lowrank_kron_linear(x, Q.t(), P.t(), T.t(), S.t())
-        return dual_lowrank_kron_linear(x, P, Q, S, T)
+        first, second = self._factors(f, n, D)
+        if transpose:  # (A ⊗ B)ᵀ = Aᵀ ⊗ Bᵀ and (P Q)ᵀ = Qᵀ Pᵀ
+            first, second = [m.t() for m in first[::-1]], [m.t() for m in second[::-1]]
+        return _KRON_KERNELS[self.kind](x, *first, *second)
 
     def _random(
         self, factors: tuple[Tensor, Tensor] | None, n: int, D: int

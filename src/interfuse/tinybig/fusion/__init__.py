@@ -6,56 +6,19 @@ The classes live in the files tinyBIG keeps them in (``basic_fusion``, ``metric_
 ``tinybig.`` to ``interfuse.tinybig.`` in its imports.
 """
 
-from interfuse.tinybig.fusion.basic_fusion import (
-    average_fusion,
-    parameterized_weighted_summation_fusion,
-    summation_fusion,
-    weighted_summation_fusion,
-)
-from interfuse.tinybig.fusion.concatenation_fusion import concatenation_fusion
-from interfuse.tinybig.fusion.metric_fusion import (
-    METRICS,
-    l1_norm_fusion,
-    l2_norm_fusion,
-    max_fusion,
-    mean_fusion,
-    median_fusion,
-    metric_fusion,
-    min_fusion,
-    prod_fusion,
-    sum_fusion,
-)
-from interfuse.tinybig.fusion.parameterized_concatenation_fusion import (
-    dual_lphm_parameterized_concatenation_fusion,
-    hm_parameterized_concatenation_fusion,
-    lowrank_parameterized_concatenation_fusion,
-    lphm_parameterized_concatenation_fusion,
-    parameterized_concatenation_fusion,
-    random_matrix_adaption_parameterized_concatenation_fusion,
-)
+import interfuse.tinybig.fusion.basic_fusion as _basic
+import interfuse.tinybig.fusion.concatenation_fusion as _concatenation
+import interfuse.tinybig.fusion.metric_fusion as _metric
+import interfuse.tinybig.fusion.parameterized_concatenation_fusion as _parameterized
+from interfuse.tinybig.fusion.basic_fusion import *  # noqa: F403
+from interfuse.tinybig.fusion.concatenation_fusion import *  # noqa: F403
+from interfuse.tinybig.fusion.metric_fusion import *  # noqa: F403
+from interfuse.tinybig.fusion.parameterized_concatenation_fusion import *  # noqa: F403
 from interfuse.tinybig.module.base_fusion import fusion
 
-__all__ = [
-    "METRICS",
-    "average_fusion",
-    "concatenation_fusion",
-    "dual_lphm_parameterized_concatenation_fusion",
-    "fusion",
-    "hm_parameterized_concatenation_fusion",
-    "l1_norm_fusion",
-    "l2_norm_fusion",
-    "lowrank_parameterized_concatenation_fusion",
-    "lphm_parameterized_concatenation_fusion",
-    "max_fusion",
-    "mean_fusion",
-    "median_fusion",
-    "metric_fusion",
-    "min_fusion",
-    "parameterized_concatenation_fusion",
-    "parameterized_weighted_summation_fusion",
-    "prod_fusion",
-    "random_matrix_adaption_parameterized_concatenation_fusion",
-    "sum_fusion",
-    "summation_fusion",
-    "weighted_summation_fusion",
-]
+__all__ = ["fusion"]
+__all__ += _basic.__all__
+__all__ += _concatenation.__all__
+__all__ += _metric.__all__
+__all__ += _parameterized.__all__
+__all__.sort(key=lambda name: (not name.isupper(), name[0].islower(), name))  # as ruff sorts

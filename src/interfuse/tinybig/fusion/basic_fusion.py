@@ -1,9 +1,5 @@
-r"""tinyBIG's ``tinybig.fusion.basic_fusion``: weighted sums of ``k`` equally shaped inputs.
-
-All compute ``Σᵢ αᵢ Aᵢ`` on :func:`interfuse.functional.weighted_sum` (no stacking); they
-differ in where ``α`` comes from. Every class takes the base arguments of
-:class:`~interfuse.tinybig.module.base_fusion.fusion` (``preprocess_functions``,
-``postprocess_functions``, their ``*_configs`` and ``device``) as keywords.
+r"""tinyBIG's ``tinybig.fusion.basic_fusion``: weighted sums ``Σᵢ αᵢ Aᵢ`` of ``k`` equally
+shaped inputs (on :func:`interfuse.functional.weighted_sum`), differing in where ``α`` comes from.
 """
 
 from __future__ import annotations
@@ -16,7 +12,7 @@ from torch import Tensor
 
 from interfuse import functional as fn
 from interfuse.tinybig.errors import ValueAssertionError, warn
-from interfuse.tinybig.module.base_fusion import Device, Dims, check_inputs, fusion
+from interfuse.tinybig.module.base_fusion import Dims, fusion
 
 __all__ = [
     "average_fusion",
@@ -27,7 +23,6 @@ __all__ = [
 
 
 def _weights_vector(name: str, value: Tensor, k: int | None) -> Tensor:
-    """Accept ``(k,)``, ``(k, 1)`` or ``(1, k)`` and return the ``(k,)`` view."""
     if not isinstance(value, Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
     ok_shape = value.ndim == 1 or (value.ndim == 2 and 1 in value.shape)
@@ -42,8 +37,6 @@ def _weights_vector(name: str, value: Tensor, k: int | None) -> Tensor:
 
 
 def _as_weights_tensor(value: object) -> Tensor:
-    """``weights`` as given: a tensor, or a (nested) list of numbers such as ``to_config``
-    writes (built in the default floating dtype)."""
     if isinstance(value, Tensor):
         return value
     if isinstance(value, (list, tuple)):
@@ -68,17 +61,15 @@ class weighted_summation_fusion(fusion):
     ``w`` may be shaped ``(k,)``, ``(k, 1)`` or ``(1, k)``. Integer inputs are promoted as
     tinyBIG's ``x * weights`` promoted them (with a :class:`TinybigWarning`).
 
-    :meth:`to_config` writes the fixed weights as a list of floats (JSON/YAML-safe) and the
-    constructor accepts such a list (built in ``torch.get_default_dtype()``; load the
-    ``state_dict`` as well to keep other dtypes).
+    :meth:`to_config` writes the fixed weights as a list of floats, which the constructor
+    accepts (in ``torch.get_default_dtype()``; load the ``state_dict`` to keep other dtypes).
 
     Args:
         dims: widths of the inputs (all equal), or ``None``.
         weights: the fixed weights ``α``: a tensor or a (nested) list of numbers, ``(k,)``,
             ``(k, 1)`` or ``(1, k)``.
-        name: the function's name.
         require_parameters: take the weights from ``w`` instead.
-        **kwargs: the pre/post-processing arguments and ``device`` of :class:`fusion`.
+        **kwargs: every other argument as :class:`fusion`.
 
     Shape:
         - Input: ``k`` tensors of one shape ``(*, n)``; ``w``: ``(k,)``, ``(k, 1)`` or ``(1, k)``.
@@ -132,11 +123,7 @@ class weighted_summation_fusion(fusion):
         return super()._config_value(key, value)
 
     def calculate_n(self, dims: Dims | None = None, *args: Any, **kwargs: Any) -> int:
-        """``dims[0]`` (all widths must be equal).
-
-        Raises:
-            ValueAssertionError: ``dims`` is ``None`` here and at construction, or unequal.
-        """
+        """``dims[0]``; a ``ValueAssertionError`` if ``dims`` are unequal or unknown."""
         return self._equal_dims_n(dims)
 
     def calculate_l(self, *args: Any, **kwargs: Any) -> int:
@@ -157,18 +144,7 @@ class weighted_summation_fusion(fusion):
             )
         return _weights_vector("weights", self.weights, k)
 
-    def forward(
-        self,
-        x: Sequence[Tensor],
-        w: Tensor | None = None,
-        device: Device = "cpu",
-        *args: Any,
-        **kwargs: Any,
-    ) -> Tensor:
-        """``Σᵢ αᵢ xᵢ`` (``α = w`` when ``require_parameters``)."""
-        xs = check_inputs(x, same_shape=True)
-        self._check_against_dims(xs)
-        xs = self._pre_process_list(xs, device)
+    def _fuse(self, xs: list[Tensor], w: Tensor | None) -> Tensor:
         weights = self._fuse_weights(w, len(xs))
         dtype = torch.promote_types(xs[0].dtype, weights.dtype)
         if not xs[0].is_floating_point():
@@ -177,7 +153,7 @@ class weighted_summation_fusion(fusion):
                 "weights, as tinyBIG did"
             )
             xs = [t.to(dtype) for t in xs]
-        return self.post_process(fn.weighted_sum(xs, weights.to(dtype)), device=device)
+        return fn.weighted_sum(xs, weights.to(dtype))
 
 
 class summation_fusion(weighted_summation_fusion):
@@ -186,17 +162,7 @@ class summation_fusion(weighted_summation_fusion):
     .. math:: \text{fusion}(A_1, …, A_k) = \sum_{i=1}^k A_i
 
     ``dims`` is required (tinyBIG sized the weights from it); ``require_parameters`` is
-    accepted and ignored (always ``False``).
-
-    Args:
-        dims: widths of the inputs (all equal).
-        name: the function's name.
-        require_parameters: ignored, as in tinyBIG.
-        **kwargs: the pre/post-processing arguments and ``device`` of :class:`fusion`.
-
-    Shape:
-        - Input: ``k = len(dims)`` tensors of one shape ``(*, n)``.
-        - Output: ``(*, n)``.
+    accepted and ignored (always ``False``). Other arguments as :class:`weighted_summation_fusion`.
 
     Example:
         >>> summation_fusion(dims=[2, 2])([torch.ones(1, 2), torch.ones(1, 2)])
@@ -233,12 +199,6 @@ class average_fusion(summation_fusion):
     :class:`~interfuse.tinybig.fusion.metric_fusion.mean_fusion` (same numbers up to rounding).
     Arguments as :class:`summation_fusion`.
 
-    Args:
-        dims: widths of the inputs (all equal).
-        name: the function's name.
-        require_parameters: ignored, as in tinyBIG.
-        **kwargs: the pre/post-processing arguments and ``device`` of :class:`fusion`.
-
     Example:
         >>> average_fusion(dims=[2, 2])([torch.ones(1, 2), torch.zeros(1, 2)])
         tensor([[0.5000, 0.5000]])
@@ -265,13 +225,8 @@ class parameterized_weighted_summation_fusion(weighted_summation_fusion):
 
     ``w`` may be ``(k,)``, ``(k, 1)`` or ``(1, k)``. tinyBIG rejected ``(1, k)`` (the shape its
     heads and layers pass), which made this class unusable as a channel or head fusion there;
-    it is accepted here. ``require_parameters`` is accepted and ignored (always ``True``).
-
-    Args:
-        dims: widths of the inputs (all equal), or ``None``.
-        name: the function's name.
-        require_parameters: ignored, as in tinyBIG.
-        **kwargs: the pre/post-processing arguments and ``device`` of :class:`fusion`.
+    it is accepted here. ``require_parameters`` is accepted and ignored (always ``True``);
+    other arguments as :class:`weighted_summation_fusion`.
 
     Example:
         >>> f = parameterized_weighted_summation_fusion(dims=[2, 2])

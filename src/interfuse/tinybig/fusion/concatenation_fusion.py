@@ -2,13 +2,12 @@ r"""tinyBIG's ``tinybig.fusion.concatenation_fusion``: concatenation along the l
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from torch import Tensor
 
 from interfuse import functional as fn
-from interfuse.tinybig.module.base_fusion import Device, Dims, check_inputs, fusion
+from interfuse.tinybig.module.base_fusion import Dims, fusion
 
 __all__ = ["concatenation_fusion"]
 
@@ -18,17 +17,12 @@ class concatenation_fusion(fusion):
 
     .. math:: \text{fusion}(A_1, …, A_k) = A_1 \sqcup \cdots \sqcup A_k, \qquad n = \sum_i n_i
 
-    Pre-processing sees the stacked ``(k, *s)`` tensor when every input has the same shape
-    (cross-input functions such as a layer norm over all of them), else each input alone, as in
-    tinyBIG. ``require_parameters`` is accepted and ignored (always ``False``). Inputs that do
-    not match ``dims`` are concatenated as given, with a :class:`TinybigWarning` (tinyBIG
-    ignored ``dims`` here).
+    ``require_parameters`` is accepted and ignored (always ``False``).
 
     Args:
         dims: widths ``n_i`` of the inputs, or ``None``.
-        name: the function's name.
         require_parameters: ignored, as in tinyBIG.
-        **kwargs: the pre/post-processing arguments and ``device`` of :class:`fusion`.
+        **kwargs: every other argument as :class:`fusion`.
 
     Shape:
         - Input: ``k`` tensors ``(*, n_i)`` with equal leading dimensions.
@@ -52,27 +46,14 @@ class concatenation_fusion(fusion):
         super().__init__(dims=dims, name=name, require_parameters=False, **kwargs)
 
     def calculate_n(self, dims: Dims | None = None, *args: Any, **kwargs: Any) -> int:
-        """``Σ dims`` (the concatenated width).
-
-        Raises:
-            ValueAssertionError: ``dims`` is ``None`` here and at construction.
-        """
+        """``Σ dims`` (the concatenated width); a ``ValueAssertionError`` if ``dims`` is unknown."""
         return int(sum(self._dims_or_raise(dims)))
 
     def calculate_l(self, *args: Any, **kwargs: Any) -> int:
         """0: concatenation takes no parameters."""
         return 0
 
-    def forward(
-        self,
-        x: Sequence[Tensor],
-        w: Tensor | None = None,
-        device: Device = "cpu",
-        *args: Any,
-        **kwargs: Any,
-    ) -> Tensor:
-        """``x[0] ⊔ … ⊔ x[k-1]`` along the last dimension (``w`` is ignored)."""
-        xs = check_inputs(x, same_shape=False)
-        self._check_against_dims(xs)
-        xs = self._pre_process_list(xs, device)
-        return self.post_process(fn.concat(xs), device=device)
+    _same_shape = False
+
+    def _fuse(self, xs: list[Tensor], w: Tensor | None) -> Tensor:
+        return fn.concat(xs)

@@ -1,22 +1,4 @@
-r"""tinyBIG's ``tinybig.fusion.metric_fusion``: element-wise metrics over ``k`` equal inputs.
-
-.. math:: \text{fusion}(A_1, …, A_k)(i, j) = \text{metric}(A_1(i, j), …, A_k(i, j))
-
-Every class is a :class:`metric_fusion` whose metric is fixed; ``w`` is ignored,
-``calculate_l()`` is 0, ``dims`` is keyword-only and required (it may be ``None``), and passing
-``require_parameters`` is a ``TypeError``, all as in tinyBIG. The named metrics run on the
-copy-free kernels of :mod:`interfuse.functional`:
-
-| class | metric |
-|---|---|
-| ``mean_fusion`` | ``(1/k) Σ Aₘ`` (``tinybig.fusion.mean_fusion``; not ``average_fusion``) |
-| ``sum_fusion`` | ``Σ Aₘ`` |
-| ``prod_fusion`` | ``Π Aₘ`` (no log-domain handling: it can overflow, as in tinyBIG) |
-| ``max_fusion``, :class:`min_fusion` | ``maxₘ Aₘ``, ``minₘ Aₘ`` |
-| ``median_fusion`` | the lower median for an even ``k`` (``torch.median``): ``median(1, 4) = 1`` |
-| ``l1_norm_fusion`` | ``Σ ∣Aₘ∣`` |
-| ``l2_norm_fusion`` | ``√(Σ Aₘ²)`` (gradient 0, not ``nan``, where every input is 0) |
-"""
+r"""tinyBIG's ``tinybig.fusion.metric_fusion``: element-wise metrics over ``k`` equal inputs."""
 
 from __future__ import annotations
 
@@ -27,9 +9,9 @@ import torch
 from torch import Tensor
 
 from interfuse import functional as fn
-from interfuse.tinybig._base import import_object
+from interfuse.tinybig._base import import_object, import_path
 from interfuse.tinybig.errors import ValueAssertionError, ValueRuntimeError
-from interfuse.tinybig.module.base_fusion import Device, Dims, check_inputs, fusion
+from interfuse.tinybig.module.base_fusion import Dims, fusion
 
 __all__ = [
     "METRICS",
@@ -83,17 +65,28 @@ def _resolve_metric(metric: object) -> str | BatchMetric:
 
 
 class metric_fusion(fusion):
-    r"""Element-wise metric over ``k`` equally shaped inputs (see the module table).
+    r"""Element-wise metric over ``k`` equally shaped inputs.
+
+    .. math:: \text{fusion}(A_1, …, A_k)(i, j) = \text{metric}(A_1(i, j), …, A_k(i, j))
 
     ``metric`` is a name of :data:`METRICS`, computed by the copy-free kernels, or a tinyBIG
     batch metric: a callable mapping ``(N, k)`` to ``(N,)`` (given as the callable or its dotted
-    import path), applied as tinyBIG did to the stacked inputs.
+    import path), applied as tinyBIG did to the stacked inputs. ``w`` is ignored,
+    ``calculate_l()`` is 0 and ``require_parameters`` is a ``TypeError``, as in tinyBIG. The
+    named classes fix the metric (their ``dims`` is keyword-only and required, may be ``None``):
+
+    | class | metric |
+    |---|---|
+    | ``mean_fusion`` | ``(1/k) Σ Aₘ`` (``tinybig.fusion.mean_fusion``; not ``average_fusion``) |
+    | ``sum_fusion``, ``prod_fusion`` | ``Σ Aₘ``, ``Π Aₘ`` (may overflow, as in tinyBIG) |
+    | ``max_fusion``, ``min_fusion`` | ``maxₘ Aₘ``, ``minₘ Aₘ`` |
+    | ``median_fusion`` | the lower median for an even ``k`` (``torch.median``) |
+    | ``l1_norm_fusion``, ``l2_norm_fusion`` | ``Σ ∣Aₘ∣``, ``√(Σ Aₘ²)`` (gradient 0 at 0, not nan) |
 
     Args:
         dims: widths of the inputs (all equal), or ``None``.
         metric: the metric name or a batch metric callable.
-        name: the function's name.
-        **kwargs: the pre/post-processing arguments and ``device`` of :class:`fusion`.
+        **kwargs: every other argument as :class:`fusion`.
 
     Shape:
         - Input: ``k`` tensors of one shape ``(*, n)``.
@@ -123,12 +116,8 @@ class metric_fusion(fusion):
 
     def _config_value(self, key: str, value: Any) -> Any:
         if key == "metric" and not isinstance(value, str) and callable(value):
-            path = f"{getattr(value, '__module__', '')}.{getattr(value, '__qualname__', '')}"
-            try:
-                found = import_object(path)
-            except (ImportError, AttributeError):
-                found = None
-            if found is not value:
+            path = import_path(value)
+            if path is None:
                 raise TypeError(
                     f"metric={value!r} cannot be written to a config: use one of {sorted(METRICS)} "
                     "or a module-level function (written as its import path)"
@@ -137,46 +126,26 @@ class metric_fusion(fusion):
         return super()._config_value(key, value)
 
     def calculate_n(self, dims: Dims | None = None, *args: Any, **kwargs: Any) -> int:
-        """``dims[0]`` (all widths must be equal).
-
-        Raises:
-            ValueAssertionError: ``dims`` is ``None`` here and at construction, or unequal.
-        """
+        """``dims[0]``; a ``ValueAssertionError`` if ``dims`` are unequal or unknown."""
         return self._equal_dims_n(dims)
 
     def calculate_l(self, *args: Any, **kwargs: Any) -> int:
         """0: metric fusions take no parameters."""
         return 0
 
-    def forward(
-        self,
-        x: Sequence[Tensor],
-        w: Tensor | None = None,
-        device: Device = "cpu",
-        *args: Any,
-        **kwargs: Any,
-    ) -> Tensor:
-        """The metric over the ``k`` inputs, element by element (``w`` is ignored)."""
-        xs = check_inputs(x, same_shape=True)
-        self._check_against_dims(xs)
-        xs = self._pre_process_list(xs, device)
+    def _fuse(self, xs: list[Tensor], w: Tensor | None) -> Tensor:
         if isinstance(self.metric, str):
             if self.metric in _NEED_FLOAT and not xs[0].is_floating_point():
                 raise ValueRuntimeError(
                     f"x has dtype {xs[0].dtype} but {type(self).__name__} needs floating inputs; "
                     "convert with .float()"
                 )
-            out = METRICS[self.metric](xs)
-        else:
-            stacked = torch.stack(xs, dim=-1).reshape(-1, len(xs))
-            out = self.metric(stacked).reshape(xs[0].shape)
-        return self.post_process(out, device=device)
+            return METRICS[self.metric](xs)
+        stacked = torch.stack(xs, dim=-1).reshape(-1, len(xs))
+        return self.metric(stacked).reshape(xs[0].shape)
 
 
 class _named_metric_fusion(metric_fusion):
-    """A :class:`metric_fusion` whose metric is the class's ``_metric`` (tinyBIG's
-    ``(name, **kwargs)`` signature; ``name`` defaults to ``<metric>_fusion``)."""
-
     _metric: str = "mean"
     _filled: ClassVar[tuple[str, ...]] = ("metric", "require_parameters")
 
@@ -185,93 +154,68 @@ class _named_metric_fusion(metric_fusion):
 
 
 class mean_fusion(_named_metric_fusion):
-    """Element-wise mean (see the module table).
+    """Element-wise mean (see :class:`metric_fusion`); every named metric class takes these Args.
 
     Args:
         name: the function's name (default: the class's).
         dims: widths of the inputs (all equal), or ``None``; keyword-only and required.
-        **kwargs: the pre/post-processing arguments and ``device`` of :class:`fusion`.
+        **kwargs: every other argument as :class:`fusion`.
 
     Example:
-        >>> mean_fusion(dims=[2, 2])([torch.tensor([[1.0, -4.0]]), torch.tensor([[3.0, 2.0]])])
-        tensor([[ 2., -1.]])
+        >>> xs = [torch.tensor([[1.0, -4.0]]), torch.tensor([[3.0, 2.0]])]
+        >>> for cls in (mean_fusion, sum_fusion, prod_fusion, max_fusion, min_fusion,
+        ...             median_fusion, l1_norm_fusion, l2_norm_fusion):
+        ...     print(f"{cls.__name__:14}", cls(dims=[2, 2])(xs).tolist())
+        mean_fusion    [[2.0, -1.0]]
+        sum_fusion     [[4.0, -2.0]]
+        prod_fusion    [[3.0, -8.0]]
+        max_fusion     [[3.0, 2.0]]
+        min_fusion     [[1.0, -4.0]]
+        median_fusion  [[1.0, -4.0]]
+        l1_norm_fusion [[4.0, 6.0]]
+        l2_norm_fusion [[3.1622776985168457, 4.4721360206604]]
     """
 
     _metric = "mean"
 
 
 class sum_fusion(_named_metric_fusion):
-    """Element-wise sum; arguments as :class:`mean_fusion`.
-
-    Example:
-        >>> sum_fusion(dims=[2, 2])([torch.tensor([[1.0, -4.0]]), torch.tensor([[3.0, 2.0]])])
-        tensor([[ 4., -2.]])
-    """
+    """Element-wise sum; arguments as :class:`mean_fusion`."""
 
     _metric = "sum"
 
 
 class prod_fusion(_named_metric_fusion):
-    """Element-wise product; arguments as :class:`mean_fusion`.
-
-    Example:
-        >>> prod_fusion(dims=[2, 2])([torch.tensor([[1.0, -4.0]]), torch.tensor([[3.0, 2.0]])])
-        tensor([[ 3., -8.]])
-    """
+    """Element-wise product; arguments as :class:`mean_fusion`."""
 
     _metric = "prod"
 
 
 class max_fusion(_named_metric_fusion):
-    """Element-wise maximum; arguments as :class:`mean_fusion`.
-
-    Example:
-        >>> max_fusion(dims=[2, 2])([torch.tensor([[1.0, -4.0]]), torch.tensor([[3.0, 2.0]])])
-        tensor([[3., 2.]])
-    """
+    """Element-wise maximum; arguments as :class:`mean_fusion`."""
 
     _metric = "max"
 
 
 class min_fusion(_named_metric_fusion):
-    """Element-wise minimum; arguments as :class:`mean_fusion`.
-
-    Example:
-        >>> min_fusion(dims=[2, 2])([torch.tensor([[1.0, -4.0]]), torch.tensor([[3.0, 2.0]])])
-        tensor([[ 1., -4.]])
-    """
+    """Element-wise minimum; arguments as :class:`mean_fusion`."""
 
     _metric = "min"
 
 
 class median_fusion(_named_metric_fusion):
-    """Element-wise (lower) median; arguments as :class:`mean_fusion`.
-
-    Example:
-        >>> median_fusion(dims=[2, 2])([torch.tensor([[1.0, -4.0]]), torch.tensor([[3.0, 2.0]])])
-        tensor([[ 1., -4.]])
-    """
+    """Element-wise (lower) median; arguments as :class:`mean_fusion`."""
 
     _metric = "median"
 
 
 class l1_norm_fusion(_named_metric_fusion):
-    """Element-wise L1 norm; arguments as :class:`mean_fusion`.
-
-    Example:
-        >>> l1_norm_fusion(dims=[2, 2])([torch.tensor([[1.0, -4.0]]), torch.tensor([[3.0, 2.0]])])
-        tensor([[4., 6.]])
-    """
+    """Element-wise L1 norm; arguments as :class:`mean_fusion`."""
 
     _metric = "l1_norm"
 
 
 class l2_norm_fusion(_named_metric_fusion):
-    """Element-wise L2 norm; arguments as :class:`mean_fusion`.
-
-    Example:
-        >>> l2_norm_fusion(dims=[2, 2])([torch.tensor([[1.0, -4.0]]), torch.tensor([[3.0, 2.0]])])
-        tensor([[3.1623, 4.4721]])
-    """
+    """Element-wise L2 norm; arguments as :class:`mean_fusion`."""
 
     _metric = "l2_norm"

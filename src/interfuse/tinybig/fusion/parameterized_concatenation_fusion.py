@@ -1,28 +1,13 @@
 r"""tinyBIG's ``tinybig.fusion.parameterized_concatenation_fusion``: concatenation and a
-learned projection ``(A₁ ⊔ … ⊔ A_k) Wᵀ`` with ``W ∈ R^{n×D}``, ``D = Σ nᵢ``, read from ``w``.
+learned projection ``(A₁ ⊔ … ⊔ A_k) Wᵀ``, ``W ∈ R^{n×D}`` (``D = Σ nᵢ``) read from ``w``.
 
-| class | ``W`` | ``l`` |
-|---|---|---|
-| ``parameterized_concatenation_fusion`` | ``reshape(w)`` | ``nD`` |
-| ``lowrank_…`` | ``U V`` | ``r(n + D)`` |
-| ``hm_…`` | from ``A (p, q)``, ``B (n/p, D/q)`` | ``pq + nD/(pq)`` |
-| ``lphm_…`` | as hm, ``B = S T`` | ``pq + r(n/p + D/q)`` |
-| ``dual_lphm_…`` | as hm, ``A = P Q``, ``B = S T`` | ``r(p + q + n/p + D/q)`` |
-| ``random_matrix_adaption_…`` | ``Λ₁ R_A Λ₂ R_Bᵀ`` | ``n + r`` |
-
-The layouts of ``w`` are tinyBIG's (:mod:`interfuse.tinybig.fabrication`); the counts and shape
-checks are those of the :mod:`interfuse.matrices` families. The concatenation is never built
-where the product allows it: each input meets its own column block of ``W``. The hm family
-reproduces tinyBIG's reshaped outer product by default and takes ``kronecker=True`` for the
-documented ``A ⊗ B``; ``p`` must divide ``n`` and ``q`` must divide ``D`` (the code's rule;
-tinyBIG's docstring had them swapped), ``q`` defaults to ``p``. Every class takes the base
-arguments of :class:`~interfuse.tinybig.module.base_fusion.fusion` (pre/post-processing and
-``device``) as keywords; ``require_parameters`` is accepted and ignored (always ``True``).
+The layouts of ``w`` and their counts ``l`` are in :mod:`interfuse.tinybig.fabrication` (with
+``(n, D)`` as here); each input meets its own column block of ``W`` (no concatenation is built
+where the product allows it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from torch import Tensor
@@ -34,7 +19,7 @@ from interfuse.tinybig.errors import (
     ValueAttributeError,
     ValueRuntimeError,
 )
-from interfuse.tinybig.module.base_fusion import Device, Dims, check_inputs, fusion
+from interfuse.tinybig.module.base_fusion import Dims, fusion
 
 __all__ = [
     "dual_lphm_parameterized_concatenation_fusion",
@@ -59,9 +44,8 @@ class parameterized_concatenation_fusion(Fabricated, fusion):
     Args:
         n: the output width, or ``None`` for ``dims[0]``.
         dims: widths ``n_i`` of the inputs (needed for ``calculate_l`` and ``forward``).
-        name: the function's name.
         require_parameters: ignored, as in tinyBIG.
-        **kwargs: the pre/post-processing arguments and ``device`` of :class:`fusion`.
+        **kwargs: every other argument as :class:`fusion`.
 
     Shape:
         - Input: ``k`` tensors ``(*, n_i)`` with equal leading dimensions; ``w``: ``(1, l)``,
@@ -125,23 +109,12 @@ class parameterized_concatenation_fusion(Fabricated, fusion):
         return self.n
 
     def calculate_l(self, *args: Any, **kwargs: Any) -> int:
-        """The length of ``w`` (``n·D`` here; smaller for the structured variants).
-
-        Raises:
-            ValueError: ``dims`` is ``None``.
-        """
+        """The length of ``w`` (``n·D`` here; smaller for the structured variants)."""
         return self._fab.calculate_l(self.n, self._require_D("calculate_l"))
 
-    def forward(
-        self,
-        x: Sequence[Tensor],
-        w: Tensor | None = None,
-        device: Device = "cpu",
-        *args: Any,
-        **kwargs: Any,
-    ) -> Tensor:
-        """``cat(x) @ Wᵀ`` with ``W`` fabricated from ``w``."""
-        xs = check_inputs(x, same_shape=False)
+    _same_shape = False
+
+    def _check_widths(self, xs: list[Tensor]) -> None:
         D = self._require_D("forward")
         width = sum(t.shape[-1] for t in xs)
         if width != D:  # tinyBIG's matmul failed here
@@ -149,8 +122,10 @@ class parameterized_concatenation_fusion(Fabricated, fusion):
                 f"the inputs have widths {[t.shape[-1] for t in xs]} (concatenated: {width}) but "
                 f"W is {self.n}×{D} for dims={list(self.dims or [])}"
             )
-        self._check_against_dims(xs)
-        xs = self._pre_process_list(xs, device)
+
+    def _fuse(self, xs: list[Tensor], w: Tensor | None) -> Tensor:
+        """``cat(x) @ Wᵀ`` with ``W`` fabricated from ``w``."""
+        D = self._require_D("forward")
         if w is None:
             raise ValueAttributeError(
                 f"w is required: {type(self).__name__} needs l={self.calculate_l()} parameters "
@@ -161,8 +136,7 @@ class parameterized_concatenation_fusion(Fabricated, fusion):
                 f"w must hold l=n*D={self.n}*{D}={self.n * D} parameters "
                 f"(shape (1, {self.n * D})), got shape {tuple(w.shape)}"
             )
-        out = self._fab.apply(xs, w, self.n, D, random_factors=self._random_factors())
-        return self.post_process(out, device=device)
+        return self._fab.apply(xs, w, self.n, D, random_factors=self._random_factors())
 
     def matrix(self, w: Tensor) -> Tensor:
         """Materialize ``W`` of shape ``(n, D)`` from ``w`` (for inspection and tests)."""
@@ -172,13 +146,10 @@ class parameterized_concatenation_fusion(Fabricated, fusion):
 
 
 class lowrank_parameterized_concatenation_fusion(LowRank, parameterized_concatenation_fusion):
-    r"""Parameterized concatenation with a rank-``r`` matrix ``W = U V`` (module table).
+    r"""Parameterized concatenation with a rank-``r`` matrix ``W = U V`` (fabrication table).
 
     ``U = w[:rn].view(n, r)``, ``V = w[rn:].view(r, D)``, applied as ``(x Vᵀ) Uᵀ``. Arguments
     after ``name`` are keyword-only, as ``n`` and ``dims`` were in tinyBIG.
-
-    Args:
-        r: the rank; the rest as :class:`~interfuse.tinybig._structured.LowRank`.
 
     Example:
         >>> lowrank_parameterized_concatenation_fusion(r=1, n=2, dims=[2, 2]).calculate_l()
@@ -193,9 +164,6 @@ class hm_parameterized_concatenation_fusion(HM, parameterized_concatenation_fusi
     by default ``W = reshape(outer(a, b), (n, D))``, the reshaped outer product tinyBIG 0.2.1
     computes (rank 1 in general); with ``kronecker=True``, ``W = a.view(p, q) ⊗ b.view(s, t)``,
     the Kronecker product its docs describe, applied without building ``W``.
-
-    Args:
-        p: rows of the first factor; the rest as :class:`~interfuse.tinybig._structured.HM`.
 
     Example:
         >>> x = [torch.tensor([[1.0, 2.0]]), torch.tensor([[3.0, 4.0]])]
@@ -213,9 +181,6 @@ class lphm_parameterized_concatenation_fusion(LPHM, parameterized_concatenation_
     ``a = w[:pq]``, ``S = w[pq:pq+sr].view(s, r)``, ``T = w[pq+sr:].view(r, t)``; ``W`` as in
     :class:`hm_parameterized_concatenation_fusion`.
 
-    Args:
-        r: the rank of ``B``; the rest as :class:`~interfuse.tinybig._structured.LPHM`.
-
     Example:
         >>> x = [torch.tensor([[1.0, 2.0]]), torch.tensor([[3.0, 4.0]])]
         >>> f = lphm_parameterized_concatenation_fusion(r=1, p=2, n=4, dims=[2, 2])
@@ -229,9 +194,6 @@ class dual_lphm_parameterized_concatenation_fusion(DualLPHM, parameterized_conca
 
     ``P (p, r)``, ``Q (r, q)``, ``S (s, r)``, ``T (r, t)`` read consecutively from ``w``; ``W``
     as in :class:`hm_parameterized_concatenation_fusion`.
-
-    Args:
-        r: the rank of both factors; the rest as :class:`~interfuse.tinybig._structured.LPHM`.
 
     Example:
         >>> x = [torch.tensor([[1.0, 2.0]]), torch.tensor([[3.0, 4.0]])]
@@ -252,9 +214,6 @@ class random_matrix_adaption_parameterized_concatenation_fusion(
     ``R_A ∈ R^{n×r}``, ``R_B ∈ R^{D×r}``: registered buffers, saved in the ``state_dict``,
     moved by ``.to()``, never redrawn (tinyBIG drew them unseeded on the first call and did not
     save them). ``l = n + r`` follows tinyBIG's code (its docstring said ``D + r``).
-
-    Args:
-        r: the rank; the rest as :class:`~interfuse.tinybig._structured.RandomAdaption`.
 
     Example:
         >>> f = random_matrix_adaption_parameterized_concatenation_fusion(r=2, n=3, dims=[2, 2, 2])

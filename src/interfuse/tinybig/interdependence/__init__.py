@@ -8,28 +8,14 @@ whose docstring describes the types and the deliberate differences from tinyBIG)
 tinyBIG code migrates by renaming ``tinybig.`` to ``interfuse.tinybig.`` in its imports.
 """
 
-from interfuse.tinybig.interdependence.hybrid_interdependence import hybrid_interdependence
-from interfuse.tinybig.interdependence.parameterized_bilinear_interdependence import (
-    dual_lphm_parameterized_bilinear_interdependence,
-    hm_parameterized_bilinear_interdependence,
-    lowrank_parameterized_bilinear_interdependence,
-    lphm_parameterized_bilinear_interdependence,
-    parameterized_bilinear_interdependence,
-    random_matrix_adaption_parameterized_bilinear_interdependence,
-)
-from interfuse.tinybig.interdependence.parameterized_interdependence import (
-    dual_lphm_parameterized_interdependence,
-    hm_parameterized_interdependence,
-    lowrank_parameterized_interdependence,
-    lphm_parameterized_interdependence,
-    parameterized_interdependence,
-    random_matrix_adaption_parameterized_interdependence,
-)
-from interfuse.tinybig.interdependence.parameterized_rpn_interdependence import (
-    DataTransformation,
-    ParameterFabrication,
-    parameterized_rpn_interdependence,
-)
+import interfuse.tinybig.interdependence.hybrid_interdependence as _hybrid
+import interfuse.tinybig.interdependence.parameterized_bilinear_interdependence as _bilinear
+import interfuse.tinybig.interdependence.parameterized_interdependence as _parameterized
+import interfuse.tinybig.interdependence.parameterized_rpn_interdependence as _rpn
+from interfuse.tinybig.interdependence.hybrid_interdependence import *  # noqa: F403
+from interfuse.tinybig.interdependence.parameterized_bilinear_interdependence import *  # noqa: F403
+from interfuse.tinybig.interdependence.parameterized_interdependence import *  # noqa: F403
+from interfuse.tinybig.interdependence.parameterized_rpn_interdependence import *  # noqa: F403
 from interfuse.tinybig.module.base_interdependence import (
     ATTRIBUTE_TYPES,
     INSTANCE_TYPES,
@@ -37,25 +23,9 @@ from interfuse.tinybig.module.base_interdependence import (
     interdependence,
 )
 
-__all__ = [
-    "ATTRIBUTE_TYPES",
-    "INSTANCE_TYPES",
-    "INTERDEPENDENCE_TYPES",
-    "DataTransformation",
-    "ParameterFabrication",
-    "dual_lphm_parameterized_bilinear_interdependence",
-    "dual_lphm_parameterized_interdependence",
-    "hm_parameterized_bilinear_interdependence",
-    "hm_parameterized_interdependence",
-    "hybrid_interdependence",
-    "interdependence",
-    "lowrank_parameterized_bilinear_interdependence",
-    "lowrank_parameterized_interdependence",
-    "lphm_parameterized_bilinear_interdependence",
-    "lphm_parameterized_interdependence",
-    "parameterized_bilinear_interdependence",
-    "parameterized_interdependence",
-    "parameterized_rpn_interdependence",
-    "random_matrix_adaption_parameterized_bilinear_interdependence",
-    "random_matrix_adaption_parameterized_interdependence",
-]
+__all__ = ["ATTRIBUTE_TYPES", "INSTANCE_TYPES", "INTERDEPENDENCE_TYPES", "interdependence"]
+__all__ += _hybrid.__all__
+__all__ += _bilinear.__all__
+__all__ += _parameterized.__all__
+__all__ += _rpn.__all__
+__all__.sort(key=lambda name: (not name.isupper(), name[0].islower(), name))  # as ruff sorts

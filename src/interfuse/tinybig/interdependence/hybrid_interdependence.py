@@ -32,18 +32,13 @@ class hybrid_interdependence(interdependence):
     crashed). The given functions are rebound to this ``b``, ``m`` and type, as in tinyBIG.
 
     Args:
-        b: number of instances.
-        m: number of attributes.
-        interdependence_type: one of :data:`INTERDEPENDENCE_TYPES`.
-        name: the function's name.
         interdependence_functions: the interdependences to fuse.
         interdependence_function_configs: their configs (``b``, ``m`` and the type are filled
             in), used when ``interdependence_functions`` is ``None``.
         fusion_function: any fusion of :mod:`interfuse.tinybig.fusion`.
         fusion_function_config: its config, used when ``fusion_function`` is ``None``.
-        device: see :class:`interdependence`.
-        **kwargs: the pre/post-processing arguments of :class:`interdependence` (applied to
-            ``x`` before the parts see it, and to the fused ``A``).
+        **kwargs: every other argument as :class:`interdependence` (pre-processing applies
+            to ``x`` before the parts see it, post-processing to the fused ``A``).
 
     Shape:
         As the parts; ``A``: ``(m, m')`` or ``(b, b')``.
@@ -75,14 +70,7 @@ class hybrid_interdependence(interdependence):
         from interfuse.tinybig.config import instantiation_from_configs
         from interfuse.tinybig.fusion import fusion as fusion_base
 
-        super().__init__(
-            b=b,
-            m=m,
-            name=name,
-            interdependence_type=interdependence_type,
-            device=device,
-            **kwargs,
-        )
+        super().__init__(b, m, name, interdependence_type, device=device, **kwargs)
         parts: list[interdependence] = []
         if interdependence_functions is not None:
             parts = list(interdependence_functions)
@@ -95,12 +83,8 @@ class hybrid_interdependence(interdependence):
                     )
                 params = dict(cfg.get("function_parameters") or {})
                 params.update(b=b, m=m, interdependence_type=interdependence_type)
-                parts.append(
-                    instantiation_from_configs(
-                        {"function_class": cfg["function_class"], "function_parameters": params},
-                        device=self.device,
-                    )
-                )
+                full = {"function_class": cfg["function_class"], "function_parameters": params}
+                parts.append(instantiation_from_configs(full, device=self.device))
         if not parts:
             raise ValueError(
                 "hybrid_interdependence needs interdependence_functions or "
@@ -170,11 +154,7 @@ class hybrid_interdependence(interdependence):
         *args: Any,
         **kwargs: Any,
     ) -> Tensor:
-        """The fused matrix of the parts' ``calculate_A(x, w_i)``.
-
-        Raises:
-            ValueAssertionError: ``w`` does not hold ``l`` parameters.
-        """
+        """The fused matrix of the parts' ``calculate_A(x, w_i)``."""
         cached = self._cached(x, w)
         if cached is not None:
             return cached

@@ -1,12 +1,8 @@
 r"""tinyBIG's ``tinybig.interdependence.parameterized_bilinear_interdependence``: ``A = Xᵀ W X``.
 
-The square ``W`` (side ``d``: ``b`` for the attribute type, ``m`` for the instance type) is
-fabricated from ``w`` with the layouts and counts of the parameterized family (``d' = d``):
-``l`` is ``d²`` (plain), ``2rd`` (lowrank), ``pq + d²/(pq)`` (hm), ``pq + r(d/p + d/q)``
-(lphm), ``r(p + q + d/p + d/q)`` (dual_lphm), ``d + r`` (random_matrix_adaption). The math
-and its evaluation order are the kernel both faces use, :mod:`interfuse.functional.bilinear`
-(``W`` applied factored, ``A`` never built when the data-first chain is cheaper). Every variant
-takes the arguments of :class:`parameterized_bilinear_interdependence` by keyword.
+The square ``W`` (side ``d``) is fabricated from ``w`` as in the parameterized family
+(``d' = d``); the math and its evaluation order are the kernel both faces use,
+:mod:`interfuse.functional.bilinear`.
 """
 
 from __future__ import annotations
@@ -51,15 +47,9 @@ class parameterized_bilinear_interdependence(Fabricated, interdependence):
     cheaper.
 
     Args:
-        b: number of instances.
-        m: number of attributes.
-        interdependence_type: one of :data:`INTERDEPENDENCE_TYPES` (default ``'instance'``).
-        name: the function's name.
-        require_parameters: whether ``forward`` needs ``w``.
-        require_data: whether ``forward`` needs ``x``.
-        device: see :class:`interdependence`.
-        **kwargs: the pre/post-processing arguments of :class:`interdependence` (applied to
-            ``x`` before ``A`` is computed, and to ``A``).
+        interdependence_type: as :class:`interdependence`, but the default is ``'instance'``.
+        **kwargs: every other argument as :class:`interdependence` (pre-processing applies
+            to ``x`` before ``A`` is computed, post-processing to ``A``).
 
     Shape:
         - ``w``: ``(1, l)`` or ``(l,)``; ``x``: ``(b, m)`` (attribute) or ``(b_any, m)``.
@@ -84,19 +74,12 @@ class parameterized_bilinear_interdependence(Fabricated, interdependence):
         device: Device = "cpu",
         **kwargs: Any,
     ) -> None:
+        kwargs["device"] = device  # the base takes it after the pre/post-processing arguments
         super().__init__(
-            b=b,
-            m=m,
-            name=name,
-            interdependence_type=interdependence_type,
-            require_data=require_data,
-            require_parameters=require_parameters,
-            device=device,
-            **kwargs,
+            b, m, name, interdependence_type, require_data, require_parameters, **kwargs
         )
 
     def _dims(self) -> tuple[int, int]:
-        """``(d, d)``: ``W`` is square, of side ``m`` (instance type) or ``b`` (attribute)."""
         d = self.m if self.is_instance else self.b
         return d, d
 
@@ -136,7 +119,6 @@ class parameterized_bilinear_interdependence(Fabricated, interdependence):
         return x
 
     def _right(self, w: Tensor) -> Any:
-        """``z ↦ z @ W`` with ``W`` fabricated from ``w`` (applied factored)."""
         d = self._dims()[0]
         factors = self._random_factors()
         return lambda z: self._fab.apply(z, w, d, d, transpose=True, random_factors=factors)
@@ -149,12 +131,9 @@ class parameterized_bilinear_interdependence(Fabricated, interdependence):
         *args: Any,
         **kwargs: Any,
     ) -> Tensor:
-        """``A = xᵀ W x`` for the ``x`` given (``(b, m)``, or ``(m, b)`` for the instance type).
-
-        Raises:
-            ValueAssertionError: ``x`` or ``w`` missing or of the wrong shape.
-            ValueRuntimeError: ``x`` does not match the side of ``W``.
-        """
+        """``A = xᵀ W x`` for the ``x`` given (``(b, m)``, or ``(m, b)`` for the instance type);
+        a ``ValueAssertionError`` for a missing or misshapen ``x`` or ``w``, a
+        ``ValueRuntimeError`` for an ``x`` that does not match the side of ``W``."""
         cached = self._cached(x, w)
         if cached is not None:
             return cached
@@ -187,9 +166,6 @@ class lowrank_parameterized_bilinear_interdependence(
 ):
     r"""Bilinear interdependence with a low-rank ``W = U V``: ``l = 2 r d``.
 
-    Args:
-        r: the rank; the rest as :class:`~interfuse.tinybig._structured.LowRank`.
-
     Example:
         >>> lowrank_parameterized_bilinear_interdependence(b=2, m=4, r=1).calculate_l()
         8
@@ -199,9 +175,6 @@ class lowrank_parameterized_bilinear_interdependence(
 class hm_parameterized_bilinear_interdependence(HM, parameterized_bilinear_interdependence):
     r"""Bilinear interdependence with an hm-structured ``W``: ``l = pq + d²/(pq)``.
 
-    Args:
-        p: rows of the first factor; the rest as :class:`~interfuse.tinybig._structured.HM`.
-
     Example:
         >>> hm_parameterized_bilinear_interdependence(b=4, m=6, p=2, q=3).calculate_l()
         12
@@ -210,9 +183,6 @@ class hm_parameterized_bilinear_interdependence(HM, parameterized_bilinear_inter
 
 class lphm_parameterized_bilinear_interdependence(LPHM, parameterized_bilinear_interdependence):
     r"""Bilinear interdependence with an lphm-structured ``W``: ``l = pq + r(d/p + d/q)``.
-
-    Args:
-        r: rank of the second factor; the rest as :class:`~interfuse.tinybig._structured.LPHM`.
 
     Example:
         >>> lphm_parameterized_bilinear_interdependence(b=4, m=6, r=1, p=2, q=3).calculate_l()
@@ -225,9 +195,6 @@ class dual_lphm_parameterized_bilinear_interdependence(
 ):
     r"""Bilinear interdependence with a dual-lphm ``W``: ``l = r(p + q + d/p + d/q)``.
 
-    Args:
-        r: rank of both factors; the rest as :class:`~interfuse.tinybig._structured.LPHM`.
-
     Example:
         >>> dual_lphm_parameterized_bilinear_interdependence(b=4, m=6, r=1, p=2, q=3).calculate_l()
         10
@@ -239,9 +206,6 @@ class random_matrix_adaption_parameterized_bilinear_interdependence(
 ):
     r"""Bilinear interdependence with ``W = diag(λ₁) R_A diag(λ₂) R_Bᵀ`` (frozen ``R_A``,
     ``R_B`` of shape ``(d, r)``): ``l = d + r``.
-
-    Args:
-        r: the rank; the rest as :class:`~interfuse.tinybig._structured.RandomAdaption`.
 
     Example:
         >>> f = random_matrix_adaption_parameterized_bilinear_interdependence(b=4, m=6, r=2)

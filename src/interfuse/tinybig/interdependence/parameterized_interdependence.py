@@ -1,27 +1,7 @@
 r"""tinyBIG's ``tinybig.interdependence.parameterized_interdependence``: ``A`` from ``w`` alone.
 
-``A ∈ R^{d×d'}`` with ``(d, d') = (m, m')`` for the attribute type (output ``X A``, any batch
-size) and ``(b, b')`` for the instance type (output ``Aᵀ X``; the batch must have exactly ``b``
-rows, as in tinyBIG). The flat layouts of ``w`` are tinyBIG's
-(:mod:`interfuse.tinybig.fabrication`); the counts and shape checks are those of the
-:mod:`interfuse.matrices` families:
-
-| class | ``A`` | ``calculate_l()`` |
-|---|---|---|
-| ``parameterized_interdependence`` | ``reshape(w)`` | ``d·d'`` |
-| ``lowrank_…`` | ``U V`` | ``r(d + d')`` |
-| ``hm_…`` | reshaped ``outer(a, b)`` (or ``a ⊗ b``) | ``pq + dd'/(pq)`` |
-| ``lphm_…`` | as hm with ``b = S T`` | ``pq + r(d/p + d'/q)`` |
-| ``dual_lphm_…`` | as hm with ``a = P Q``, ``b = S T`` | ``r(p + q + d/p + d'/q)`` |
-| ``random_matrix_adaption_…`` | ``diag(λ₁) R_A diag(λ₂) R_Bᵀ`` | ``d + r`` |
-
-In the hm family ``a = w[:pq]`` is ``p × q`` and ``b`` is ``(d/p) × (d'/q)`` (``p | d``,
-``q | d'``, ``q`` defaults to ``p``); the default reproduces tinyBIG's reshaped outer product
-(rank 1), ``kronecker=True`` gives the documented ``a ⊗ b``, applied factored. The lphm factors
-``S (s, r)``, ``T (r, t)`` and the dual ones ``P (p, r)``, ``Q (r, q)``, ``S``, ``T`` follow
-``a`` in ``w`` in that order. The random-adaption factors ``R_A (d, r)``, ``R_B (d', r)`` are
-registered buffers, given as ``random_factors`` or drawn from ``seed``. Every variant takes the
-arguments of :class:`parameterized_interdependence` (``b``, ``m`` and the rest) by keyword.
+The layouts of ``w`` and their counts are in :mod:`interfuse.tinybig.fabrication`, with
+``(n, D) = (d, d')``, the shape of ``A``.
 """
 
 from __future__ import annotations
@@ -63,7 +43,6 @@ class _PrimesMixin:
         self._default_primes()
 
     def _default_primes(self) -> None:
-        """``b'`` / ``m'`` as given, else ``b`` / ``m`` (following a rebinding)."""
         b_prime, m_prime = self._primes
         self.b_prime = b_prime if b_prime is not None else self.b
         self.m_prime = m_prime if m_prime is not None else self.m
@@ -88,21 +67,15 @@ class parameterized_interdependence(Fabricated, _PrimesMixin, interdependence):
         \xi(\mathbf{w}) = \text{reshape}(\mathbf{w}) = \mathbf{A} \in R^{d \times d'},
         \qquad l = d \cdot d',
 
-    with ``(d, d')`` as in the module docstring; ``A[i, j] = w[i·d' + j]``. ``forward`` applies
-    ``w`` without building ``A`` where the structure allows; ``calculate_A`` returns the matrix.
+    with ``(d, d') = (m, m')`` (attribute type) or ``(b, b')`` (instance type; batches of exactly
+    ``b`` rows) and ``A[i, j] = w[i·d' + j]``. ``forward`` applies ``w`` without building ``A``
+    where the structure allows; ``calculate_A`` returns the matrix.
 
     Args:
-        b: number of instances.
-        m: number of attributes.
         b_prime: output instances ``b'`` of the instance type (default ``b``).
         m_prime: output attributes ``m'`` of the attribute type (default ``m``).
-        interdependence_type: one of :data:`INTERDEPENDENCE_TYPES`.
-        name: the function's name.
-        require_parameters: whether ``forward`` needs ``w``.
-        require_data: whether ``forward`` needs ``x``.
-        device: see :class:`interdependence`.
-        **kwargs: the pre/post-processing arguments of :class:`interdependence` (``A`` ignores
-            ``x``; post-processing applies to ``A``).
+        **kwargs: every other argument as :class:`interdependence` (``A`` ignores ``x``;
+            post-processing applies to ``A``).
 
     Shape:
         - ``w``: ``(1, l)`` or ``(l,)``.
@@ -134,20 +107,13 @@ class parameterized_interdependence(Fabricated, _PrimesMixin, interdependence):
         device: Device = "cpu",
         **kwargs: Any,
     ) -> None:
+        kwargs["device"] = device  # the base takes it after the pre/post-processing arguments
         super().__init__(
-            b=b,
-            m=m,
-            name=name,
-            interdependence_type=interdependence_type,
-            require_data=require_data,
-            require_parameters=require_parameters,
-            device=device,
-            **kwargs,
+            b, m, name, interdependence_type, require_data, require_parameters, **kwargs
         )
         self._set_primes(b_prime, m_prime)
 
     def _dims(self) -> tuple[int, int]:
-        """``(d, d')``: the shape of ``A``."""
         if self.is_instance:
             return self.b, self.calculate_b_prime()
         return self.m, self.calculate_m_prime()
@@ -156,7 +122,7 @@ class parameterized_interdependence(Fabricated, _PrimesMixin, interdependence):
         return ("b", "b_prime") if self.is_instance else ("m", "m_prime")
 
     def calculate_l(self) -> int:
-        """Length of the flat ``w`` (module table)."""
+        """Length of the flat ``w`` (the fabrication table)."""
         return self._fab.calculate_l(*self._dims())
 
     def _require_w(self, w: Tensor | None) -> Tensor:
@@ -177,12 +143,8 @@ class parameterized_interdependence(Fabricated, _PrimesMixin, interdependence):
         *args: Any,
         **kwargs: Any,
     ) -> Tensor:
-        """``A`` of shape ``(d, d')`` from ``w`` (``x`` is ignored).
-
-        Raises:
-            ValueAttributeError: ``w`` is ``None``.
-            ValueAssertionError: ``w`` does not hold ``l`` parameters.
-        """
+        """``A`` of shape ``(d, d')`` from ``w`` (``x`` is ignored); a ``ValueAttributeError``
+        if ``w`` is ``None``, a ``ValueAssertionError`` if it does not hold ``l`` parameters."""
         cached = self._cached(x, w)
         if cached is not None:
             return cached
@@ -210,9 +172,6 @@ class lowrank_parameterized_interdependence(LowRank, parameterized_interdependen
     r"""Low-rank ``A = U V``, ``U = w[:r·d].view(d, r)``, ``V = w[r·d:].view(r, d')``, applied
     factored: ``(X U) V``.
 
-    Args:
-        r: the rank; ``name`` and the rest as :class:`~interfuse.tinybig._structured.LowRank`.
-
     Example:
         >>> f = lowrank_parameterized_interdependence(b=5, m=3, m_prime=4, r=2)
         >>> f.calculate_l()
@@ -223,11 +182,7 @@ class lowrank_parameterized_interdependence(LowRank, parameterized_interdependen
 
 
 class hm_parameterized_interdependence(HM, parameterized_interdependence):
-    r"""Hypercomplex-multiplication ``A`` from two small factors (module docstring).
-
-    Args:
-        p: rows of the first factor; ``q``, ``name``, ``kronecker`` and the rest as
-            :class:`~interfuse.tinybig._structured.HM`.
+    r"""Hypercomplex-multiplication ``A`` from two small factors (fabrication table).
 
     Example:
         >>> f = hm_parameterized_interdependence(b=3, m=4, m_prime=6, p=2, q=3)
@@ -239,10 +194,7 @@ class hm_parameterized_interdependence(HM, parameterized_interdependence):
 
 
 class lphm_parameterized_interdependence(LPHM, parameterized_interdependence):
-    r"""Low-rank hm: the second factor is ``b = S T`` (module docstring).
-
-    Args:
-        r: rank of the second factor; the rest as :class:`~interfuse.tinybig._structured.LPHM`.
+    r"""Low-rank hm: the second factor is ``b = S T`` (fabrication table).
 
     Example:
         >>> f = lphm_parameterized_interdependence(b=3, m=4, r=1, p=2, q=2)
@@ -252,10 +204,7 @@ class lphm_parameterized_interdependence(LPHM, parameterized_interdependence):
 
 
 class dual_lphm_parameterized_interdependence(DualLPHM, parameterized_interdependence):
-    r"""Dual low-rank hm: ``a = P Q`` and ``b = S T`` (module docstring).
-
-    Args:
-        r: rank of both factors; the rest as :class:`~interfuse.tinybig._structured.LPHM`.
+    r"""Dual low-rank hm: ``a = P Q`` and ``b = S T`` (fabrication table).
 
     Example:
         >>> f = dual_lphm_parameterized_interdependence(b=3, m=4, r=1, p=2, q=2)
@@ -269,9 +218,6 @@ class random_matrix_adaption_parameterized_interdependence(
 ):
     r"""Random-matrix adaption: ``A = diag(λ₁) R_A diag(λ₂) R_Bᵀ`` with ``λ₁ = w[:d]``,
     ``λ₂ = w[d:d+r]`` and the frozen ``R_A (d, r)``, ``R_B (d', r)``, applied factored.
-
-    Args:
-        r: the rank; the rest as :class:`~interfuse.tinybig._structured.RandomAdaption`.
 
     Example:
         >>> f = random_matrix_adaption_parameterized_interdependence(b=3, m=4, m_prime=5, r=2)

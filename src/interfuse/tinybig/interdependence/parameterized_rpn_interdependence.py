@@ -75,19 +75,12 @@ class parameterized_rpn_interdependence(_PrimesMixin, interdependence):
     ``A ∈ R^{b×b'}``. ``x`` is pre-processed and ``A`` post-processed.
 
     Args:
-        b: number of instances.
-        m: number of attributes.
         data_transformation: any :class:`DataTransformation` (or its config dict).
         parameter_fabrication: any :class:`ParameterFabrication` (or its config dict).
         b_prime: output instances of the instance type (default ``b``).
         m_prime: output attributes of the attribute type (default ``m``).
-        interdependence_type: one of :data:`INTERDEPENDENCE_TYPES`.
-        name: the function's name.
-        require_parameters: whether ``forward`` needs ``w``.
-        require_data: whether ``forward`` needs ``x``.
-        device: see :class:`interdependence`.
-        **kwargs: the pre/post-processing arguments of :class:`interdependence` (applied to
-            ``x`` before the transformation, and to ``A``).
+        **kwargs: every other argument as :class:`interdependence` (pre-processing applies
+            to ``x`` before the transformation, post-processing to ``A``).
 
     Shape:
         - ``x``: ``(b, m)``; output ``(b, m')`` (attribute) or ``(b', m)`` (instance).
@@ -121,15 +114,9 @@ class parameterized_rpn_interdependence(_PrimesMixin, interdependence):
         device: Device = "cpu",
         **kwargs: Any,
     ) -> None:
+        kwargs["device"] = device  # the base takes it after the pre/post-processing arguments
         super().__init__(
-            b=b,
-            m=m,
-            name=name,
-            interdependence_type=interdependence_type,
-            require_data=require_data,
-            require_parameters=require_parameters,
-            device=device,
-            **kwargs,
+            b, m, name, interdependence_type, require_data, require_parameters, **kwargs
         )
         self.data_transformation: DataTransformation = _build_part(
             data_transformation, "data_transformation", self.device
@@ -143,7 +130,6 @@ class parameterized_rpn_interdependence(_PrimesMixin, interdependence):
         self._default_primes()
 
     def _dims(self) -> tuple[int, int]:
-        """``(d, d')``: the transformation's input width and the fabricated rows."""
         if self.is_instance:
             return self.m, self.calculate_b_prime()
         return self.b, self.calculate_m_prime()
@@ -162,12 +148,8 @@ class parameterized_rpn_interdependence(_PrimesMixin, interdependence):
         *args: Any,
         **kwargs: Any,
     ) -> Tensor:
-        """``A = κ(xᵀ) ψ(w)ᵀ`` for the ``x`` given (``(b, m)``, or ``(m, b)`` for instance).
-
-        Raises:
-            ValueAssertionError: ``x`` or ``w`` missing or of the wrong shape, or ``A`` not of
-                shape ``(m, m')`` / ``(b, b')``.
-        """
+        """``A = κ(xᵀ) ψ(w)ᵀ`` for the ``x`` given (``(b, m)``, or ``(m, b)`` for instance); a
+        ``ValueAssertionError`` for a missing or misshapen ``x``, ``w`` or ``A``."""
         cached = self._cached(x, w)
         if cached is not None:
             return cached
@@ -202,11 +184,8 @@ class parameterized_rpn_interdependence(_PrimesMixin, interdependence):
         return self._store(self._check_A(A))
 
     def to_config(self) -> dict[str, Any]:
-        """As :meth:`interdependence.to_config`; κ and ψ are written as their configs.
-
-        Raises:
-            TypeError: κ or ψ is not an ``nn.Module`` of an importable class (or a config).
-        """
+        """As :meth:`interdependence.to_config`, κ and ψ as their configs (a ``TypeError`` if
+        one is not an ``nn.Module`` of an importable class, nor a config)."""
         patched = dict(self._config_args)
         for key in ("data_transformation", "parameter_fabrication"):
             value = getattr(self, key)

@@ -1,11 +1,7 @@
 r"""tinyBIG's ``tinybig.module.base_fusion``: the base class :class:`fusion`.
 
-A fusion combines a list of ``k`` tensors ``x = [A_1, …, A_k]`` (any leading dimensions; the
-fused axis is the last one, ``n_i = A_i.size(-1)``) into one tensor. As in tinyBIG, nobody here
-owns learnable weights: a parameterized fusion reports ``calculate_l()`` and takes ``w`` on
-every call. Errors follow tinyBIG's types (:mod:`interfuse.tinybig.errors`); where tinyBIG
-computed a well-defined result, a stricter check warns with
-:class:`~interfuse.tinybig.errors.TinybigWarning` instead.
+As in tinyBIG, no fusion owns learnable weights: a parameterized one reports ``calculate_l()``
+and takes ``w`` on every call.
 """
 
 from __future__ import annotations
@@ -76,18 +72,16 @@ class fusion(TinybigFunction):
     ``calculate_n`` (output width), ``calculate_l`` (length of ``w``) and ``forward``; on this
     base class the three raise ``NotImplementedError``. As in tinyBIG, ``calculate_n``,
     ``calculate_l`` and ``forward`` take further positional and keyword arguments and ignore
-    them.
+    them. Pre-processing sees the stacked ``(k, *s)`` tensor when every input has the same shape
+    (so a function can act across inputs), else each input alone; inputs that do not match
+    ``dims`` are fused as given where the class can (a :class:`TinybigWarning`), as in tinyBIG.
 
     Args:
         dims: widths ``n_i`` of the inputs' last dimension, or ``None``.
         name: the function's name.
         require_parameters: whether ``forward`` needs ``w``.
-        preprocess_functions: callables or built-in names applied to the inputs (see
-            :mod:`interfuse.tinybig._base`).
-        postprocess_functions: the same, applied to the output.
-        preprocess_function_configs: configs of the pre-processing functions.
-        postprocess_function_configs: configs of the post-processing functions.
-        device: device string for functions built from configs and for buffers.
+        preprocess_functions: applied to the inputs (postprocess: to the output); these and
+            ``device`` as :class:`~interfuse.tinybig.TinybigFunction`.
 
     Shape:
         - Input: a list of ``k`` tensors ``(*, n_i)``.
@@ -140,12 +134,8 @@ class fusion(TinybigFunction):
         return 0 if self.dims is None else len(self.dims)
 
     def get_dim(self, index: int) -> int | None:
-        """``dims[index]``; ``None`` if ``dims`` is ``None``.
-
-        Raises:
-            ValueIndexError: ``index`` is not in ``[0, len(dims))`` (tinyBIG let
-                ``index == len(dims)`` through to an ``IndexError``).
-        """
+        """``dims[index]`` (``None`` without ``dims``); a ``ValueIndexError`` outside
+        ``[0, len(dims))`` (tinyBIG let ``index == len(dims)`` through to an ``IndexError``)."""
         if self.dims is None:
             return None
         k = len(self.dims)
@@ -175,13 +165,27 @@ class fusion(TinybigFunction):
         *args: Any,
         **kwargs: Any,
     ) -> Tensor:
-        """Fuse the list ``x`` (with parameters ``w`` where ``require_parameters``)."""
-        raise NotImplementedError(f"{type(self).__name__} does not implement forward()")
+        """Fuse the list ``x`` (with ``w`` where ``require_parameters``) in tinyBIG's order: check
+        the inputs, compare them with ``dims``, pre-process, fuse (``_fuse``), post-process."""
+        if type(self)._fuse is fusion._fuse:
+            raise NotImplementedError(f"{type(self).__name__} does not implement forward()")
+        xs = check_inputs(x, same_shape=self._same_shape)
+        self._check_widths(xs)
+        self._check_against_dims(xs)
+        xs = self._pre_process_list(xs, device)
+        return self.post_process(self._fuse(xs, w), device=device)
 
-    # -- shared helpers -------------------------------------------------------------------------
+    #: Whether the inputs must share one shape (else only their leading dimensions).
+    _same_shape: bool = True
+
+    def _check_widths(self, xs: list[Tensor]) -> None:
+        """Hook: raise where the widths cannot be computed on (before the ``dims`` warning)."""
+
+    def _fuse(self, xs: list[Tensor], w: Tensor | None) -> Tensor:  # pragma: no cover
+        raise NotImplementedError
+
     def _check_against_dims(self, xs: Sequence[Tensor]) -> None:
-        """Warn where the inputs do not match ``dims`` (tinyBIG never compared them, spec
-        B-F5); a class that cannot compute then raises on its own terms."""
+        # tinyBIG never compared them (spec B-F5); a class that cannot compute raises itself
         if self.dims is None:
             return
         widths = [t.shape[-1] for t in xs]
@@ -192,8 +196,6 @@ class fusion(TinybigFunction):
             )
 
     def _pre_process_list(self, xs: list[Tensor], device: Device) -> list[Tensor]:
-        """tinyBIG's pre-processing: on the stacked ``(k, *s)`` tensor when all shapes agree
-        (so a function can act across inputs), else on each input. No copy without functions."""
         if not self.preprocess_functions:
             return xs
         if all(t.shape == xs[0].shape for t in xs):

@@ -1,19 +1,9 @@
 r"""tinyBIG's ``tinybig.module.base_interdependence``: the base class :class:`interdependence`.
 
-An interdependence function mixes either the attributes (columns) or the instances (rows) of a
-data batch :math:`\mathbf{X} \in R^{b \times m}` through a matrix :math:`\mathbf{A}`:
-
-* **attribute** type (``'attribute'``, ``'attribute_interdependence'``, ``'right'``,
-  ``'column'``): :math:`\mathbf{A} \in R^{m \times m'}`, output :math:`\mathbf{X}\mathbf{A}`
-  of shape ``(b, m')``;
-* **instance** type (``'instance'``, ``'instance_interdependence'``, ``'left'``, ``'row'``):
-  :math:`\mathbf{A} \in R^{b \times b'}`, output :math:`\mathbf{A}^\top\mathbf{X}` of shape
-  ``(b', m)``.
-
+An interdependence function mixes the attributes (columns, :data:`ATTRIBUTE_TYPES`) or the
+instances (rows, :data:`INSTANCE_TYPES`) of a batch ``X ∈ R^{b×m}`` through a matrix ``A``.
 ``'row'`` means the instance type and ``'column'`` the attribute type, as in tinyBIG's own
-branches (rows of ``X`` are instances, columns are attributes); tinyBIG 0.2.1 documented both
-names but rejected them. The matrix can be computed from the raw ``x`` and applied to an
-expansion ``kappa_x`` of it (``forward(x, w, kappa_x=κ(x))``), as an RPN head does.
+branches; tinyBIG 0.2.1 documented both names but rejected them.
 
 The families live in :mod:`interfuse.tinybig.interdependence`; what differs from tinyBIG 0.2.1
 (and why) is listed on the tinyBIG page of the documentation.
@@ -65,6 +55,11 @@ def _mm(a: Tensor, b: Tensor) -> Tensor:
     return a @ b
 
 
+def _warn_unchanged(axis: str, dim: str) -> None:
+    message = f"The interdependence_type is not about the {axis}, its {dim} dimension will not"
+    warnings.warn(f"{message} be changed...", UserWarning, stacklevel=3)
+
+
 class interdependence(TinybigFunction):
     r"""Base of tinyBIG's interdependence functions: ``forward`` applies ``calculate_A``.
 
@@ -72,9 +67,9 @@ class interdependence(TinybigFunction):
     type returns :math:`\kappa(\mathbf{X})\mathbf{A}` with ``A = calculate_A(X, w)`` of shape
     ``(m, m')``; the instance type returns :math:`\mathbf{A}^\top\kappa(\mathbf{X})` with
     ``A = calculate_A(Xᵀ, w)`` of shape ``(b, b')`` (subclasses receive the transposed batch, as
-    in tinyBIG). The base class computes no matrix (``calculate_A`` returns ``None``); use a
-    subclass. See the module docstring for the type names (``'row'`` ≡ instance,
-    ``'column'`` ≡ attribute) and the differences from tinyBIG.
+    in tinyBIG). ``A`` can be computed from the raw ``x`` and applied to an expansion
+    ``kappa_x`` of it, as an RPN head does. The base class computes no matrix (``calculate_A``
+    returns ``None``); use a subclass.
 
     Args:
         b: number of instances (rows of ``X``).
@@ -83,12 +78,8 @@ class interdependence(TinybigFunction):
         interdependence_type: one of :data:`INTERDEPENDENCE_TYPES`.
         require_data: whether ``forward`` needs ``x``.
         require_parameters: whether ``forward`` needs ``w``.
-        preprocess_functions: applied to ``x`` by subclasses that use data (see
-            :func:`interfuse.tinybig._base.resolve_functions`).
-        postprocess_functions: applied to ``A`` by subclasses.
-        preprocess_function_configs: config form of ``preprocess_functions``.
-        postprocess_function_configs: config form of ``postprocess_functions``.
-        device: passed to pre/post-processing functions and used for buffers.
+        preprocess_functions: applied to ``x`` by subclasses using data (postprocess: to ``A``);
+            these and ``device`` as :class:`~interfuse.tinybig.TinybigFunction`.
 
     Shape:
         - ``x``: ``(b, m)``; ``kappa_x``: ``(b_any, m)`` (attribute) or ``(b, D)`` (instance).
@@ -134,7 +125,6 @@ class interdependence(TinybigFunction):
         self.require_data = bool(require_data)
         self.require_parameters = bool(require_parameters)
 
-    # -- the type ---------------------------------------------------------------------------------
     @property
     def interdependence_type(self) -> str:
         """The type as given (one of :data:`INTERDEPENDENCE_TYPES`); setting it validates."""
@@ -155,12 +145,9 @@ class interdependence(TinybigFunction):
         """Whether the type mixes instances (``Aᵀ X``) rather than attributes (``X A``)."""
         return self._interdependence_type in INSTANCE_TYPES
 
-    # -- getters ----------------------------------------------------------------------------------
     def get_A(self) -> Tensor | None:
-        """The cached ``A`` (only kept when neither data nor parameters are required).
-
-        Warns and returns ``None`` when nothing is cached, as tinyBIG did.
-        """
+        """The cached ``A`` (kept when neither data nor parameters are required), else warns and
+        returns ``None``, as tinyBIG did."""
         if self.A is None:
             warnings.warn(
                 "The A matrix is None: A is cached only when neither data nor parameters are "
@@ -178,7 +165,6 @@ class interdependence(TinybigFunction):
         """Number of attributes ``m``."""
         return self.m
 
-    # -- sizes ------------------------------------------------------------------------------------
     def calculate_l(self) -> int:
         """Length of the flat ``w`` (0: the base class needs no parameters)."""
         return 0
@@ -186,23 +172,13 @@ class interdependence(TinybigFunction):
     def calculate_b_prime(self, b: int | None = None) -> int:
         """Output rows ``b'`` (``b`` unchanged here; warns for the attribute type, as tinyBIG)."""
         if not self.is_instance:
-            warnings.warn(
-                "The interdependence_type is not about the instances, its b dimension will not "
-                "be changed...",
-                UserWarning,
-                stacklevel=2,
-            )
+            _warn_unchanged("instances", "b")
         return b if b is not None else self.b
 
     def calculate_m_prime(self, m: int | None = None) -> int:
         """Output columns ``m'`` (``m`` unchanged here; warns for the instance type, as tinyBIG)."""
         if self.is_instance:
-            warnings.warn(
-                "The interdependence_type is not about the attributes, its m dimension will not "
-                "be changed...",
-                UserWarning,
-                stacklevel=2,
-            )
+            _warn_unchanged("attributes", "m")
         return m if m is not None else self.m
 
     def _expected_A_shape(self) -> tuple[int, int]:
@@ -211,12 +187,8 @@ class interdependence(TinybigFunction):
         return self.m, self.calculate_m_prime()
 
     def check_A_shape_validity(self, A: Tensor | None) -> bool:
-        """Check that ``A`` is ``(b, b')`` (instance type) or ``(m, m')`` (attribute type).
-
-        Raises:
-            ValueError: ``A`` is ``None``.
-            ValueAssertionError: ``A`` has another shape.
-        """
+        """Check that ``A`` is ``(b, b')`` (instance type) or ``(m, m')`` (attribute type): a
+        ``ValueError`` for ``None``, a ``ValueAssertionError`` for another shape."""
         if A is None:
             raise ValueError("A is None: compute it with calculate_A(x, w) first")
         expected = self._expected_A_shape()
@@ -227,7 +199,6 @@ class interdependence(TinybigFunction):
             )
         return True
 
-    # -- the matrix -------------------------------------------------------------------------------
     def calculate_A(
         self,
         x: Tensor | None = None,
@@ -272,7 +243,6 @@ class interdependence(TinybigFunction):
     def _has_postprocess(self) -> bool:
         return bool(self.postprocess_functions)
 
-    # -- forward ----------------------------------------------------------------------------------
     def forward(
         self,
         x: Tensor | None = None,
@@ -282,14 +252,8 @@ class interdependence(TinybigFunction):
         *args: Any,
         **kwargs: Any,
     ) -> Tensor:
-        """Attribute type: ``data @ A``; instance type: ``Aᵀ @ data``.
-
-        ``data`` is ``kappa_x`` when given, else ``x``; ``A`` is always computed from ``x``.
-
-        Raises:
-            ValueAssertionError: a required ``x`` / ``w`` is missing or has the wrong shape.
-            ValueAttributeError: neither ``x`` nor ``kappa_x`` is given.
-        """
+        """Attribute type: ``data @ A``; instance type: ``Aᵀ @ data``, where ``data`` is
+        ``kappa_x`` when given, else ``x``; ``A`` is always computed from ``x``."""
         name = type(self).__name__
         if x is not None and (not isinstance(x, Tensor) or x.ndim != 2):
             got = _shape(x) if isinstance(x, Tensor) else type(x).__name__
@@ -315,7 +279,6 @@ class interdependence(TinybigFunction):
     def _rows_times_A(
         self, rows: Tensor, x_in: Tensor | None, w: Tensor | None, device: Device, data: str
     ) -> Tensor:
-        """``rows @ A`` (``rows`` is the data, named ``data``, transposed for the instance type)."""
         A = self.calculate_A(x_in, w, device)
         if A is None:
             raise ValueAssertionError(
@@ -340,7 +303,6 @@ class interdependence(TinybigFunction):
             f"expects {expected}"
         )
 
-    # -- configs ----------------------------------------------------------------------------------
     def to_config(self) -> dict[str, Any]:
         """The constructor arguments as a config, with the current ``b``, ``m`` and type."""
         config = super().to_config()
@@ -351,19 +313,18 @@ class interdependence(TinybigFunction):
         return config
 
     def _set_shape(self, b: int, m: int, interdependence_type: str) -> None:
-        """Rebind ``b``, ``m`` and the type (what :class:`hybrid_interdependence` does)."""
         self.b = check_positive_int("b", b)
         self.m = check_positive_int("m", m)
         self.interdependence_type = interdependence_type
         self._shape_changed()
 
     def _shape_changed(self) -> None:
-        """Hook: re-validate derived state after :meth:`_set_shape`."""
+        """Hook: re-validate derived state after ``_set_shape`` (a hybrid's rebinding)."""
 
 
 def check_w(w: object, name: str, n_w: int) -> Tensor:
-    """``w`` present, a tensor of 1 or 2 dimensions holding ``n_w`` parameters, else a
-    :class:`~interfuse.tinybig.errors.ValueAssertionError` naming ``name``."""
+    """``w``, a tensor of 1 or 2 dimensions holding ``n_w`` parameters, else a
+    ``ValueAssertionError`` naming ``name``."""
     if w is None:
         raise ValueAssertionError(
             f"{name}: w is required (require_parameters=True): pass l={n_w} parameters as "
