@@ -260,7 +260,11 @@ class _MatrixOwner(Interdependence):
 
     def _check_like_module(self, name: str, x: Tensor) -> None:
         """``x`` must share the device and (outside autocast) the dtype of the matrix."""
-        ref = next(self.matrix.parameters(), None)
+        # The matrix's own parameters first: walking .parameters() costs more than the GEMM
+        # of a small input (a parametrized matrix keeps its weight in a submodule: walk then).
+        ref = next((p for p in self.matrix._parameters.values() if p is not None), None)
+        if ref is None:
+            ref = next(self.matrix.parameters(), None)
         if ref is not None:  # every structured matrix owns a parameter
             check_operand(name, x, ref, type(self).__name__)
 
