@@ -11,12 +11,12 @@ from torch import Tensor, nn
 from interfuse import functional as fn
 from interfuse._validation import check_dims, check_factory_dtype, check_operand, check_positive_int
 from interfuse.functional._common import plain_size
-from interfuse.fusion.base import Fusion, Inputs, MaskLike
+from interfuse.fusion.base import Inputs, MaskLike, _FixedWidths
 
 __all__ = ["AttentionFusion"]
 
 
-class AttentionFusion(Fusion):
+class AttentionFusion(_FixedWidths):
     r"""Attention fusion: each row's inputs weighted by a softmax of learned scores of them.
 
     .. math::
@@ -171,24 +171,8 @@ class AttentionFusion(Fusion):
             scores = scores.masked_fill(~mask, float("-inf"))
         return scores.softmax(-1).to(dtype)
 
-    def expected_width(self, i: int) -> int:
-        return self.in_dims[i]
-
-    def _check_widths(self, xs: Sequence[Tensor]) -> None:
-        widths = tuple(x.shape[-1] for x in xs)
-        if widths != self.in_dims:
-            raise ValueError(
-                f"xs have widths {list(widths)} but AttentionFusion was built for "
-                f"in_dims={list(self.in_dims)}"
-            )
-
     def out_features(self, in_dims: Sequence[int]) -> int:
-        dims = self.check_in_dims(in_dims)
-        if dims != self.in_dims:
-            raise ValueError(
-                f"in_dims={list(dims)} differ from the in_dims={list(self.in_dims)} "
-                "AttentionFusion was built for"
-            )
+        self._check_built_dims(in_dims)
         return self.in_dims[0] if self.out_dim is None else self.out_dim
 
     def get_config(self) -> dict[str, Any]:

@@ -371,3 +371,29 @@ def _mask_from_names(
         shapes = {n: tuple(f.shape) for n, f in zip(names, flags, strict=True)}
         raise ValueError(f"mask flags have shapes {shapes} that do not broadcast") from None
     return torch.stack([f.expand(shape) for f in flags], dim=-1)
+
+
+class _FixedWidths(Fusion):
+    """Fusions built for fixed input widths ``in_dims`` (one learned map per input)."""
+
+    in_dims: tuple[int, ...]
+
+    def expected_width(self, i: int) -> int:
+        return self.in_dims[i]
+
+    def _check_widths(self, xs: Sequence[Tensor]) -> None:
+        widths = tuple(x.shape[-1] for x in xs)
+        if widths != self.in_dims:
+            raise ValueError(
+                f"xs have widths {list(widths)} but {type(self).__name__} was built for "
+                f"in_dims={list(self.in_dims)}"
+            )
+
+    def _check_built_dims(self, in_dims: Sequence[int]) -> None:
+        """``in_dims`` (for :meth:`out_features`) must be the widths built for."""
+        dims = self.check_in_dims(in_dims)
+        if dims != self.in_dims:
+            raise ValueError(
+                f"in_dims={list(dims)} differ from the in_dims={list(self.in_dims)} "
+                f"{type(self).__name__} was built for"
+            )

@@ -17,14 +17,14 @@ from interfuse._validation import (
     resolve_choice,
 )
 from interfuse.functional._common import plain_size
-from interfuse.fusion.base import Fusion, Inputs, MaskLike
+from interfuse.fusion.base import Inputs, MaskLike, _FixedWidths
 
 __all__ = ["GatedFusion"]
 
 _GATES = ("softmax", "sigmoid")
 
 
-class GatedFusion(Fusion):
+class GatedFusion(_FixedWidths):
     r"""Gated multimodal unit (GMU, Arevalo et al. 2017): inputs of any widths, gated per
     feature by the concatenation of all of them.
 
@@ -125,24 +125,8 @@ class GatedFusion(Fusion):
             out = torch.addcmul(out, z[..., i, :], torch.tanh(layers[i](xs[i])))
         return out
 
-    def expected_width(self, i: int) -> int:
-        return self.in_dims[i]
-
-    def _check_widths(self, xs: Sequence[Tensor]) -> None:
-        widths = tuple(x.shape[-1] for x in xs)
-        if widths != self.in_dims:
-            raise ValueError(
-                f"xs have widths {list(widths)} but GatedFusion was built for "
-                f"in_dims={list(self.in_dims)}"
-            )
-
     def out_features(self, in_dims: Sequence[int]) -> int:
-        dims = self.check_in_dims(in_dims)
-        if dims != self.in_dims:
-            raise ValueError(
-                f"in_dims={list(dims)} differ from the in_dims={list(self.in_dims)} "
-                "GatedFusion was built for"
-            )
+        self._check_built_dims(in_dims)
         return self.out_dim
 
     def get_config(self) -> dict[str, Any]:
