@@ -201,8 +201,18 @@ def _under_transform(tensors: Sequence[Tensor]) -> bool:
         return False
     if getattr(fwAD, "_current_level", -1) >= 0:
         return True
-    wrapped = getattr(torch._C._functorch, "is_functorch_wrapped_tensor", None)
-    return wrapped is not None and any(isinstance(t, Tensor) and wrapped(t) for t in tensors)
+    if _is_wrapped is None:  # pragma: no cover - torch without functorch
+        return False
+    for t in tensors:
+        if isinstance(t, Tensor) and _is_wrapped(t):
+            return True
+    return False
+
+
+# Looked up once: this check runs on every call of every small fusion.
+_is_wrapped: Callable[[Tensor], bool] | None = getattr(
+    torch._C._functorch, "is_functorch_wrapped_tensor", None
+)
 
 
 def _overflow_safe(

@@ -904,7 +904,8 @@ def _prod_plain(xs: Sequence[Tensor], mask: Tensor | None) -> Tensor:
     values cannot be branched on (compile, tracing, transforms, meta)."""
     dtype = xs[0].dtype
     acc_t = _acc_dtype(dtype)
-    wide = _wide_dtype(acc_t, xs[0].device)
+    # Two factors have no running product to overflow: float64 would overflow float32 too.
+    wide = _wide_dtype(acc_t, xs[0].device) if len(xs) > 2 else None
     if wide is not None and not _has_values(xs[0]):
         return _finish(_stacked(xs, mask, 1).prod(0, dtype=wide), dtype)
     if _chain(xs, mask):

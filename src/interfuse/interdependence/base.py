@@ -258,15 +258,20 @@ class _MatrixOwner(Interdependence):
         text = f"matrix={name!r}"
         return text + (f", matrix_options={options!r}" if options else "")
 
-    def _check_like_module(self, name: str, x: Tensor) -> None:
-        """``x`` must share the device and (outside autocast) the dtype of the matrix."""
-        # The matrix's own parameters first: walking .parameters() costs more than the GEMM
-        # of a small input (a parametrized matrix keeps its weight in a submodule: walk then).
-        ref = next((p for p in self.matrix._parameters.values() if p is not None), None)
+    def _check_like_module(self, name: str, x: Tensor) -> StructuredMatrix:
+        """``x`` must share the device and (outside autocast) the dtype of the matrix.
+
+        Returns the matrix. Small inputs pay for every lookup: ``self.matrix`` goes through
+        ``nn.Module.__getattr__`` (about half a microsecond) and walking ``.parameters()``
+        costs more than the GEMM, so the own parameters are read first (a parametrized matrix
+        keeps its weight in a submodule)."""
+        matrix: StructuredMatrix = self._modules["matrix"]  # type: ignore[assignment]
+        ref = next((p for p in matrix._parameters.values() if p is not None), None)
         if ref is None:
-            ref = next(self.matrix.parameters(), None)
+            ref = next(matrix.parameters(), None)
         if ref is not None:  # every structured matrix owns a parameter
             check_operand(name, x, ref, type(self).__name__)
+        return matrix
 
     def _apply_columns(self, z: Tensor) -> Tensor:
         """``W z`` over the last two dimensions, ``W`` the matrix in its Linear layout.

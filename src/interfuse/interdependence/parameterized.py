@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from interfuse._validation import check_positive_int
+from interfuse.functional.structured import dense_linear
 from interfuse.interdependence.base import _MatrixOwner, identity_options
 from interfuse.matrices import DenseMatrix, StructuredMatrix, matrix_class
 
@@ -123,12 +123,12 @@ class ParameterizedInterdependence(_MatrixOwner):
     def forward(self, x: Tensor) -> Tensor:
         """Apply ``A``: ``x @ A`` (attribute axis) or ``Aᵀ @ x`` (instance axis), factored."""
         x = self._check_tensor("x", x)
-        self._check_like_module("x", x)
+        matrix = self._check_like_module("x", x)
         if self.axis == "attribute":
             self._check_size("x", x.shape[-1], self.in_dim, "in_dim")
-            if type(self.matrix) is DenseMatrix:  # checked above: F.linear, as the matrix would
-                return F.linear(x, self.matrix.weight)
-            return self.matrix(x)
+            if type(matrix) is DenseMatrix:  # the matrix's own kernel, without its module call
+                return dense_linear(x, matrix._parameters["weight"])  # type: ignore[arg-type]
+            return matrix(x)
         self._check_size("x", x.shape[-2], self.in_dim, "in_dim")
         return self._apply_columns(x)
 
