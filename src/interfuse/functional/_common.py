@@ -203,7 +203,7 @@ def _under_transform(tensors: Sequence[Tensor]) -> bool:
         return True
     if _is_wrapped is None:  # pragma: no cover - torch without functorch
         return False
-    for t in tensors:
+    for t in tensors:  # noqa: SIM110 - a loop, not any(generator): this runs on every call
         if isinstance(t, Tensor) and _is_wrapped(t):
             return True
     return False

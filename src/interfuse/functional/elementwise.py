@@ -79,7 +79,6 @@ from interfuse.functional._common import (
     _column,
     _count,
     _finish,
-    _has_values,
     _overflow_safe,
     _under_transform,
     _wide_dtype,
@@ -901,21 +900,28 @@ def _extreme_plain(xs: Sequence[Tensor], mask: Tensor | None, pick_max: bool) ->
 def _prod_plain(xs: Sequence[Tensor], mask: Tensor | None) -> Tensor:
     """A chain of products in the accumulation dtype, redone in float64 where that overflowed
     (one sum tells: a finite sum proves every entry finite); float64 from the start where
-    values cannot be branched on (compile, tracing, transforms, meta)."""
-    dtype = xs[0].dtype
+    values cannot be read (compile, tracing; meta tensors and vmap fail the read)."""
+    x0 = xs[0]
+    dtype = x0.dtype
     acc_t = _acc_dtype(dtype)
-    # Two factors have no running product to overflow: float64 would overflow float32 too.
-    wide = _wide_dtype(acc_t, xs[0].device) if len(xs) > 2 else None
-    if wide is not None and not _has_values(xs[0]):
-        return _finish(_stacked(xs, mask, 1).prod(0, dtype=wide), dtype)
-    if _chain(xs, mask):
-        out = xs[0].clone() if len(xs) == 1 else xs[0] * xs[1]
+    # Only a running product of three or more float32 factors can overflow where float64's
+    # does not (two factors overflow float32 only if the result does). Not on MPS (no float64).
+    widen = len(xs) > 2 and acc_t == torch.float32 and not x0.is_mps
+    if widen and (torch.compiler.is_compiling() or torch.jit.is_tracing()):
+        return _finish(_stacked(xs, mask, 1).prod(0, dtype=torch.float64), dtype)
+    if mask is None and len(xs) <= _CHAIN and acc_t == dtype:
+        out = x0.clone() if len(xs) == 1 else x0 * xs[1]
         for x in xs[2:]:
             out = out * x
     else:
         out = _stacked(xs, mask, 1).prod(0, dtype=acc_t)
-    if wide is not None and not math.isfinite(out.detach().sum().item()):
-        out = _stacked(xs, mask, 1).prod(0, dtype=wide)
+    if widen:
+        try:  # the read costs ~1 µs; asking first whether it can run costs as much
+            total = (out.detach() if out.requires_grad else out).sum().item()
+        except (RuntimeError, NotImplementedError):  # meta tensors, vmap: no values here
+            total = math.nan
+        if not math.isfinite(total):
+            out = _stacked(xs, mask, 1).prod(0, dtype=torch.float64)
     return _finish(out, dtype)
 
 
