@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from interfuse._validation import check_dims, check_operand, check_positive_int
@@ -22,6 +21,7 @@ from interfuse.functional._common import plain_size
 # The kernels without their checks (check_inputs ran the same ones).
 from interfuse.functional.concat import _concat as concat
 from interfuse.functional.concat import _zero_absent as masked_inputs
+from interfuse.functional.structured import dense_linear
 from interfuse.fusion.base import Fusion, Inputs, MaskLike
 from interfuse.matrices import MATRICES, DenseMatrix, StructuredMatrix
 from interfuse.matrices.registry import build_owned_matrix
@@ -209,25 +209,22 @@ class ProjectedConcatFusion(_Concatenation):
     def forward(self, xs: Inputs, mask: MaskLike | None = None) -> Tensor:
         xs, mask = self.check_inputs(xs, mask)
         pieces = masked_inputs(xs, mask)
-        weight = self._plain_weight(pieces)
-        if weight is not None:
-            return F.linear(torch.cat(pieces, -1), weight, self.bias)
-        return self.matrix(pieces, bias=self.bias)
+        # Read from the dicts: nn.Module.__getattr__ costs about half a microsecond a name.
+        matrix: StructuredMatrix = self._modules["matrix"]  # type: ignore[assignment]
+        bias = self._parameters.get("bias")
+        if type(matrix) is DenseMatrix and self._small(pieces):
+            weight: Tensor = matrix._parameters["weight"]  # type: ignore[assignment]
+            check_operand("x", pieces[0], weight, "DenseMatrix")  # as the matrix would say
+            return dense_linear(torch.cat(pieces, -1), weight, bias)
+        return matrix(pieces, bias=bias)
 
-    def _plain_weight(self, pieces: list[Tensor]) -> Tensor | None:
-        """The dense weight, where the plain ``F.linear`` of the concatenation runs: a plain
-        dense matrix (not parametrized) and small inputs (the concatenation is at most
-        ``SMALL_BYTES``), or tracing/export; else ``None`` (the matrix projects piece by piece,
-        never concatenating)."""
-        if type(self.matrix) is not DenseMatrix:
-            return None
+    def _small(self, pieces: list[Tensor]) -> bool:
+        """Whether a plain dense matrix (not parametrized) multiplies the concatenation: it
+        holds at most ``SMALL_BYTES``, or code is being traced or exported. Otherwise the
+        matrix projects piece by piece, never concatenating."""
         first = pieces[0]
         rows = first.numel() // first.shape[-1]
-        if not plain_size(rows * sum(self.in_dims) * first.element_size()):
-            return None
-        weight = self.matrix.weight
-        check_operand("x", first, weight, "DenseMatrix")  # as the matrix would say
-        return weight
+        return plain_size(rows * sum(self.in_dims) * first.element_size())
 
     def out_features(self, in_dims: Sequence[int]) -> int:
         self.check_in_dims(in_dims)
