@@ -146,18 +146,8 @@ class hybrid_interdependence(interdependence):
         dims = [p.calculate_m_prime(m=m) for p in self._parts()]
         return int(self.fusion_function.calculate_n(dims=dims))
 
-    def calculate_A(
-        self,
-        x: Tensor | None = None,
-        w: Tensor | None = None,
-        device: Device = "cpu",
-        *args: Any,
-        **kwargs: Any,
-    ) -> Tensor:
+    def _compute_A(self, x: Tensor | None, w: Tensor | None, device: Device) -> Tensor:
         """The fused matrix of the parts' ``calculate_A(x, w_i)``."""
-        cached = self._cached(x, w)
-        if cached is not None:
-            return cached
         name = type(self).__name__
         sizes = self.get_function_parameter_numbers()
         n_w = sum(sizes)
@@ -179,8 +169,7 @@ class hybrid_interdependence(interdependence):
                 raise ValueAssertionError(f"{name}: a part computed no matrix ({part.name})")
             mats.append(A.to_dense() if A.is_sparse else A)
         fused = self.fusion_function(x=mats, w=segments[-1], device=device)
-        A = self.post_process(fused, device)
-        return self._store(A)
+        return self.post_process(fused, device)
 
     def to_config(self) -> dict[str, Any]:
         """As :meth:`interdependence.to_config`, with the parts and the fusion as configs."""

@@ -123,24 +123,14 @@ class parameterized_bilinear_interdependence(Fabricated, interdependence):
         factors = self._random_factors()
         return lambda z: self._fab.apply(z, w, d, d, transpose=True, random_factors=factors)
 
-    def calculate_A(
-        self,
-        x: Tensor | None = None,
-        w: Tensor | None = None,
-        device: Device = "cpu",
-        *args: Any,
-        **kwargs: Any,
-    ) -> Tensor:
+    def _compute_A(self, x: Tensor | None, w: Tensor | None, device: Device) -> Tensor:
         """``A = xᵀ W x`` for the ``x`` given (``(b, m)``, or ``(m, b)`` for the instance type);
         a ``ValueAssertionError`` for a missing or misshapen ``x`` or ``w``, a
         ``ValueRuntimeError`` for an ``x`` that does not match the side of ``W``."""
-        cached = self._cached(x, w)
-        if cached is not None:
-            return cached
         x = self._check_x_in(x)
         w = check_w(w, type(self).__name__, self.calculate_l())
         x = self.pre_process(x, device)
-        return self._store(self.post_process(bilinear_matrix(x, self._right(w)), device))
+        return self.post_process(bilinear_matrix(x, self._right(w)), device)
 
     def _rows_times_A(
         self, rows: Tensor, x_in: Tensor | None, w: Tensor | None, device: Device, data: str

@@ -135,21 +135,11 @@ class parameterized_interdependence(Fabricated, _PrimesMixin, interdependence):
             )
         return check_w(w, name, n_w)
 
-    def calculate_A(
-        self,
-        x: Tensor | None = None,
-        w: Tensor | None = None,
-        device: Device = "cpu",
-        *args: Any,
-        **kwargs: Any,
-    ) -> Tensor:
+    def _compute_A(self, x: Tensor | None, w: Tensor | None, device: Device) -> Tensor:
         """``A`` of shape ``(d, d')`` from ``w`` (``x`` is ignored); a ``ValueAttributeError``
         if ``w`` is ``None``, a ``ValueAssertionError`` if it does not hold ``l`` parameters."""
-        cached = self._cached(x, w)
-        if cached is not None:
-            return cached
         A = self._fab.matrix(self._require_w(w), *self._dims(), self._random_factors())
-        return self._store(self._check_A(self.post_process(A, device)))
+        return self._check_A(self.post_process(A, device))
 
     def _rows_times_A(
         self, rows: Tensor, x_in: Tensor | None, w: Tensor | None, device: Device, data: str

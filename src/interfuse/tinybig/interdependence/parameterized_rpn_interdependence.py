@@ -140,19 +140,9 @@ class parameterized_rpn_interdependence(_PrimesMixin, interdependence):
         D = self.data_transformation.calculate_D(m=d)
         return int(self.parameter_fabrication.calculate_l(n=d_prime, D=D))
 
-    def calculate_A(
-        self,
-        x: Tensor | None = None,
-        w: Tensor | None = None,
-        device: Device = "cpu",
-        *args: Any,
-        **kwargs: Any,
-    ) -> Tensor:
+    def _compute_A(self, x: Tensor | None, w: Tensor | None, device: Device) -> Tensor:
         """``A = κ(xᵀ) ψ(w)ᵀ`` for the ``x`` given (``(b, m)``, or ``(m, b)`` for instance); a
         ``ValueAssertionError`` for a missing or misshapen ``x``, ``w`` or ``A``."""
-        cached = self._cached(x, w)
-        if cached is not None:
-            return cached
         name = type(self).__name__
         if x is None or not isinstance(x, Tensor) or x.ndim != 2:
             got = (
@@ -180,8 +170,7 @@ class parameterized_rpn_interdependence(_PrimesMixin, interdependence):
             )
         phi = self.parameter_fabrication(w=w, n=d_prime, D=D, device=device)
         check_operands(kappa, phi, name="κ(x)", ref_name="ψ(w)")
-        A = self.post_process(kappa @ phi.t(), device)
-        return self._store(self._check_A(A))
+        return self._check_A(self.post_process(kappa @ phi.t(), device))
 
     def to_config(self) -> dict[str, Any]:
         """As :meth:`interdependence.to_config`, κ and ψ as their configs (a ``TypeError`` if

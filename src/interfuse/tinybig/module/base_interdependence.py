@@ -110,14 +110,9 @@ class interdependence(TinybigFunction):
         postprocess_function_configs: object = None,
         device: Device = "cpu",
     ) -> None:
-        super().__init__(
-            name=name,
-            preprocess_functions=preprocess_functions,
-            postprocess_functions=postprocess_functions,
-            preprocess_function_configs=preprocess_function_configs,
-            postprocess_function_configs=postprocess_function_configs,
-            device=device,
-        )
+        pre_post = (preprocess_functions, postprocess_functions)
+        configs = (preprocess_function_configs, postprocess_function_configs)
+        super().__init__(name, *pre_post, *configs, device)
         self.A: Tensor | None = None
         self.interdependence_type = interdependence_type
         self.b = check_positive_int("b", b)
@@ -207,24 +202,23 @@ class interdependence(TinybigFunction):
         *args: Any,
         **kwargs: Any,
     ) -> Tensor | None:
-        """The interdependence matrix (``None`` on the base class, which computes none)."""
+        """The interdependence matrix of ``x`` and ``w`` (:meth:`_compute_A`), cached when
+        neither is required; ``None`` on the base class, which computes none."""
+        keep = self._cacheable and self.A is not None and w is None
+        if keep and (not self._A_uses_data or x is None):
+            return self.A
+        A = self._compute_A(x, w, device)
+        if A is not None and self._cacheable:
+            self.A = A
+        return A
+
+    def _compute_A(self, x: Tensor | None, w: Tensor | None, device: Device) -> Tensor | None:
+        """Hook: the matrix (subclasses); errors name the class and the argument at fault."""
         return None
 
     @property
     def _cacheable(self) -> bool:
         return not self.require_data and not self.require_parameters
-
-    def _cached(self, x: Tensor | None, w: Tensor | None) -> Tensor | None:
-        if not self._cacheable or self.A is None or w is not None:
-            return None
-        if self._A_uses_data and x is not None:
-            return None
-        return self.A
-
-    def _store(self, A: Tensor) -> Tensor:
-        if self._cacheable:
-            self.A = A
-        return A
 
     def _apply(self, fn: Any, recurse: bool = True) -> interdependence:
         self.A = None  # a cached A is not moved by .to(); recompute it on the next call
