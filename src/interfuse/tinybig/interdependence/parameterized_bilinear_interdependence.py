@@ -163,32 +163,17 @@ class lowrank_parameterized_bilinear_interdependence(
 
 
 class hm_parameterized_bilinear_interdependence(HM, parameterized_bilinear_interdependence):
-    r"""Bilinear interdependence with an hm-structured ``W``: ``l = pq + d²/(pq)``.
-
-    Example:
-        >>> hm_parameterized_bilinear_interdependence(b=4, m=6, p=2, q=3).calculate_l()
-        12
-    """
+    r"""Bilinear interdependence with an hm-structured ``W``: ``l = pq + d²/(pq)``."""
 
 
 class lphm_parameterized_bilinear_interdependence(LPHM, parameterized_bilinear_interdependence):
-    r"""Bilinear interdependence with an lphm-structured ``W``: ``l = pq + r(d/p + d/q)``.
-
-    Example:
-        >>> lphm_parameterized_bilinear_interdependence(b=4, m=6, r=1, p=2, q=3).calculate_l()
-        11
-    """
+    r"""Bilinear interdependence with an lphm-structured ``W``: ``l = pq + r(d/p + d/q)``."""
 
 
 class dual_lphm_parameterized_bilinear_interdependence(
     DualLPHM, parameterized_bilinear_interdependence
 ):
-    r"""Bilinear interdependence with a dual-lphm ``W``: ``l = r(p + q + d/p + d/q)``.
-
-    Example:
-        >>> dual_lphm_parameterized_bilinear_interdependence(b=4, m=6, r=1, p=2, q=3).calculate_l()
-        10
-    """
+    r"""Bilinear interdependence with a dual-lphm ``W``: ``l = r(p + q + d/p + d/q)``."""
 
 
 class random_matrix_adaption_parameterized_bilinear_interdependence(

@@ -172,35 +172,15 @@ class lowrank_parameterized_interdependence(LowRank, parameterized_interdependen
 
 
 class hm_parameterized_interdependence(HM, parameterized_interdependence):
-    r"""Hypercomplex-multiplication ``A`` from two small factors (fabrication table).
-
-    Example:
-        >>> f = hm_parameterized_interdependence(b=3, m=4, m_prime=6, p=2, q=3)
-        >>> f.calculate_l()
-        10
-        >>> f.calculate_A(w=torch.arange(1.0, 11.0).view(1, 10))[0]
-        tensor([ 7.,  8.,  9., 10., 14., 16.])
-    """
+    r"""Hypercomplex-multiplication ``A`` from two small factors (fabrication table)."""
 
 
 class lphm_parameterized_interdependence(LPHM, parameterized_interdependence):
-    r"""Low-rank hm: the second factor is ``b = S T`` (fabrication table).
-
-    Example:
-        >>> f = lphm_parameterized_interdependence(b=3, m=4, r=1, p=2, q=2)
-        >>> f.calculate_A(w=torch.arange(1.0, 9.0).view(1, 8))[0]
-        tensor([35., 40., 42., 48.])
-    """
+    r"""Low-rank hm: the second factor is ``b = S T`` (fabrication table)."""
 
 
 class dual_lphm_parameterized_interdependence(DualLPHM, parameterized_interdependence):
-    r"""Dual low-rank hm: ``a = P Q`` and ``b = S T`` (fabrication table).
-
-    Example:
-        >>> f = dual_lphm_parameterized_interdependence(b=3, m=4, r=1, p=2, q=2)
-        >>> f.calculate_A(w=torch.arange(1.0, 9.0).view(1, 8))[0]
-        tensor([105., 120., 126., 144.])
-    """
+    r"""Dual low-rank hm: ``a = P Q`` and ``b = S T`` (fabrication table)."""
 
 
 class random_matrix_adaption_parameterized_interdependence(
