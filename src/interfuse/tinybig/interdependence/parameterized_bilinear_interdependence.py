@@ -20,7 +20,7 @@ from interfuse.functional.bilinear import (
 from interfuse.tinybig._structured import HM, LPHM, DualLPHM, Fabricated, LowRank, RandomAdaption
 from interfuse.tinybig.errors import ValueAssertionError, ValueRuntimeError
 from interfuse.tinybig.fabrication import check_operands
-from interfuse.tinybig.module.base_interdependence import Device, check_w, interdependence
+from interfuse.tinybig.module.base_interdependence import Device, _got, check_w, interdependence
 
 __all__ = [
     "dual_lphm_parameterized_bilinear_interdependence",
@@ -104,8 +104,7 @@ class parameterized_bilinear_interdependence(Fabricated, interdependence):
         if x is None:
             raise ValueAssertionError(f"{name}: x is required to compute A = xᵀ W x, got x=None")
         if not isinstance(x, Tensor) or x.ndim != 2:
-            got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-            raise ValueAssertionError(f"{name}: x must be a 2-D tensor, got {got}")
+            raise ValueAssertionError(f"{name}: x must be a 2-D tensor, got {_got(x)}")
         d = self._dims()[0]
         if x.size(0) != d:
             if self.is_instance:

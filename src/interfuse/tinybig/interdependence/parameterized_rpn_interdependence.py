@@ -17,7 +17,7 @@ from interfuse.tinybig.fabrication import check_operands
 from interfuse.tinybig.interdependence.parameterized_interdependence import _PrimesMixin
 from interfuse.tinybig.module.base_interdependence import (
     Device,
-    _shape,
+    _got,
     check_w,
     interdependence,
     with_config_args,
@@ -145,10 +145,7 @@ class parameterized_rpn_interdependence(_PrimesMixin, interdependence):
         ``ValueAssertionError`` for a missing or misshapen ``x``, ``w`` or ``A``."""
         name = type(self).__name__
         if x is None or not isinstance(x, Tensor) or x.ndim != 2:
-            got = (
-                "None" if x is None else (_shape(x) if isinstance(x, Tensor) else type(x).__name__)
-            )
-            raise ValueAssertionError(f"{name}: x must be a 2-D tensor, got {got}")
+            raise ValueAssertionError(f"{name}: x must be a 2-D tensor, got {_got(x)}")
         n_w = self.calculate_l()
         w = check_w(w, name, n_w)
         for label, t in (("x", x), ("w", w)):
@@ -162,11 +159,10 @@ class parameterized_rpn_interdependence(_PrimesMixin, interdependence):
         kappa = self.data_transformation(x.t(), device=device)
         D = self.data_transformation.calculate_D(m=d)
         if not isinstance(kappa, Tensor) or kappa.ndim != 2 or kappa.size(-1) != D:
-            got = _shape(kappa) if isinstance(kappa, Tensor) else type(kappa).__name__
             what, dim = ("attributes", "m") if self.is_instance else ("instances", "b")
             raise ValueAssertionError(
                 f"{name}: x has {x.size(0)} {what} but this function was built for {dim}={d}: "
-                f"κ(x) has shape {got}, ψ(w) expects D={D} columns"
+                f"κ(x) has shape {_got(kappa)}, ψ(w) expects D={D} columns"
             )
         phi = self.parameter_fabrication(w=w, n=d_prime, D=D, device=device)
         check_operands(kappa, phi, name="κ(x)", ref_name="ψ(w)")
