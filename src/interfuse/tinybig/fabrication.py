@@ -91,8 +91,8 @@ def check_operands(x: Inputs, ref: Tensor, *, name: str = "x", ref_name: str = "
                     f"inputs (convert with .to({want}))"
                 )
             check_operand(label, t, ref, ref_name)
-        except (ValueError, TypeError) as err:
-            raise ValueRuntimeError(str(err)) from None
+        except (ValueError, TypeError) as err:  # the face's functions hold no parameters
+            raise ValueRuntimeError(str(err).replace("the module", ref_name)) from None
 
 
 @functools.lru_cache(maxsize=1024)
