@@ -383,9 +383,9 @@ class TinybigFunction(nn.Module):
                 bound.apply_defaults()
                 recorded: dict[str, Any] = {}
                 for key, value in list(bound.arguments.items())[1:]:
-                    kind = signature.parameters[key].kind
-                    if kind is not kind.VAR_POSITIONAL:
-                        recorded.update(value if kind is kind.VAR_KEYWORD else {key: value})
+                    p = signature.parameters[key]
+                    if p.kind is not p.VAR_POSITIONAL:
+                        recorded.update(value if p.kind is p.VAR_KEYWORD else {key: value})
                 for param in _accepted_arguments(cast(type, type(self)))[0]:  # a complete config
                     if param.default is not param.empty:
                         recorded.setdefault(param.name, param.default)

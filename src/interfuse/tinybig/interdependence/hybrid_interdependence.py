@@ -123,10 +123,8 @@ class hybrid_interdependence(interdependence):
     def get_function_parameter_numbers(self) -> list[int]:
         """``[l_1, …, l_k, l_fusion]`` (0 for functions that require no parameters)."""
         sizes = [p.calculate_l() if p.require_parameters else 0 for p in self._parts()]
-        fusion_l = (
-            self.fusion_function.calculate_l() if self.fusion_function.require_parameters else 0
-        )
-        return [*sizes, int(fusion_l or 0)]
+        f = self.fusion_function
+        return [*sizes, int(f.calculate_l() or 0) if f.require_parameters else 0]
 
     def calculate_l(self) -> int:
         """``Σ l_i + l_fusion``."""
