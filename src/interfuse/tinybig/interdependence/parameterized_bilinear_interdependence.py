@@ -74,10 +74,8 @@ class parameterized_bilinear_interdependence(Fabricated, interdependence):
         device: Device = "cpu",
         **kwargs: Any,
     ) -> None:
-        kwargs["device"] = device  # the base takes it after the pre/post-processing arguments
-        super().__init__(
-            b, m, name, interdependence_type, require_data, require_parameters, **kwargs
-        )
+        flags = (require_data, require_parameters)
+        super().__init__(b, m, name, interdependence_type, *flags, device=device, **kwargs)
 
     def _dims(self) -> tuple[int, int]:
         d = self.m if self.is_instance else self.b

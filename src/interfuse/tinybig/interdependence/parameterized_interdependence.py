@@ -107,10 +107,8 @@ class parameterized_interdependence(Fabricated, _PrimesMixin, interdependence):
         device: Device = "cpu",
         **kwargs: Any,
     ) -> None:
-        kwargs["device"] = device  # the base takes it after the pre/post-processing arguments
-        super().__init__(
-            b, m, name, interdependence_type, require_data, require_parameters, **kwargs
-        )
+        flags = (require_data, require_parameters)
+        super().__init__(b, m, name, interdependence_type, *flags, device=device, **kwargs)
         self._set_primes(b_prime, m_prime)
 
     def _dims(self) -> tuple[int, int]:

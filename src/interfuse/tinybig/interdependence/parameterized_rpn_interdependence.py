@@ -114,10 +114,8 @@ class parameterized_rpn_interdependence(_PrimesMixin, interdependence):
         device: Device = "cpu",
         **kwargs: Any,
     ) -> None:
-        kwargs["device"] = device  # the base takes it after the pre/post-processing arguments
-        super().__init__(
-            b, m, name, interdependence_type, require_data, require_parameters, **kwargs
-        )
+        flags = (require_data, require_parameters)
+        super().__init__(b, m, name, interdependence_type, *flags, device=device, **kwargs)
         self.data_transformation: DataTransformation = _build_part(
             data_transformation, "data_transformation", self.device
         )
