@@ -10,6 +10,9 @@ re-exported here, so that the name ``fusion`` keeps meaning the package; the sam
 stricter check doubts a call tinyBIG computed, it warns with :class:`TinybigWarning`.
 """
 
+# ruff: noqa: F401 - the imports are the exports (the computed __all__ below)
+from inspect import ismodule as _is_module
+
 from interfuse.tinybig import config
 from interfuse.tinybig._base import TinybigFunction
 from interfuse.tinybig.config import from_config, instantiation_from_configs
@@ -62,48 +65,8 @@ from interfuse.tinybig.interdependence import (
     random_matrix_adaption_parameterized_interdependence,
 )
 
-__all__ = [
-    "TinybigFunction",
-    "TinybigWarning",
-    "ValueAssertionError",
-    "ValueAttributeError",
-    "ValueIndexError",
-    "ValueRuntimeError",
-    "average_fusion",
-    "concatenation_fusion",
-    "config",
-    "dual_lphm_parameterized_bilinear_interdependence",
-    "dual_lphm_parameterized_concatenation_fusion",
-    "dual_lphm_parameterized_interdependence",
-    "from_config",
-    "hm_parameterized_bilinear_interdependence",
-    "hm_parameterized_concatenation_fusion",
-    "hm_parameterized_interdependence",
-    "hybrid_interdependence",
-    "instantiation_from_configs",
-    "l1_norm_fusion",
-    "l2_norm_fusion",
-    "lowrank_parameterized_bilinear_interdependence",
-    "lowrank_parameterized_concatenation_fusion",
-    "lowrank_parameterized_interdependence",
-    "lphm_parameterized_bilinear_interdependence",
-    "lphm_parameterized_concatenation_fusion",
-    "lphm_parameterized_interdependence",
-    "max_fusion",
-    "mean_fusion",
-    "median_fusion",
-    "metric_fusion",
-    "min_fusion",
-    "parameterized_bilinear_interdependence",
-    "parameterized_concatenation_fusion",
-    "parameterized_interdependence",
-    "parameterized_rpn_interdependence",
-    "parameterized_weighted_summation_fusion",
-    "prod_fusion",
-    "random_matrix_adaption_parameterized_bilinear_interdependence",
-    "random_matrix_adaption_parameterized_concatenation_fusion",
-    "random_matrix_adaption_parameterized_interdependence",
-    "sum_fusion",
-    "summation_fusion",
-    "weighted_summation_fusion",
-]
+#: The classes and functions imported above, and ``config``: not the subpackages ``fusion`` and
+#: ``interdependence`` (whose base classes of those names keep tinyBIG's paths).
+__all__ = sorted(
+    k for k, v in globals().items() if k[0] != "_" and (k == "config" or not _is_module(v))
+)

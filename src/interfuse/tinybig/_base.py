@@ -35,6 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from interfuse.tinybig.errors import warn
+
 __all__ = [
     "BUILTIN_NAMES",
     "Builtin",
@@ -94,13 +96,8 @@ class Builtin:
             # int(): a plain int under the TorchScript tracer too (ONNX needs a constant shape)
             return F.layer_norm(x, [int(x.size(-1))])
         if isinstance(target, type) and issubclass(target, nn.Module):
-            norm = target(num_features=x.size(-1), device=device, dtype=x.dtype)
-            out: Tensor = norm(x)
-            return out
-        if callable(target):
-            result: Tensor = target(x)
-            return result
-        raise TypeError(f"built-in {self.name!r} is not callable")  # pragma: no cover
+            target = target(num_features=x.size(-1), device=device, dtype=x.dtype)
+        return cast(Callable[[Tensor], Tensor], target)(x)
 
     def __repr__(self) -> str:
         return f"Builtin({self.name!r})"
@@ -373,32 +370,26 @@ class TinybigFunction(nn.Module):
         def recording_init(self: TinybigFunction, *args: Any, **kw: Any) -> None:
             if "_config_args" not in self.__dict__:
                 kept = _drop_unexpected(type(self), kw)
+                error = functools.partial(_argument_error, type(self), signature, args)
                 try:
                     bound = signature.bind(self, *args, **kept)
                 except TypeError as exc:  # reported with the unknown keywords, if any
-                    raise TypeError(_argument_error(type(self), signature, args, kw, exc)) from exc
-                if _argument_error(type(self), signature, args, kept, None) is not None:
-                    raise TypeError(_argument_error(type(self), signature, args, kw, None))
-                if len(kept) < len(kw):
-                    from interfuse.tinybig.errors import warn
-
-                    message = _argument_error(type(self), signature, args, kw, None)
-                    warn(f"{message} (ignored, as tinyBIG did)")
+                    raise TypeError(error(kw, exc)) from exc
+                if error(kept, None) is not None:
+                    raise TypeError(error(kw, None))
+                if len(kept) < len(kw):  # unknown keywords alone: tinyBIG's **kwargs took them
+                    warn(f"{error(kw, None)} (ignored, as tinyBIG did)")
                     kw = kept
                 bound.apply_defaults()
                 recorded: dict[str, Any] = {}
                 for key, value in list(bound.arguments.items())[1:]:
-                    if signature.parameters[key].kind is inspect.Parameter.VAR_KEYWORD:
-                        recorded.update(value)
-                    elif signature.parameters[key].kind is not inspect.Parameter.VAR_POSITIONAL:
-                        recorded[key] = value
-                # the bases' defaults too, so that a config is complete
-                for param in _accepted_arguments(cast(type, type(self)))[0]:
-                    if param.name not in recorded and param.default is not param.empty:
-                        recorded[param.name] = param.default
-                object.__setattr__(
-                    self, "_config_args", {k: _drop_tensors(v) for k, v in recorded.items()}
-                )
+                    p = signature.parameters[key]
+                    if p.kind is not p.VAR_POSITIONAL:
+                        recorded.update(value if p.kind is p.VAR_KEYWORD else {key: value})
+                for param in _accepted_arguments(cast(type, type(self)))[0]:  # a complete config
+                    if param.default is not param.empty:
+                        recorded.setdefault(param.name, param.default)
+                self.__dict__["_config_args"] = {k: _drop_tensors(v) for k, v in recorded.items()}
             init(self, *args, **kw)
 
         cls.__init__ = recording_init  # type: ignore[method-assign]
@@ -514,6 +505,10 @@ def _drop_unexpected(cls: type[TinybigFunction], kwargs: dict[str, Any]) -> dict
     return dict(kwargs) if takes_any else {k: v for k, v in kwargs.items() if k in kept}
 
 
+def _listed(what: str, names: list[str]) -> str:
+    return f"{what}{'s' if len(names) > 1 else ''} {', '.join(map(repr, names))}"
+
+
 def _argument_error(
     cls: type,
     signature: inspect.Signature,
@@ -526,42 +521,28 @@ def _argument_error(
     named, takes_any = _accepted_arguments(cls)
     keyword_ok = sorted(p.name for p in named if p.kind is not p.POSITIONAL_ONLY)
     own = list(signature.parameters.values())[1:]
-    positional = [p for p in own if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    given = {p.name for p in positional[: len(args)]} | set(kwargs)
+    positional = [p.name for p in own if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    given = set(positional[: len(args)]) | set(kwargs)
     unexpected = [] if takes_any else [k for k in kwargs if k not in keyword_ok]
     missing = [p.name for p in named if p.default is p.empty and p.name not in given]
-    if not unexpected and not missing and bind_error is None:
-        return None
-
-    def quoted(names: list[str]) -> str:
-        return ", ".join(repr(n) for n in names)
-
-    problems: list[str] = []
-    other = str(bind_error) if bind_error is not None else ""
-    if other and "missing a required" not in other and "unexpected keyword" not in other:
-        problems.append(other)  # too many positional arguments, an argument given twice, ...
+    other = "" if bind_error is None else str(bind_error)
+    # too many positional arguments, an argument given twice, ... (the rest is said below)
+    known = "missing a required" in other or "unexpected keyword" in other
+    problems = [other] if other and (not known or not unexpected + missing) else []
     if unexpected:
-        plural = "s" if len(unexpected) > 1 else ""
         close = {k: difflib.get_close_matches(k, keyword_ok, n=1) for k in unexpected}
         hints = [
-            repr(match[0]) if len(unexpected) == 1 else f"{match[0]!r} for {key!r}"
-            for key, match in close.items()
-            if match
+            repr(m[0]) if len(close) == 1 else f"{m[0]!r} for {k!r}" for k, m in close.items() if m
         ]
-        problems.append(
-            f"unexpected keyword argument{plural} {quoted(unexpected)}"
-            + (f" (did you mean {', '.join(hints)}?)" if hints else "")
-        )
+        hint = f" (did you mean {', '.join(hints)}?)" if hints else ""
+        problems.append(_listed("unexpected keyword argument", unexpected) + hint)
     if missing:
-        plural = "s" if len(missing) > 1 else ""
-        problems.append(f"missing required argument{plural} {quoted(missing)}")
-    if not problems:  # pragma: no cover - bind failed for a reason not recognized above
-        problems.append(other)
+        problems.append(_listed("missing required argument", missing))
+    if not problems:
+        return None
     accepted = ", ".join(p.name + (" (required)" if p.default is p.empty else "") for p in named)
-    if takes_any:
-        accepted += ", **kwargs"
-    name = cls.__name__
-    return f"{name}(): {'; '.join(problems)}. {name} accepts: {accepted}"
+    accepted += ", **kwargs" if takes_any else ""
+    return f"{cls.__name__}(): {'; '.join(problems)}. {cls.__name__} accepts: {accepted}"
 
 
 def _drop_tensors(value: Any) -> Any:

@@ -12,6 +12,7 @@ parameterized_interdependence)``); the mixin takes tinyBIG's leading arguments (
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from torch import Tensor
@@ -35,12 +36,8 @@ class Fabricated:
     q: int
     kronecker: bool = False
     seed: int
-
-    def _dims(self) -> tuple[int, int | None]:  # pragma: no cover - every family overrides it
-        raise NotImplementedError
-
-    def _dim_names(self) -> tuple[str, str]:  # pragma: no cover - every family overrides it
-        raise NotImplementedError
+    _dims: Callable[[], tuple[int, int | None]]  # each family's matrix shape, and its names
+    _dim_names: Callable[[], tuple[str, str]]
 
     def _fabricate(
         self: Any,

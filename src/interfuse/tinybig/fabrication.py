@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from interfuse._validation import autocast_dtype, check_positive_int
+from interfuse._validation import check_operand, check_positive_int
 from interfuse.functional.structured import (
     Inputs,
     as_tensor_input,
@@ -78,27 +78,21 @@ _KRON_KERNELS: dict[str, Callable[..., Tensor]] = {
 
 
 def check_operands(x: Inputs, ref: Tensor, *, name: str = "x", ref_name: str = "w") -> None:
-    """``x`` (a tensor or a list of them) must be floating and match ``ref`` in device and,
-    outside autocast, dtype, else a ``ValueRuntimeError`` naming both (tinyBIG's matmul failed)."""
-    pieces = [x] if isinstance(x, Tensor) else list(x)
-    for i, t in enumerate(pieces):
+    """``x`` (a tensor or a list of them) must be floating and pass the core's
+    :func:`~interfuse._validation.check_operand` against ``ref``, else a ``ValueRuntimeError``
+    (tinyBIG's matmul failed)."""
+    for i, t in enumerate([x] if isinstance(x, Tensor) else x):
         label = name if isinstance(x, Tensor) else f"{name}[{i}]"
-        if t.device != ref.device:
-            raise ValueRuntimeError(
-                f"{label} is on {t.device} but {ref_name} is on {ref.device}; move them to one "
-                "device"
-            )
-        if not t.is_floating_point():
-            want = ref.dtype if ref.is_floating_point() else torch.get_default_dtype()
-            raise ValueRuntimeError(
-                f"{label} has dtype {t.dtype}; the product with {ref_name} needs floating "
-                f"inputs (convert with .to({want}))"
-            )
-        if t.dtype != ref.dtype and autocast_dtype(t.device.type) is None:
-            raise ValueRuntimeError(
-                f"{label} has dtype {t.dtype} but {ref_name} has dtype {ref.dtype}; convert "
-                f"one of them (e.g. {label}.to({ref.dtype}))"
-            )
+        try:
+            if t.device == ref.device and not t.is_floating_point():
+                want = ref.dtype if ref.is_floating_point() else torch.get_default_dtype()
+                raise TypeError(
+                    f"{label} has dtype {t.dtype}; the product with {ref_name} needs floating "
+                    f"inputs (convert with .to({want}))"
+                )
+            check_operand(label, t, ref, ref_name)
+        except (ValueError, TypeError) as err:  # the face's functions hold no parameters
+            raise ValueRuntimeError(str(err).replace("the module", ref_name)) from None
 
 
 @functools.lru_cache(maxsize=1024)

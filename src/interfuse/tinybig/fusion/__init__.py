@@ -1,10 +1,5 @@
-"""tinyBIG's ``tinybig.fusion``: every fusion class, and the base class :class:`fusion`.
-
-The classes live in the files tinyBIG keeps them in (``basic_fusion``, ``metric_fusion``,
-``concatenation_fusion``, ``parameterized_concatenation_fusion``; the base in
-:mod:`interfuse.tinybig.module.base_fusion`), so that tinyBIG code migrates by renaming
-``tinybig.`` to ``interfuse.tinybig.`` in its imports.
-"""
+"""tinyBIG's ``tinybig.fusion``: every fusion class, in tinyBIG's files, and the base class
+:class:`fusion` (from :mod:`interfuse.tinybig.module.base_fusion`)."""
 
 import interfuse.tinybig.fusion.basic_fusion as _basic
 import interfuse.tinybig.fusion.concatenation_fusion as _concatenation

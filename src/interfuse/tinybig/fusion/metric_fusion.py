@@ -146,11 +146,13 @@ class metric_fusion(fusion):
 
 
 class _named_metric_fusion(metric_fusion):
-    _metric: str = "mean"
     _filled: ClassVar[tuple[str, ...]] = ("metric", "require_parameters")
 
     def __init__(self, name: str | None = None, *, dims: Dims | None, **kwargs: Any) -> None:
-        super().__init__(dims, self._metric, name=name or type(self).__name__, **kwargs)
+        # the metric is the class's name (max_fusion: 'max'), or its nearest base's
+        metrics = (c.__name__.removesuffix("_fusion") for c in type(self).__mro__)
+        metric = next(m for m in metrics if m in METRICS)
+        super().__init__(dims, metric, name=name or type(self).__name__, **kwargs)
 
 
 class mean_fusion(_named_metric_fusion):
@@ -176,46 +178,30 @@ class mean_fusion(_named_metric_fusion):
         l2_norm_fusion [[3.1622776985168457, 4.4721360206604]]
     """
 
-    _metric = "mean"
-
 
 class sum_fusion(_named_metric_fusion):
     """Element-wise sum; arguments as :class:`mean_fusion`."""
-
-    _metric = "sum"
 
 
 class prod_fusion(_named_metric_fusion):
     """Element-wise product; arguments as :class:`mean_fusion`."""
 
-    _metric = "prod"
-
 
 class max_fusion(_named_metric_fusion):
     """Element-wise maximum; arguments as :class:`mean_fusion`."""
-
-    _metric = "max"
 
 
 class min_fusion(_named_metric_fusion):
     """Element-wise minimum; arguments as :class:`mean_fusion`."""
 
-    _metric = "min"
-
 
 class median_fusion(_named_metric_fusion):
     """Element-wise (lower) median; arguments as :class:`mean_fusion`."""
-
-    _metric = "median"
 
 
 class l1_norm_fusion(_named_metric_fusion):
     """Element-wise L1 norm; arguments as :class:`mean_fusion`."""
 
-    _metric = "l1_norm"
-
 
 class l2_norm_fusion(_named_metric_fusion):
     """Element-wise L2 norm; arguments as :class:`mean_fusion`."""
-
-    _metric = "l2_norm"

@@ -180,12 +180,6 @@ class lphm_parameterized_concatenation_fusion(LPHM, parameterized_concatenation_
 
     ``a = w[:pq]``, ``S = w[pq:pq+sr].view(s, r)``, ``T = w[pq+sr:].view(r, t)``; ``W`` as in
     :class:`hm_parameterized_concatenation_fusion`.
-
-    Example:
-        >>> x = [torch.tensor([[1.0, 2.0]]), torch.tensor([[3.0, 4.0]])]
-        >>> f = lphm_parameterized_concatenation_fusion(r=1, p=2, n=4, dims=[2, 2])
-        >>> f.calculate_l(), f(x, torch.arange(1.0, 9.0).view(1, 8))
-        (8, tensor([[ 433.,  866., 1299., 1732.]]))
     """
 
 
@@ -194,12 +188,6 @@ class dual_lphm_parameterized_concatenation_fusion(DualLPHM, parameterized_conca
 
     ``P (p, r)``, ``Q (r, q)``, ``S (s, r)``, ``T (r, t)`` read consecutively from ``w``; ``W``
     as in :class:`hm_parameterized_concatenation_fusion`.
-
-    Example:
-        >>> x = [torch.tensor([[1.0, 2.0]]), torch.tensor([[3.0, 4.0]])]
-        >>> f = dual_lphm_parameterized_concatenation_fusion(r=1, p=2, n=4, dims=[2, 2])
-        >>> f.calculate_l(), f(x, torch.arange(1.0, 9.0).view(1, 8))
-        (8, tensor([[1299., 1732., 2598., 3464.]]))
     """
 
 

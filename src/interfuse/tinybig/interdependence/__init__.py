@@ -1,12 +1,6 @@
-"""tinyBIG's ``tinybig.interdependence`` (the parameterized part): every class, and the base
-class :class:`interdependence`.
-
-The classes live in the files tinyBIG keeps them in (``parameterized_interdependence``,
-``parameterized_bilinear_interdependence``, ``parameterized_rpn_interdependence``,
-``hybrid_interdependence``; the base in :mod:`interfuse.tinybig.module.base_interdependence`,
-whose docstring describes the types and the deliberate differences from tinyBIG), so that
-tinyBIG code migrates by renaming ``tinybig.`` to ``interfuse.tinybig.`` in its imports.
-"""
+"""tinyBIG's ``tinybig.interdependence`` (its parameterized part): every class, in tinyBIG's
+files, and the base class :class:`interdependence` (from
+:mod:`interfuse.tinybig.module.base_interdependence`, whose docstring describes the types)."""
 
 import interfuse.tinybig.interdependence.hybrid_interdependence as _hybrid
 import interfuse.tinybig.interdependence.parameterized_bilinear_interdependence as _bilinear

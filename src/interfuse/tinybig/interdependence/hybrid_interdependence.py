@@ -123,10 +123,8 @@ class hybrid_interdependence(interdependence):
     def get_function_parameter_numbers(self) -> list[int]:
         """``[l_1, …, l_k, l_fusion]`` (0 for functions that require no parameters)."""
         sizes = [p.calculate_l() if p.require_parameters else 0 for p in self._parts()]
-        fusion_l = (
-            self.fusion_function.calculate_l() if self.fusion_function.require_parameters else 0
-        )
-        return [*sizes, int(fusion_l or 0)]
+        f = self.fusion_function
+        return [*sizes, int(f.calculate_l() or 0) if f.require_parameters else 0]
 
     def calculate_l(self) -> int:
         """``Σ l_i + l_fusion``."""
@@ -146,18 +144,8 @@ class hybrid_interdependence(interdependence):
         dims = [p.calculate_m_prime(m=m) for p in self._parts()]
         return int(self.fusion_function.calculate_n(dims=dims))
 
-    def calculate_A(
-        self,
-        x: Tensor | None = None,
-        w: Tensor | None = None,
-        device: Device = "cpu",
-        *args: Any,
-        **kwargs: Any,
-    ) -> Tensor:
+    def _compute_A(self, x: Tensor | None, w: Tensor | None, device: Device) -> Tensor:
         """The fused matrix of the parts' ``calculate_A(x, w_i)``."""
-        cached = self._cached(x, w)
-        if cached is not None:
-            return cached
         name = type(self).__name__
         sizes = self.get_function_parameter_numbers()
         n_w = sum(sizes)
@@ -179,8 +167,7 @@ class hybrid_interdependence(interdependence):
                 raise ValueAssertionError(f"{name}: a part computed no matrix ({part.name})")
             mats.append(A.to_dense() if A.is_sparse else A)
         fused = self.fusion_function(x=mats, w=segments[-1], device=device)
-        A = self.post_process(fused, device)
-        return self._store(A)
+        return self.post_process(fused, device)
 
     def to_config(self) -> dict[str, Any]:
         """As :meth:`interdependence.to_config`, with the parts and the fusion as configs."""

@@ -20,7 +20,7 @@ from interfuse.functional.bilinear import (
 from interfuse.tinybig._structured import HM, LPHM, DualLPHM, Fabricated, LowRank, RandomAdaption
 from interfuse.tinybig.errors import ValueAssertionError, ValueRuntimeError
 from interfuse.tinybig.fabrication import check_operands
-from interfuse.tinybig.module.base_interdependence import Device, check_w, interdependence
+from interfuse.tinybig.module.base_interdependence import Device, _got, check_w, interdependence
 
 __all__ = [
     "dual_lphm_parameterized_bilinear_interdependence",
@@ -74,10 +74,8 @@ class parameterized_bilinear_interdependence(Fabricated, interdependence):
         device: Device = "cpu",
         **kwargs: Any,
     ) -> None:
-        kwargs["device"] = device  # the base takes it after the pre/post-processing arguments
-        super().__init__(
-            b, m, name, interdependence_type, require_data, require_parameters, **kwargs
-        )
+        flags = (require_data, require_parameters)
+        super().__init__(b, m, name, interdependence_type, *flags, device=device, **kwargs)
 
     def _dims(self) -> tuple[int, int]:
         d = self.m if self.is_instance else self.b
@@ -104,8 +102,7 @@ class parameterized_bilinear_interdependence(Fabricated, interdependence):
         if x is None:
             raise ValueAssertionError(f"{name}: x is required to compute A = xᵀ W x, got x=None")
         if not isinstance(x, Tensor) or x.ndim != 2:
-            got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-            raise ValueAssertionError(f"{name}: x must be a 2-D tensor, got {got}")
+            raise ValueAssertionError(f"{name}: x must be a 2-D tensor, got {_got(x)}")
         d = self._dims()[0]
         if x.size(0) != d:
             if self.is_instance:
@@ -123,24 +120,14 @@ class parameterized_bilinear_interdependence(Fabricated, interdependence):
         factors = self._random_factors()
         return lambda z: self._fab.apply(z, w, d, d, transpose=True, random_factors=factors)
 
-    def calculate_A(
-        self,
-        x: Tensor | None = None,
-        w: Tensor | None = None,
-        device: Device = "cpu",
-        *args: Any,
-        **kwargs: Any,
-    ) -> Tensor:
+    def _compute_A(self, x: Tensor | None, w: Tensor | None, device: Device) -> Tensor:
         """``A = xᵀ W x`` for the ``x`` given (``(b, m)``, or ``(m, b)`` for the instance type);
         a ``ValueAssertionError`` for a missing or misshapen ``x`` or ``w``, a
         ``ValueRuntimeError`` for an ``x`` that does not match the side of ``W``."""
-        cached = self._cached(x, w)
-        if cached is not None:
-            return cached
         x = self._check_x_in(x)
         w = check_w(w, type(self).__name__, self.calculate_l())
         x = self.pre_process(x, device)
-        return self._store(self.post_process(bilinear_matrix(x, self._right(w)), device))
+        return self.post_process(bilinear_matrix(x, self._right(w)), device)
 
     def _rows_times_A(
         self, rows: Tensor, x_in: Tensor | None, w: Tensor | None, device: Device, data: str
@@ -173,32 +160,17 @@ class lowrank_parameterized_bilinear_interdependence(
 
 
 class hm_parameterized_bilinear_interdependence(HM, parameterized_bilinear_interdependence):
-    r"""Bilinear interdependence with an hm-structured ``W``: ``l = pq + d²/(pq)``.
-
-    Example:
-        >>> hm_parameterized_bilinear_interdependence(b=4, m=6, p=2, q=3).calculate_l()
-        12
-    """
+    r"""Bilinear interdependence with an hm-structured ``W``: ``l = pq + d²/(pq)``."""
 
 
 class lphm_parameterized_bilinear_interdependence(LPHM, parameterized_bilinear_interdependence):
-    r"""Bilinear interdependence with an lphm-structured ``W``: ``l = pq + r(d/p + d/q)``.
-
-    Example:
-        >>> lphm_parameterized_bilinear_interdependence(b=4, m=6, r=1, p=2, q=3).calculate_l()
-        11
-    """
+    r"""Bilinear interdependence with an lphm-structured ``W``: ``l = pq + r(d/p + d/q)``."""
 
 
 class dual_lphm_parameterized_bilinear_interdependence(
     DualLPHM, parameterized_bilinear_interdependence
 ):
-    r"""Bilinear interdependence with a dual-lphm ``W``: ``l = r(p + q + d/p + d/q)``.
-
-    Example:
-        >>> dual_lphm_parameterized_bilinear_interdependence(b=4, m=6, r=1, p=2, q=3).calculate_l()
-        10
-    """
+    r"""Bilinear interdependence with a dual-lphm ``W``: ``l = r(p + q + d/p + d/q)``."""
 
 
 class random_matrix_adaption_parameterized_bilinear_interdependence(

@@ -107,10 +107,8 @@ class parameterized_interdependence(Fabricated, _PrimesMixin, interdependence):
         device: Device = "cpu",
         **kwargs: Any,
     ) -> None:
-        kwargs["device"] = device  # the base takes it after the pre/post-processing arguments
-        super().__init__(
-            b, m, name, interdependence_type, require_data, require_parameters, **kwargs
-        )
+        flags = (require_data, require_parameters)
+        super().__init__(b, m, name, interdependence_type, *flags, device=device, **kwargs)
         self._set_primes(b_prime, m_prime)
 
     def _dims(self) -> tuple[int, int]:
@@ -135,21 +133,11 @@ class parameterized_interdependence(Fabricated, _PrimesMixin, interdependence):
             )
         return check_w(w, name, n_w)
 
-    def calculate_A(
-        self,
-        x: Tensor | None = None,
-        w: Tensor | None = None,
-        device: Device = "cpu",
-        *args: Any,
-        **kwargs: Any,
-    ) -> Tensor:
+    def _compute_A(self, x: Tensor | None, w: Tensor | None, device: Device) -> Tensor:
         """``A`` of shape ``(d, d')`` from ``w`` (``x`` is ignored); a ``ValueAttributeError``
         if ``w`` is ``None``, a ``ValueAssertionError`` if it does not hold ``l`` parameters."""
-        cached = self._cached(x, w)
-        if cached is not None:
-            return cached
         A = self._fab.matrix(self._require_w(w), *self._dims(), self._random_factors())
-        return self._store(self._check_A(self.post_process(A, device)))
+        return self._check_A(self.post_process(A, device))
 
     def _rows_times_A(
         self, rows: Tensor, x_in: Tensor | None, w: Tensor | None, device: Device, data: str
@@ -182,35 +170,15 @@ class lowrank_parameterized_interdependence(LowRank, parameterized_interdependen
 
 
 class hm_parameterized_interdependence(HM, parameterized_interdependence):
-    r"""Hypercomplex-multiplication ``A`` from two small factors (fabrication table).
-
-    Example:
-        >>> f = hm_parameterized_interdependence(b=3, m=4, m_prime=6, p=2, q=3)
-        >>> f.calculate_l()
-        10
-        >>> f.calculate_A(w=torch.arange(1.0, 11.0).view(1, 10))[0]
-        tensor([ 7.,  8.,  9., 10., 14., 16.])
-    """
+    r"""Hypercomplex-multiplication ``A`` from two small factors (fabrication table)."""
 
 
 class lphm_parameterized_interdependence(LPHM, parameterized_interdependence):
-    r"""Low-rank hm: the second factor is ``b = S T`` (fabrication table).
-
-    Example:
-        >>> f = lphm_parameterized_interdependence(b=3, m=4, r=1, p=2, q=2)
-        >>> f.calculate_A(w=torch.arange(1.0, 9.0).view(1, 8))[0]
-        tensor([35., 40., 42., 48.])
-    """
+    r"""Low-rank hm: the second factor is ``b = S T`` (fabrication table)."""
 
 
 class dual_lphm_parameterized_interdependence(DualLPHM, parameterized_interdependence):
-    r"""Dual low-rank hm: ``a = P Q`` and ``b = S T`` (fabrication table).
-
-    Example:
-        >>> f = dual_lphm_parameterized_interdependence(b=3, m=4, r=1, p=2, q=2)
-        >>> f.calculate_A(w=torch.arange(1.0, 9.0).view(1, 8))[0]
-        tensor([105., 120., 126., 144.])
-    """
+    r"""Dual low-rank hm: ``a = P Q`` and ``b = S T`` (fabrication table)."""
 
 
 class random_matrix_adaption_parameterized_interdependence(

@@ -17,7 +17,7 @@ from interfuse.tinybig.fabrication import check_operands
 from interfuse.tinybig.interdependence.parameterized_interdependence import _PrimesMixin
 from interfuse.tinybig.module.base_interdependence import (
     Device,
-    _shape,
+    _got,
     check_w,
     interdependence,
     with_config_args,
@@ -114,10 +114,8 @@ class parameterized_rpn_interdependence(_PrimesMixin, interdependence):
         device: Device = "cpu",
         **kwargs: Any,
     ) -> None:
-        kwargs["device"] = device  # the base takes it after the pre/post-processing arguments
-        super().__init__(
-            b, m, name, interdependence_type, require_data, require_parameters, **kwargs
-        )
+        flags = (require_data, require_parameters)
+        super().__init__(b, m, name, interdependence_type, *flags, device=device, **kwargs)
         self.data_transformation: DataTransformation = _build_part(
             data_transformation, "data_transformation", self.device
         )
@@ -140,25 +138,12 @@ class parameterized_rpn_interdependence(_PrimesMixin, interdependence):
         D = self.data_transformation.calculate_D(m=d)
         return int(self.parameter_fabrication.calculate_l(n=d_prime, D=D))
 
-    def calculate_A(
-        self,
-        x: Tensor | None = None,
-        w: Tensor | None = None,
-        device: Device = "cpu",
-        *args: Any,
-        **kwargs: Any,
-    ) -> Tensor:
+    def _compute_A(self, x: Tensor | None, w: Tensor | None, device: Device) -> Tensor:
         """``A = κ(xᵀ) ψ(w)ᵀ`` for the ``x`` given (``(b, m)``, or ``(m, b)`` for instance); a
         ``ValueAssertionError`` for a missing or misshapen ``x``, ``w`` or ``A``."""
-        cached = self._cached(x, w)
-        if cached is not None:
-            return cached
         name = type(self).__name__
         if x is None or not isinstance(x, Tensor) or x.ndim != 2:
-            got = (
-                "None" if x is None else (_shape(x) if isinstance(x, Tensor) else type(x).__name__)
-            )
-            raise ValueAssertionError(f"{name}: x must be a 2-D tensor, got {got}")
+            raise ValueAssertionError(f"{name}: x must be a 2-D tensor, got {_got(x)}")
         n_w = self.calculate_l()
         w = check_w(w, name, n_w)
         for label, t in (("x", x), ("w", w)):
@@ -172,16 +157,14 @@ class parameterized_rpn_interdependence(_PrimesMixin, interdependence):
         kappa = self.data_transformation(x.t(), device=device)
         D = self.data_transformation.calculate_D(m=d)
         if not isinstance(kappa, Tensor) or kappa.ndim != 2 or kappa.size(-1) != D:
-            got = _shape(kappa) if isinstance(kappa, Tensor) else type(kappa).__name__
             what, dim = ("attributes", "m") if self.is_instance else ("instances", "b")
             raise ValueAssertionError(
                 f"{name}: x has {x.size(0)} {what} but this function was built for {dim}={d}: "
-                f"κ(x) has shape {got}, ψ(w) expects D={D} columns"
+                f"κ(x) has shape {_got(kappa)}, ψ(w) expects D={D} columns"
             )
         phi = self.parameter_fabrication(w=w, n=d_prime, D=D, device=device)
         check_operands(kappa, phi, name="κ(x)", ref_name="ψ(w)")
-        A = self.post_process(kappa @ phi.t(), device)
-        return self._store(self._check_A(A))
+        return self._check_A(self.post_process(kappa @ phi.t(), device))
 
     def to_config(self) -> dict[str, Any]:
         """As :meth:`interdependence.to_config`, κ and ψ as their configs (a ``TypeError`` if

@@ -104,14 +104,9 @@ class fusion(TinybigFunction):
         postprocess_function_configs: object = None,
         device: Device = "cpu",
     ) -> None:
-        super().__init__(
-            name=name,
-            preprocess_functions=preprocess_functions,
-            postprocess_functions=postprocess_functions,
-            preprocess_function_configs=preprocess_function_configs,
-            postprocess_function_configs=postprocess_function_configs,
-            device=device,
-        )
+        pre_post = (preprocess_functions, postprocess_functions)
+        configs = (preprocess_function_configs, postprocess_function_configs)
+        super().__init__(name, *pre_post, *configs, device)
         if dims is not None and not isinstance(dims, (list, tuple)):
             raise TypeError(f"dims must be a list or tuple of positive ints or None, got {dims!r}")
         checked = None if dims is None else check_dims("dims", dims)

@@ -42,8 +42,9 @@ INTERDEPENDENCE_TYPES: tuple[str, ...] = INSTANCE_TYPES + ATTRIBUTE_TYPES
 Device = str | torch.device
 
 
-def _shape(t: Tensor) -> tuple[int, ...]:
-    return tuple(t.shape)
+def _got(x: object) -> object:
+    """What an error says it got: a tensor's shape, else ``None`` or the type's name."""
+    return tuple(x.shape) if isinstance(x, Tensor) else "None" if x is None else type(x).__name__
 
 
 def _mm(a: Tensor, b: Tensor) -> Tensor:
@@ -110,14 +111,9 @@ class interdependence(TinybigFunction):
         postprocess_function_configs: object = None,
         device: Device = "cpu",
     ) -> None:
-        super().__init__(
-            name=name,
-            preprocess_functions=preprocess_functions,
-            postprocess_functions=postprocess_functions,
-            preprocess_function_configs=preprocess_function_configs,
-            postprocess_function_configs=postprocess_function_configs,
-            device=device,
-        )
+        pre_post = (preprocess_functions, postprocess_functions)
+        configs = (preprocess_function_configs, postprocess_function_configs)
+        super().__init__(name, *pre_post, *configs, device)
         self.A: Tensor | None = None
         self.interdependence_type = interdependence_type
         self.b = check_positive_int("b", b)
@@ -192,10 +188,10 @@ class interdependence(TinybigFunction):
         if A is None:
             raise ValueError("A is None: compute it with calculate_A(x, w) first")
         expected = self._expected_A_shape()
-        if _shape(A) != expected:
+        if _got(A) != expected:
             raise ValueAssertionError(
                 f"A must have shape {expected} for the {self.interdependence_type!r} type "
-                f"(b={self.b}, m={self.m}), got {_shape(A)}"
+                f"(b={self.b}, m={self.m}), got {_got(A)}"
             )
         return True
 
@@ -207,24 +203,23 @@ class interdependence(TinybigFunction):
         *args: Any,
         **kwargs: Any,
     ) -> Tensor | None:
-        """The interdependence matrix (``None`` on the base class, which computes none)."""
+        """The interdependence matrix of ``x`` and ``w`` (:meth:`_compute_A`), cached when
+        neither is required; ``None`` on the base class, which computes none."""
+        keep = self._cacheable and self.A is not None and w is None
+        if keep and (not self._A_uses_data or x is None):
+            return self.A
+        A = self._compute_A(x, w, device)
+        if A is not None and self._cacheable:
+            self.A = A
+        return A
+
+    def _compute_A(self, x: Tensor | None, w: Tensor | None, device: Device) -> Tensor | None:
+        """Hook: the matrix (subclasses); errors name the class and the argument at fault."""
         return None
 
     @property
     def _cacheable(self) -> bool:
         return not self.require_data and not self.require_parameters
-
-    def _cached(self, x: Tensor | None, w: Tensor | None) -> Tensor | None:
-        if not self._cacheable or self.A is None or w is not None:
-            return None
-        if self._A_uses_data and x is not None:
-            return None
-        return self.A
-
-    def _store(self, A: Tensor) -> Tensor:
-        if self._cacheable:
-            self.A = A
-        return A
 
     def _apply(self, fn: Any, recurse: bool = True) -> interdependence:
         self.A = None  # a cached A is not moved by .to(); recompute it on the next call
@@ -232,9 +227,9 @@ class interdependence(TinybigFunction):
 
     def _check_A(self, A: Tensor) -> Tensor:
         expected = self._expected_A_shape()
-        if _shape(A) != expected:
+        if _got(A) != expected:
             raise ValueAssertionError(
-                f"{type(self).__name__}: A has shape {_shape(A)} but the "
+                f"{type(self).__name__}: A has shape {_got(A)} but the "
                 f"{self.interdependence_type!r} type expects {expected} (did a postprocess "
                 "function change its shape?)"
             )
@@ -256,8 +251,7 @@ class interdependence(TinybigFunction):
         ``kappa_x`` when given, else ``x``; ``A`` is always computed from ``x``."""
         name = type(self).__name__
         if x is not None and (not isinstance(x, Tensor) or x.ndim != 2):
-            got = _shape(x) if isinstance(x, Tensor) else type(x).__name__
-            raise ValueAssertionError(f"{name}: x must be a 2-D tensor (b, m), got {got}")
+            raise ValueAssertionError(f"{name}: x must be a 2-D tensor (b, m), got {_got(x)}")
         if self.require_data and x is None:
             raise ValueAssertionError(f"{name}: x is required (require_data=True), got x=None")
         if self.require_parameters:
@@ -268,8 +262,7 @@ class interdependence(TinybigFunction):
                 f"{name}: nothing to apply the interdependence to: pass x or kappa_x"
             )
         if not isinstance(data, Tensor) or data.ndim != 2:
-            got = _shape(data) if isinstance(data, Tensor) else type(data).__name__
-            raise ValueAssertionError(f"{name}: kappa_x must be a 2-D tensor, got {got}")
+            raise ValueAssertionError(f"{name}: kappa_x must be a 2-D tensor, got {_got(data)}")
         label = "kappa_x" if kappa_x is not None else "x"
         if self.is_instance:
             x_in = None if x is None else x.t()
@@ -331,9 +324,8 @@ def check_w(w: object, name: str, n_w: int) -> Tensor:
             f"shape (1, {n_w}) or ({n_w},), got w=None"
         )
     if not isinstance(w, Tensor) or w.ndim not in (1, 2) or w.numel() != n_w:
-        got = _shape(w) if isinstance(w, Tensor) else type(w).__name__
         raise ValueAssertionError(
-            f"{name}: w must hold l={n_w} parameters as shape (1, {n_w}) or ({n_w},), got {got}"
+            f"{name}: w must hold l={n_w} parameters as shape (1, {n_w}) or ({n_w},), got {_got(w)}"
         )
     return w
 
