@@ -231,10 +231,13 @@ def autocast_dtype(device_type: str) -> torch.dtype | None:
     return None
 
 
-def check_operand(name: str, x: Tensor, ref: Tensor, owner: str) -> None:
+def check_operand(
+    name: str, x: Tensor, ref: Tensor, owner: str, *, holder: str = "the module"
+) -> None:
     """``x`` must be on ``ref``'s device and, outside autocast, of ``ref``'s dtype (the dtype
     of ``owner``'s parameters), as :class:`torch.nn.Linear` demands. Under autocast any
-    floating dtype is accepted: the product runs in the autocast dtype.
+    floating dtype is accepted: the product runs in the autocast dtype. The messages advise
+    moving or converting the input or ``holder`` (what holds ``ref``).
 
     Raises:
         ValueError: ``x`` is on another device.
@@ -248,12 +251,12 @@ def check_operand(name: str, x: Tensor, ref: Tensor, owner: str) -> None:
     if x.device != ref.device:
         raise ValueError(
             f"{name} is on {x.device} but {owner} is on {ref.device}; "
-            "move the input or the module (.to(device))"
+            f"move the input or {holder} (.to(device))"
         )
     if x.dtype != ref.dtype and autocast_dtype(x.device.type) is None:
         raise TypeError(
             f"{name} has dtype {x.dtype} but {owner} has dtype {ref.dtype}; "
-            f"convert the input ({name}.to({ref.dtype})) or the module (.to({x.dtype}))"
+            f"convert the input ({name}.to({ref.dtype})) or {holder} (.to({x.dtype}))"
         )
 
 

@@ -90,9 +90,9 @@ def check_operands(x: Inputs, ref: Tensor, *, name: str = "x", ref_name: str = "
                     f"{label} has dtype {t.dtype}; the product with {ref_name} needs floating "
                     f"inputs (convert with .to({want}))"
                 )
-            check_operand(label, t, ref, ref_name)
-        except (ValueError, TypeError) as err:  # the face's functions hold no parameters
-            raise ValueRuntimeError(str(err).replace("the module", ref_name)) from None
+            check_operand(label, t, ref, ref_name, holder=ref_name)
+        except (ValueError, TypeError) as err:
+            raise ValueRuntimeError(str(err)) from None
 
 
 @functools.lru_cache(maxsize=1024)
