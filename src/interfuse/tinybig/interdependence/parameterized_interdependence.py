@@ -145,7 +145,8 @@ class parameterized_interdependence(Fabricated, _PrimesMixin, interdependence):
         if self._cacheable or self._has_postprocess() or rows.is_sparse:
             return super()._rows_times_A(rows, x_in, w, device, data)
         d, d_prime = self._dims()
-        w = self._require_w(w)
+        if w is None or not self.require_parameters:  # else forward checked w already
+            w = self._require_w(w)
         self._check_rows(rows, d)
         return self._fab.apply(
             rows, w, d, d_prime, transpose=True, random_factors=self._random_factors(), name=data
