@@ -1097,20 +1097,9 @@ def fused_max(xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
 
 
 def fused_min(xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
-    r"""Element-wise minimum :math:`y = \min_{i \in P} x_i` of the present inputs ``P``.
-
-    The gradient goes to the first input attaining the minimum (as ``torch.min(dim)`` does).
-
-    Args:
-        xs: the ``k`` inputs, all of one shape.
-        mask: bool ``(k,)`` or ``(..., k)``, the inputs present; ``None``: all of them.
-
-    Returns:
-        The minimum, of the inputs' shape and dtype.
-
-    Shape:
-        - xs: ``k`` tensors ``(..., n)``; mask: ``(k,)`` or ``(..., k)``.
-        - Output: ``(..., n)``.
+    r"""Element-wise minimum :math:`y = \min_{i \in P} x_i` of the present inputs ``P``: the
+    mirror of :func:`fused_max` (same arguments, shapes and checks; the gradient goes to the
+    first input attaining the minimum, as ``torch.min(dim)`` does).
 
     Example:
         >>> xs = [torch.tensor([1.0, 9.0]), torch.tensor([4.0, 2.0]), torch.tensor([-5.0, -5.0])]

@@ -44,13 +44,12 @@ from interfuse.functional._blocks import (
 )
 from interfuse.functional._common import (
     _acc_dtype,
-    _along_stack,
     _check_xs,
     _column,
     _count,
     _finish,
 )
-from interfuse.functional.elementwise import _extreme_ref, _presence
+from interfuse.functional.elementwise import _extreme_ref, _presence, _stacked
 
 __all__ = ["fused_logsumexp", "fused_std", "fused_var"]
 
@@ -126,50 +125,27 @@ def fused_var(xs: Sequence[Tensor], mask: Tensor | None = None, correction: floa
         >>> fused_var(xs, mask=torch.tensor([True, True, False]), correction=0)
         tensor([1., 0.])
     """
+    return _spread("fused_var", _VAR_OP, xs, mask, correction)
+
+
+def _spread(kernel: str, op: _Op, xs: Sequence[Tensor], mask: object, correction: object) -> Tensor:
     correction = _check_correction(correction)
-    xs, mask = _check_xs("fused_var", xs, mask)
-    return _fused_var(xs, mask, correction)
-
-
-def _fused_var(xs: Sequence[Tensor], mask: Tensor | None, correction: float) -> Tensor:
-    """:func:`fused_var` without its checks (for modules that ran the same ones)."""
-    return _run(_VAR_OP, xs, mask, correction)
+    xs, checked = _check_xs(kernel, xs, mask)
+    return _run(op, xs, checked, correction)
 
 
 def fused_std(xs: Sequence[Tensor], mask: Tensor | None = None, correction: float = 1) -> Tensor:
     r"""Element-wise standard deviation of the present inputs, as ``torch.std(stack, dim=0)``:
-    the square root of :func:`fused_var`. Its gradient is 0 (not ``nan``) where all present
-    values are equal, as :func:`torch.std` gives.
-
-    Args:
-        xs: the ``k`` inputs, all of one shape.
-        mask: bool ``(k,)`` or ``(..., k)``, the inputs present; ``None``: all of them.
-        correction: subtracted from the count (1: Bessel's correction).
-
-    Returns:
-        The standard deviation, of the inputs' shape and dtype.
-
-    Raises:
-        TypeError: ``correction`` is not a number.
-        ValueError: ``correction`` is negative.
-
-    Shape:
-        - xs: ``k`` tensors ``(..., n)``; mask: ``(k,)`` or ``(..., k)``.
-        - Output: ``(..., n)``.
+    :math:`\sqrt{\operatorname{var}}` of :func:`fused_var` (same arguments, shapes and
+    errors). Its gradient is 0 (not ``nan``) where all present values are equal, as
+    :func:`torch.std` gives.
 
     Example:
         >>> xs = [torch.tensor([1.0, 2.0]), torch.tensor([3.0, 2.0]), torch.tensor([5.0, 8.0])]
         >>> fused_std(xs, correction=0) ** 2
         tensor([2.6667, 8.0000])
     """
-    correction = _check_correction(correction)
-    xs, mask = _check_xs("fused_std", xs, mask)
-    return _fused_std(xs, mask, correction)
-
-
-def _fused_std(xs: Sequence[Tensor], mask: Tensor | None, correction: float) -> Tensor:
-    """:func:`fused_std` without its checks (for modules that ran the same ones)."""
-    return _run(_STD_OP, xs, mask, correction)
+    return _spread("fused_std", _STD_OP, xs, mask, correction)
 
 
 def fused_logsumexp(xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
@@ -198,11 +174,6 @@ def fused_logsumexp(xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
         tensor([   0., 1000.])
     """
     xs, mask = _check_xs("fused_logsumexp", xs, mask)
-    return _fused_logsumexp(xs, mask)
-
-
-def _fused_logsumexp(xs: Sequence[Tensor], mask: Tensor | None) -> Tensor:
-    """:func:`fused_logsumexp` without its checks (for modules that ran the same ones)."""
     return _run(_LSE_OP, xs, mask)
 
 
@@ -356,10 +327,7 @@ _VAR_OP, _STD_OP = _var_op(False), _var_op(True)
 # is not finite is redone with the reference formula).
 # =============================================================================================
 def _lse_plain(ts: Sequence[Tensor], mask: Tensor | None) -> Tensor:
-    stacked = torch.stack(list(ts))
-    if mask is not None:
-        stacked = torch.where(_along_stack(mask, stacked.ndim), stacked, -math.inf)
-    return torch.logsumexp(stacked, 0)
+    return torch.logsumexp(_stacked(ts, mask, -math.inf), 0)
 
 
 def _lse_reference(ts: Sequence[Tensor], mask: Tensor | None) -> Tensor:
