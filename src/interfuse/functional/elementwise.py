@@ -103,6 +103,15 @@ __all__ = [
 
 #: The product's backward uses blocks this many times smaller than k-fold (see _prod_backward).
 _PROD_BLOCKS = 2
+#: The max/min backward uses blocks this many times smaller: its output, gradient, running
+#: remainder and the gradient being written then stay in cache between the three passes per
+#: input (1 MiB blocks: ~10% faster forward+backward at k = 8, 4096 × 1024 than 4 MiB).
+_HIT_BLOCKS = 4
+#: Norms that need no per-block finiteness check without a per-row mask (which may hide
+#: placeholders): a float32 Σ|xᵢ| that overflows is ≥ FLT_MAX in float64 too and a maximum of
+#: |xᵢ| cannot overflow, so redoing a non-finite block would change none of its non-finite
+#: entries (only round its finite ones from float64 instead of float32).
+_UNCHECKED_NORMS = (1.0, math.inf)
 
 
 # =============================================================================================
@@ -491,7 +500,8 @@ def _first_hit_grads(
     """
     order = _order(plan)
     rows_f = plan.rowf(plan.dtype) if plan.rows is not None else None
-    rest_s, spare = plan.scratch(plan.dtype), plan.scratch(plan.dtype)
+    per = max(1, plan.per_block // _HIT_BLOCKS)
+    rest_s, spare = plan.scratch(plan.dtype, per), plan.scratch(plan.dtype, per)
 
     def step(block: _Block, gb: Tensor, dst: dict[int, Tensor]) -> None:
         rest = rest_s[: block.n]
@@ -510,7 +520,7 @@ def _first_hit_grads(
                 else:
                     rest.sub_(hit)
 
-    return _blocked_backward(plan, xs, out, grad, needs, step)
+    return _blocked_backward(plan, xs, out, grad, needs, step, per_block=per)
 
 
 # --- product --------------------------------------------------------------------------------
@@ -571,14 +581,22 @@ def _prod_backward(
             prefix = [p[:n] for p in pre] if pre is not None else [dst[i] for i in order]
             r = run[:n]
         # prefixⱼ = Π_{i<j} vᵢ, then run = g·Π_{i>j} vᵢ from the end: gradⱼ = prefixⱼ·run.
-        prefix[0].fill_(1)
-        for pos in range(1, len(order)):
+        # prefix₀ = 1 is never formed (1·v and 1·run are exact): two passes fewer.
+        last = len(order) - 1
+        if last:
+            prefix[1].copy_(vals[0])
+        for pos in range(2, last + 1):
             torch.mul(prefix[pos - 1], vals[pos - 1], out=prefix[pos])
-        r.copy_(gb)
-        for pos in range(len(order) - 1, -1, -1):
+        if last and r.dtype == gb.dtype == vals[last].dtype:
+            prefix[last].mul_(gb)
+            torch.mul(gb, vals[last], out=r)
+            last -= 1
+        else:
+            r.copy_(gb)
+        for pos in range(last, 0, -1):
             prefix[pos].mul_(r)
-            if pos > 0:
-                r.mul_(vals[pos])
+            r.mul_(vals[pos])
+        prefix[0].copy_(r)
         for pos, i in enumerate(order):
             if prefix[pos].data_ptr() != dst[i].data_ptr():
                 dst[i].copy_(prefix[pos])
@@ -643,14 +661,18 @@ def _norm_forward(plan: _Plan, xs: Sequence[Tensor], p: float) -> Tensor:
                 # Absent entries are zeroed as x·m (a nan placeholder is caught by the check).
                 x = torch.mul(x, rows_f[block.a : block.b, i : i + 1], out=masked[: block.n])
             _norm_accumulate(x, p, acc, tmp[: block.n], first=pos == 0)
-        # The root keeps finiteness (acc ≥ 0), so checking after it catches what before did.
+        # The root keeps finiteness (acc ≥ 0): checking after it catches every non-finite entry.
         if p == 2.0:
             acc.sqrt_()
         elif p not in (1.0, math.inf):
             acc.pow_(1.0 / p)
         return acc
 
-    return _blocked_forward(plan, xs, step, lambda block, mask: _norm_ref(block.xs, p, mask))[0]
+    def redo(block: _Block, mask: Tensor | None) -> Tensor:
+        return _norm_ref(block.xs, p, mask)
+
+    exact = plan.rows is None and p in _UNCHECKED_NORMS
+    return _blocked_forward(plan, xs, step, None if exact else redo)[0]
 
 
 def _norm_grads(
