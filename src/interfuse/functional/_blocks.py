@@ -161,6 +161,16 @@ class _Checks:
         return [i for i, good in enumerate(ok) if not good]
 
 
+class _Grad(NamedTuple):
+    """What a blocked backward gets besides the plan, the tensors and the op's arguments: the
+    forward's output and state, the incoming gradient, and which tensors need a gradient."""
+
+    out: Tensor
+    grad: Tensor
+    needs: Sequence[bool]
+    state: Any
+
+
 class _Block(NamedTuple):
     """Units ``a:b`` of every input (``xs``, absent ones too), of the output and of the per-row
     mask; ``j`` is the block's index."""
@@ -300,8 +310,8 @@ class _Op:
     * ``reference(tensors, mask, *args)``: stack-free differentiable formula (compile,
       transforms, odd inputs, recomputed blocks, double backward);
     * ``forward(plan, tensors, *args) -> (out, state)``: the blocked kernel;
-    * ``backward(plan, tensors, out, grad, needs, state, *args)``: its blocked gradients,
-      one per tensor (``None`` where not needed).
+    * ``backward(plan, tensors, g: _Grad, *args)``: its blocked gradients, one per tensor
+      (``None`` where not needed).
     """
 
     name: str
@@ -345,7 +355,7 @@ class _Blocked(torch.autograd.Function):
                 lambda *ts: op.reference(ts, mask, *ctx.args), tensors, needs, grad
             )
             return (None, None, None, *found)
-        grads = op.backward(plan, tensors, out, grad, needs, ctx.state, *ctx.args)
+        grads = op.backward(plan, tensors, _Grad(out, grad, needs, ctx.state), *ctx.args)
         w = int(op.weighted)
         return (None, None, None, *grads[:w], *_fill_absent(grads[w:], plan, needs[w:]))
 

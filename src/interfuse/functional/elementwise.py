@@ -65,6 +65,7 @@ from interfuse.functional._blocks import (
     _Block,
     _blocked_backward,
     _blocked_forward,
+    _Grad,
     _mask_of,
     _needs_autograd,
     _Op,
@@ -385,14 +386,14 @@ def _linear_backward(
     renormalize: bool,
     w: Tensor | None,
     xs: Sequence[Tensor],
-    out: Tensor,
-    grad: Tensor,
-    needs: Sequence[bool],
+    g: _Grad,
 ) -> tuple[list[Tensor | None], Tensor | None]:
-    """``gxᵢ = cᵢ·g`` and, for weights, ``dᵢ = ⟨g, xᵢ⟩`` (per block, or per row) in one pass."""
+    """``gxᵢ = cᵢ·g`` and, for weights, ``dᵢ = ⟨g, xᵢ⟩`` (per block, or per row) in one pass;
+    ``g.needs`` starts with the weights' flag."""
     k, acc_t = plan.k, plan.acc_t
-    need_x = list(needs[1:])
-    need_w = bool(needs[0]) and w is not None
+    out, grad = g.out, g.grad
+    need_x = list(g.needs[1:])
+    need_w = bool(g.needs[0]) and w is not None
     order = _order(plan)
     if not plan.by_row:
         scale: Tensor | None = None
@@ -489,9 +490,7 @@ def _extreme_forward(plan: _Plan, xs: Sequence[Tensor], pick_max: bool) -> Tenso
     return _blocked_forward(plan, xs, step, redo, acc_dtype=plan.dtype)[0]
 
 
-def _first_hit_grads(
-    plan: _Plan, xs: Sequence[Tensor], out: Tensor, grad: Tensor, needs: Sequence[bool]
-) -> list[Tensor | None]:
+def _first_hit_grads(plan: _Plan, xs: Sequence[Tensor], g: _Grad) -> list[Tensor | None]:
     """Route ``grad`` to the first present input equal to ``out``.
 
     ``rest`` holds the gradient not yet routed (``g`` at first): ``gᵢ = [xᵢ = out]·rest`` and
@@ -520,7 +519,7 @@ def _first_hit_grads(
                 else:
                     rest.sub_(hit)
 
-    return _blocked_backward(plan, xs, out, grad, needs, step, per_block=per)
+    return _blocked_backward(plan, xs, g.out, g.grad, g.needs, step, per_block=per)
 
 
 # --- product --------------------------------------------------------------------------------
@@ -545,14 +544,10 @@ def _prod_forward(plan: _Plan, xs: Sequence[Tensor]) -> tuple[Tensor, list[tuple
     return _blocked_forward(plan, xs, step, lambda block, mask: _prod_ref(block.xs, mask))
 
 
-def _prod_backward(
-    plan: _Plan,
-    xs: Sequence[Tensor],
-    out: Tensor,
-    grad: Tensor,
-    needs: Sequence[bool],
-    bad: Sequence[tuple[int, int]],
-) -> list[Tensor | None]:
+def _prod_backward(plan: _Plan, xs: Sequence[Tensor], g: _Grad) -> list[Tensor | None]:
+    """Prefix and suffix products (no division); ``g.state``: the unit ranges the forward
+    recomputed, differentiated in float64 too."""
+    bad: Sequence[tuple[int, int]] = g.state
     acc_t = plan.acc_t
     order = _order(plan)
     low = acc_t != plan.dtype
@@ -603,8 +598,8 @@ def _prod_backward(
             if block.rows is not None:
                 dst[i].masked_fill_(~block.rows[:, i : i + 1], 0)  # exactly 0, even next to inf
 
-    grads = _blocked_backward(plan, xs, out, grad, [True] * plan.k, step, per_block=per)
-    return [g if need else None for g, need in zip(grads, needs)]  # every prefix is written
+    grads = _blocked_backward(plan, xs, g.out, g.grad, [True] * plan.k, step, per_block=per)
+    return [gi if need else None for gi, need in zip(grads, g.needs)]  # every prefix is written
 
 
 def _masked_values(plan: _Plan, block: _Block, one: float) -> list[Tensor]:
@@ -675,19 +670,17 @@ def _norm_forward(plan: _Plan, xs: Sequence[Tensor], p: float) -> Tensor:
     return _blocked_forward(plan, xs, step, None if exact else redo)[0]
 
 
-def _norm_grads(
-    plan: _Plan, xs: Sequence[Tensor], out: Tensor, grad: Tensor, needs: Sequence[bool], p: float
-) -> list[Tensor | None]:
+def _norm_grads(plan: _Plan, xs: Sequence[Tensor], g: _Grad, p: float) -> list[Tensor | None]:
     """Blocked gradients for p = 1, 2; the reference gradient formula for other ``p``."""
     if p in (1.0, 2.0):
-        return _norm_backward(plan, xs, out, grad, needs, p)
+        return _norm_backward(plan, xs, g.out, g.grad, g.needs, p)
     mask = _mask_of(plan)
     if mask is not None:
         xs = [torch.where(_column(mask, i), x, 0) for i, x in enumerate(xs)]
-    grads = _norm_grads_ref(xs, out, grad, p)
+    grads = _norm_grads_ref(xs, g.out, g.grad, p)
     if mask is not None:
         grads = [torch.where(_column(mask, i), gi, 0) for i, gi in enumerate(grads)]
-    return [gi if n else None for gi, n in zip(grads, needs)]
+    return [gi if n else None for gi, n in zip(grads, g.needs)]
 
 
 def _norm_backward(
@@ -837,19 +830,14 @@ def _linear_op(kind: _Kind) -> _Op:
         return _linear_forward(plan, kind, _weight_rows(plan, w), renormalize, xs), None
 
     def backward(
-        plan: _Plan,
-        ts: Sequence[Tensor],
-        out: Tensor,
-        grad: Tensor,
-        needs: Sequence[bool],
-        state: Any,
-        renormalize: bool = False,
+        plan: _Plan, ts: Sequence[Tensor], g: _Grad, renormalize: bool = False
     ) -> list[Tensor | None]:
         if kind != _WEIGHTED:
-            return _linear_backward(plan, kind, False, None, ts, out, grad, [False, *needs])[0]
+            return _linear_backward(
+                plan, kind, False, None, ts, g._replace(needs=[False, *g.needs])
+            )[0]
         w, xs = ts[0], ts[1:]
-        wr = _weight_rows(plan, w)
-        gx, gw = _linear_backward(plan, kind, renormalize, wr, xs, out, grad, needs)
+        gx, gw = _linear_backward(plan, kind, renormalize, _weight_rows(plan, w), xs, g)
         if gw is not None and w.ndim > 1:
             gw = gw.view(*plan.shape[:-1], plan.k).sum_to_size(w.shape)
         return [gw, *gx]
@@ -878,7 +866,7 @@ def _extreme_op(pick_max: bool) -> _Op:
         lambda ts, mask: _extreme_plain(ts, mask, pick_max),
         lambda ts, mask: _extreme_ref(ts, mask, pick_max),
         lambda plan, ts: (_extreme_forward(plan, ts, pick_max), None),
-        lambda plan, ts, out, grad, needs, state: _first_hit_grads(plan, ts, out, grad, needs),
+        _first_hit_grads,
         plain_grad_bytes=_EXTREME_PLAIN_GRAD_BYTES,
     )
 
@@ -897,7 +885,7 @@ _NORM_OP = _Op(
     lambda ts, mask, p: _norm_plain(ts, p, mask),
     lambda ts, mask, p: _norm_ref(ts, p, mask),
     lambda plan, ts, p: (_norm_forward(plan, ts, p), None),
-    lambda plan, ts, out, grad, needs, state, p: _norm_grads(plan, ts, out, grad, needs, p),
+    _norm_grads,
 )
 
 
@@ -1119,9 +1107,20 @@ def fused_max(xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
 
 
 def fused_min(xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
-    r"""Element-wise minimum :math:`y = \min_{i \in P} x_i` of the present inputs ``P``: the
-    mirror of :func:`fused_max` (same arguments, shapes and checks; the gradient goes to the
-    first input attaining the minimum, as ``torch.min(dim)`` does).
+    r"""Element-wise minimum :math:`y = \min_{i \in P} x_i` of the present inputs ``P``.
+
+    The gradient goes to the first input attaining the minimum (as ``torch.min(dim)`` does).
+
+    Args:
+        xs: the ``k`` inputs, all of one shape.
+        mask: bool ``(k,)`` or ``(..., k)``, the inputs present; ``None``: all of them.
+
+    Returns:
+        The minimum, of the inputs' shape and dtype.
+
+    Shape:
+        - xs: ``k`` tensors ``(..., n)``; mask: ``(k,)`` or ``(..., k)``.
+        - Output: ``(..., n)``.
 
     Example:
         >>> xs = [torch.tensor([1.0, 9.0]), torch.tensor([4.0, 2.0]), torch.tensor([-5.0, -5.0])]

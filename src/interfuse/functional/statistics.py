@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import torch
@@ -36,6 +37,7 @@ from interfuse.functional._blocks import (
     _Block,
     _blocked_backward,
     _blocked_forward,
+    _Grad,
     _mask_of,
     _Op,
     _order,
@@ -136,9 +138,24 @@ def _spread(kernel: str, op: _Op, xs: Sequence[Tensor], mask: object, correction
 
 def fused_std(xs: Sequence[Tensor], mask: Tensor | None = None, correction: float = 1) -> Tensor:
     r"""Element-wise standard deviation of the present inputs, as ``torch.std(stack, dim=0)``:
-    :math:`\sqrt{\operatorname{var}}` of :func:`fused_var` (same arguments, shapes and
-    errors). Its gradient is 0 (not ``nan``) where all present values are equal, as
-    :func:`torch.std` gives.
+    the square root of :func:`fused_var`. Its gradient is 0 (not ``nan``) where all present
+    values are equal, as :func:`torch.std` gives.
+
+    Args:
+        xs: the ``k`` inputs, all of one shape.
+        mask: bool ``(k,)`` or ``(..., k)``, the inputs present; ``None``: all of them.
+        correction: subtracted from the count (1: Bessel's correction).
+
+    Returns:
+        The standard deviation, of the inputs' shape and dtype.
+
+    Raises:
+        TypeError: ``correction`` is not a number.
+        ValueError: ``correction`` is negative.
+
+    Shape:
+        - xs: ``k`` tensors ``(..., n)``; mask: ``(k,)`` or ``(..., k)``.
+        - Output: ``(..., n)``.
 
     Example:
         >>> xs = [torch.tensor([1.0, 2.0]), torch.tensor([3.0, 2.0]), torch.tensor([5.0, 8.0])]
@@ -265,14 +282,7 @@ def _var_forward(
 
 
 def _var_backward(
-    plan: _Plan,
-    ts: Sequence[Tensor],
-    out: Tensor,
-    grad: Tensor,
-    needs: Sequence[bool],
-    state: Any,
-    correction: float,
-    root: bool,
+    plan: _Plan, ts: Sequence[Tensor], g: _Grad, correction: float, root: bool
 ) -> list[Tensor | None]:
     """``∂var/∂xᵢ = 2(xᵢ − x̄)/dof``; ``∂std/∂xᵢ = (xᵢ − x̄)/(dof·std)``, 0 where std = 0."""
     per = max(1, plan.per_block // _STAT_BLOCK_DIVISOR)
@@ -303,7 +313,7 @@ def _var_backward(
             if block.rows is not None:
                 gi.masked_fill_(~block.rows[:, i : i + 1], 0)
 
-    return _blocked_backward(plan, ts, out, grad, needs, step, per_block=per)
+    return _blocked_backward(plan, ts, g.out, g.grad, g.needs, step, per_block=per)
 
 
 def _var_op(root: bool) -> _Op:
@@ -312,9 +322,7 @@ def _var_op(root: bool) -> _Op:
         lambda ts, mask, c: _var_plain(ts, mask, c, root),
         lambda ts, mask, c: _var_reference(ts, mask, c, root),
         lambda plan, ts, c: _var_forward(plan, ts, c, root),
-        lambda plan, ts, out, grad, needs, state, c: _var_backward(
-            plan, ts, out, grad, needs, state, c, root
-        ),
+        lambda plan, ts, g, c: _var_backward(plan, ts, g, c, root),
     )
 
 
@@ -386,14 +394,7 @@ def _lse_forward(plan: _Plan, ts: Sequence[Tensor]) -> tuple[Tensor, Any]:
     ], None
 
 
-def _lse_backward(
-    plan: _Plan,
-    ts: Sequence[Tensor],
-    out: Tensor,
-    grad: Tensor,
-    needs: Sequence[bool],
-    state: Any,
-) -> list[Tensor | None]:
+def _lse_backward(plan: _Plan, ts: Sequence[Tensor], g: _Grad) -> list[Tensor | None]:
     """``∂/∂xᵢ = exp(xᵢ − out)``, the softmax of the present inputs; exactly 0 for absent ones."""
     per = max(1, plan.per_block // _STAT_BLOCK_DIVISOR)
     tmp = plan.scratch(plan.acc_t, per)
@@ -406,7 +407,12 @@ def _lse_backward(
             if block.rows is not None:
                 gi.masked_fill_(~block.rows[:, i : i + 1], 0)
 
-    return _blocked_backward(plan, ts, out, grad, needs, step, per_block=per)
+    return _blocked_backward(plan, ts, g.out, g.grad, g.needs, step, per_block=per)
 
 
 _LSE_OP = _Op("fused_logsumexp", _lse_plain, _lse_reference, _lse_forward, _lse_backward)
+
+# The kernels without their checks, for modules that ran the same ones (Fusion.check_inputs).
+_fused_var = partial(_run, _VAR_OP)
+_fused_std = partial(_run, _STD_OP)
+_fused_logsumexp = partial(_run, _LSE_OP)
