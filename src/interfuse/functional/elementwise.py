@@ -33,7 +33,10 @@ over whole tensors also reads and writes ``acc`` ``k`` times; on the CPU the ker
 walk the output in blocks of :data:`BLOCK_BYTES` and fold all ``k`` inputs into one block
 before moving on, so the accumulator stays in cache and memory sees (nearly) only the ``k``
 reads and one write. Each block is a handful of large vectorized ATen calls, so the Python loop
-costs microseconds per block. On other devices the whole tensor is one block (their caches are
+costs microseconds per block. One driver walks the blocks for every op
+(:func:`~interfuse.functional._blocks._blocked_forward`, ``_blocked_backward``: scratch,
+gradient buffers, finiteness checks, exact recomputation of failed blocks); an op is its
+per-block steps. On other devices the whole tensor is one block (their caches are
 too small for blocking to pay; launch count matters).
 
 Training uses :class:`torch.autograd.Function`\ s whose forward saves only the inputs and the
