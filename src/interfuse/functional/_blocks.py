@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
@@ -49,6 +49,10 @@ class _Plan:
         per = per_block or self.per_block
         for start in range(0, self.units, per):
             yield start, min(start + per, self.units)
+
+    def count(self, per_block: int | None = None) -> int:
+        """How many blocks :meth:`blocks` yields."""
+        return -(-self.units // (per_block or self.per_block))
 
     def scratch(self, dtype: torch.dtype, per_block: int | None = None) -> Tensor:
         n = min(per_block or self.per_block, self.units)
@@ -145,8 +149,7 @@ class _Checks:
     """One check value per block (a sum: finite iff the block is), then one host sync."""
 
     def __init__(self, plan: _Plan, per_block: int | None = None) -> None:
-        per = per_block or plan.per_block
-        self.values = torch.empty(-(-plan.units // per), dtype=plan.acc_t, device=plan.device)
+        self.values = torch.empty(plan.count(per_block), dtype=plan.acc_t, device=plan.device)
         self.n = 0
 
     def add(self, block: Tensor) -> None:
@@ -158,14 +161,112 @@ class _Checks:
         return [i for i, good in enumerate(ok) if not good]
 
 
-def _grad_buffers(
-    plan: _Plan, order: Sequence[int], needs: Sequence[bool]
-) -> tuple[dict[int, Tensor], dict[int, Tensor]]:
-    """One gradient buffer per input of ``order`` that needs one, and its blocked view."""
-    bufs = {
-        i: torch.empty(plan.shape, dtype=plan.dtype, device=plan.device) for i in order if needs[i]
+class _Grad(NamedTuple):
+    """What a blocked backward gets besides the plan, the tensors and the op's arguments: the
+    forward's output and state, the incoming gradient, and which tensors need a gradient."""
+
+    out: Tensor
+    grad: Tensor
+    needs: Sequence[bool]
+    state: Any
+
+
+class _Block(NamedTuple):
+    """Units ``a:b`` of every input (``xs``, absent ones too), of the output and of the per-row
+    mask; ``j`` is the block's index."""
+
+    j: int
+    a: int
+    b: int
+    xs: list[Tensor]
+    out: Tensor
+    rows: Tensor | None
+
+    @property
+    def n(self) -> int:
+        return self.b - self.a
+
+
+def _walk(plan: _Plan, xv: Sequence[Tensor], ov: Tensor, per_block: int | None) -> Iterator[_Block]:
+    rows = plan.rows
+    for j, (a, b) in enumerate(plan.blocks(per_block)):
+        yield _Block(j, a, b, [x[a:b] for x in xv], ov[a:b], None if rows is None else rows[a:b])
+
+
+def _blocked_forward(
+    plan: _Plan,
+    xs: Sequence[Tensor],
+    step: Callable[[_Block, Tensor], Tensor | None],
+    redo: Callable[[_Block, Tensor | None], Tensor] | None = None,
+    *,
+    per_block: int | None = None,
+    acc_dtype: torch.dtype | None = None,
+) -> tuple[Tensor, list[tuple[int, int]]]:
+    """The one forward driver: ``step(block, acc)`` computes a block's result into ``acc`` (the
+    output block itself, or float32 scratch for low-precision inputs, copied out after) and
+    returns what to check for finiteness (or ``None``). With ``redo``, every block whose check
+    failed is recomputed as ``redo(block, its mask)`` (the exact reference formula). Returns the
+    output and the unit ranges recomputed."""
+    out = torch.empty(plan.shape, dtype=plan.dtype, device=plan.device)
+    ov, xv = plan.view(out), [plan.view(x) for x in xs]
+    acc_t = acc_dtype or plan.acc_t
+    scratch = None if acc_t == plan.dtype else plan.scratch(acc_t, per_block)
+    flags = _Checks(plan, per_block) if redo is not None else None
+    blocks = []
+    for block in _walk(plan, xv, ov, per_block):
+        acc = block.out if scratch is None else scratch[: block.n]
+        checked = step(block, acc)
+        if flags is not None and checked is not None:
+            flags.add(checked)
+        if scratch is not None:
+            block.out.copy_(acc)
+        if flags is not None:
+            blocks.append(block)
+    if flags is None or redo is None:
+        return out, []
+    failed = [blocks[j] for j in flags.failed()]
+    mask = _mask_of(plan)
+    with torch.no_grad():
+        for block in failed:
+            block.out.copy_(redo(block, mask if block.rows is None else block.rows))
+    return out, [(block.a, block.b) for block in failed]
+
+
+def _blocked_backward(
+    plan: _Plan,
+    xs: Sequence[Tensor],
+    out: Tensor,
+    grad: Tensor,
+    needs: Sequence[bool],
+    step: Callable[[_Block, Tensor, dict[int, Tensor]], None],
+    *,
+    per_block: int | None = None,
+) -> list[Tensor | None]:
+    """The one backward driver: ``step(block, g, dst)`` writes the block's gradients into
+    ``dst[i]`` for every input ``i`` that the op visits (:func:`_order`) and that needs one
+    (:func:`_grad_buffers`); ``g`` is the incoming gradient's block."""
+    g = _grad_contiguous(grad, plan)
+    bufs = _grad_buffers(plan, needs)
+    views = {i: plan.view(t) for i, t in bufs.items()}
+    for block in _walk(plan, [plan.view(x) for x in xs], plan.view(out), per_block):
+        a, b = block.a, block.b
+        step(block, g[a:b], {i: v[a:b] for i, v in views.items()})
+    return [bufs.get(i) for i in range(plan.k)]
+
+
+def _order(plan: _Plan) -> list[int]:
+    """The inputs a blocked loop visits: the present ones, or all with a per-row mask."""
+    return plan.present if plan.rows is None else list(range(plan.k))
+
+
+def _grad_buffers(plan: _Plan, needs: Sequence[bool]) -> dict[int, Tensor]:
+    """The one gradient-buffer helper: an uninitialized gradient per visited input that needs
+    one (the blocked backward writes every entry of it)."""
+    return {
+        i: torch.empty(plan.shape, dtype=plan.dtype, device=plan.device)
+        for i in _order(plan)
+        if needs[i]
     }
-    return bufs, {i: plan.view(t) for i, t in bufs.items()}
 
 
 def _grad_contiguous(grad: Tensor, plan: _Plan) -> Tensor:
@@ -209,8 +310,8 @@ class _Op:
     * ``reference(tensors, mask, *args)``: stack-free differentiable formula (compile,
       transforms, odd inputs, recomputed blocks, double backward);
     * ``forward(plan, tensors, *args) -> (out, state)``: the blocked kernel;
-    * ``backward(plan, tensors, out, grad, needs, state, *args)``: its blocked gradients,
-      one per tensor (``None`` where not needed).
+    * ``backward(plan, tensors, g: _Grad, *args)``: its blocked gradients, one per tensor
+      (``None`` where not needed).
     """
 
     name: str
@@ -254,7 +355,7 @@ class _Blocked(torch.autograd.Function):
                 lambda *ts: op.reference(ts, mask, *ctx.args), tensors, needs, grad
             )
             return (None, None, None, *found)
-        grads = op.backward(plan, tensors, out, grad, needs, ctx.state, *ctx.args)
+        grads = op.backward(plan, tensors, _Grad(out, grad, needs, ctx.state), *ctx.args)
         w = int(op.weighted)
         return (None, None, None, *grads[:w], *_fill_absent(grads[w:], plan, needs[w:]))
 

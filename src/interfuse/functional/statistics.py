@@ -27,29 +27,31 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from interfuse.functional._blocks import (
-    _Checks,
-    _grad_buffers,
-    _grad_contiguous,
+    _Block,
+    _blocked_backward,
+    _blocked_forward,
+    _Grad,
     _mask_of,
     _Op,
+    _order,
     _Plan,
     _run,
 )
 from interfuse.functional._common import (
     _acc_dtype,
-    _along_stack,
     _check_xs,
     _column,
     _count,
     _finish,
 )
-from interfuse.functional.elementwise import _eager, _extreme_ref, _order, _presence
+from interfuse.functional.elementwise import _eager, _extreme_ref, _presence, _stacked
 
 __all__ = ["fused_logsumexp", "fused_std", "fused_var"]
 
@@ -125,14 +127,13 @@ def fused_var(xs: Sequence[Tensor], mask: Tensor | None = None, correction: floa
         >>> fused_var(xs, mask=torch.tensor([True, True, False]), correction=0)
         tensor([1., 0.])
     """
+    return _spread("fused_var", _VAR_OP, xs, mask, correction)
+
+
+def _spread(kernel: str, op: _Op, xs: Sequence[Tensor], mask: object, correction: object) -> Tensor:
     correction = _check_correction(correction)
-    xs, mask = _check_xs("fused_var", xs, mask)
-    return _fused_var(xs, mask, correction)
-
-
-def _fused_var(xs: Sequence[Tensor], mask: Tensor | None, correction: float) -> Tensor:
-    """:func:`fused_var` without its checks (for modules that ran the same ones)."""
-    return _run(_VAR_OP, xs, mask, correction)
+    xs, checked = _check_xs(kernel, xs, mask)
+    return _run(op, xs, checked, correction)
 
 
 def fused_std(xs: Sequence[Tensor], mask: Tensor | None = None, correction: float = 1) -> Tensor:
@@ -161,14 +162,7 @@ def fused_std(xs: Sequence[Tensor], mask: Tensor | None = None, correction: floa
         >>> fused_std(xs, correction=0) ** 2
         tensor([2.6667, 8.0000])
     """
-    correction = _check_correction(correction)
-    xs, mask = _check_xs("fused_std", xs, mask)
-    return _fused_std(xs, mask, correction)
-
-
-def _fused_std(xs: Sequence[Tensor], mask: Tensor | None, correction: float) -> Tensor:
-    """:func:`fused_std` without its checks (for modules that ran the same ones)."""
-    return _run(_STD_OP, xs, mask, correction)
+    return _spread("fused_std", _STD_OP, xs, mask, correction)
 
 
 def fused_logsumexp(xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
@@ -197,11 +191,6 @@ def fused_logsumexp(xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
         tensor([   0., 1000.])
     """
     xs, mask = _check_xs("fused_logsumexp", xs, mask)
-    return _fused_logsumexp(xs, mask)
-
-
-def _fused_logsumexp(xs: Sequence[Tensor], mask: Tensor | None) -> Tensor:
-    """:func:`fused_logsumexp` without its checks (for modules that ran the same ones)."""
     return _run(_LSE_OP, xs, mask)
 
 
@@ -236,115 +225,98 @@ def _var_reference(
 
 
 def _block_mean(
-    plan: _Plan,
-    xv: Sequence[Tensor],
-    a: int,
-    b: int,
-    m: Tensor | None,
-    acc: Tensor,
-    n: Tensor | float,
+    order: Sequence[int], block: _Block, m: Tensor | None, n: Tensor | float, acc: Tensor
 ) -> None:
     """``acc = Σ_P xᵢ / n`` over the block (absent entries as ``x·0``: a placeholder that is
     not finite makes the block non-finite, and the caller redoes it)."""
     acc.zero_()
-    for i in _order(plan):
+    for i in order:
         if m is None:
-            acc.add_(xv[i][a:b])
+            acc.add_(block.xs[i])
         else:
-            acc.addcmul_(xv[i][a:b], m[a:b, i : i + 1])
-    acc.div_(n[a:b] if isinstance(n, Tensor) else n)
+            acc.addcmul_(block.xs[i], m[block.a : block.b, i : i + 1])
+    acc.div_(_rows(n, block))
+
+
+def _rows(t: Tensor | float, block: _Block) -> Tensor | float:
+    """A per-row ``(units, 1)`` quantity's rows in the block; a number as it is."""
+    return t[block.a : block.b] if isinstance(t, Tensor) else t
+
+
+def _counts(plan: _Plan, correction: float) -> tuple[Tensor | None, Tensor | float, Tensor | float]:
+    """Presence ``m`` (per-row masks only), the count ``n`` and the degrees of freedom."""
+    m = _presence(plan, plan.acc_t) if plan.rows is not None else None
+    n = m.sum(-1, keepdim=True) if m is not None else float(len(plan.present))
+    dof = (n - correction).clamp(min=0) if isinstance(n, Tensor) else max(0.0, n - correction)
+    return m, n, dof
 
 
 def _var_forward(
     plan: _Plan, ts: Sequence[Tensor], correction: float, root: bool
 ) -> tuple[Tensor, Any]:
     per = max(1, plan.per_block // _STAT_BLOCK_DIVISOR)
-    out = torch.empty(plan.shape, dtype=plan.dtype, device=plan.device)
-    ov, xv = plan.view(out), [plan.view(x) for x in ts]
-    acc_t = plan.acc_t
-    m = _presence(plan, acc_t) if plan.rows is not None else None
-    n = m.sum(-1, keepdim=True) if m is not None else float(len(plan.present))
-    dof = (n - correction).clamp(min=0) if isinstance(n, Tensor) else max(0.0, n - correction)
-    mean, s1, sq, dev = (plan.scratch(acc_t, per) for _ in range(4))
-    flags = _Checks(plan, per) if m is not None else None
-    spans = list(plan.blocks(per))
-    for a, b in spans:
-        size = b - a
-        mu, acc1, acc, d = mean[:size], s1[:size], sq[:size], dev[:size]
-        _block_mean(plan, xv, a, b, m, mu, n)
+    m, n, dof = _counts(plan, correction)
+    order = _order(plan)
+    mean, s1, dev = (plan.scratch(plan.acc_t, per) for _ in range(3))
+
+    def step(block: _Block, acc: Tensor) -> Tensor:
+        mu, acc1, d = mean[: block.n], s1[: block.n], dev[: block.n]
+        _block_mean(order, block, m, n, mu)
         # The corrected two-pass algorithm: deviations from the rounded mean μ', whose error
         # the S₁²/n term removes (a float32 mean of 1e6 + noise is off by ~0.06).
         acc1.zero_()
         acc.zero_()
-        for i in _order(plan):
-            torch.sub(xv[i][a:b], mu, out=d)
+        for i in order:
+            torch.sub(block.xs[i], mu, out=d)
             if m is not None:
-                d.mul_(m[a:b, i : i + 1])
+                d.mul_(m[block.a : block.b, i : i + 1])
             acc1.add_(d)
             acc.addcmul_(d, d)
-        acc.sub_(acc1.square_().div_(n[a:b] if isinstance(n, Tensor) else n)).clamp_(min=0)
-        acc.div_(dof[a:b] if isinstance(dof, Tensor) else dof)
-        if flags is not None:
-            flags.add(mu)
+        acc.sub_(acc1.square_().div_(_rows(n, block))).clamp_(min=0)
+        acc.div_(_rows(dof, block))
         if root:
             acc.sqrt_()
-        ov[a:b].copy_(acc)
-    rows = plan.rows
-    if flags is not None and rows is not None:
-        for j in flags.failed():
-            a, b = spans[j]
-            ov[a:b].copy_(_var_reference([x[a:b] for x in xv], rows[a:b], correction, root))
-    return out, None
+        return mu
+
+    def redo(block: _Block, mask: Tensor | None) -> Tensor:
+        return _var_reference(block.xs, mask, correction, root)
+
+    return _blocked_forward(plan, ts, step, redo if m is not None else None, per_block=per)[0], None
 
 
 def _var_backward(
-    plan: _Plan,
-    ts: Sequence[Tensor],
-    out: Tensor,
-    grad: Tensor,
-    needs: Sequence[bool],
-    state: Any,
-    correction: float,
-    root: bool,
+    plan: _Plan, ts: Sequence[Tensor], g: _Grad, correction: float, root: bool
 ) -> list[Tensor | None]:
     """``∂var/∂xᵢ = 2(xᵢ − x̄)/dof``; ``∂std/∂xᵢ = (xᵢ − x̄)/(dof·std)``, 0 where std = 0."""
     per = max(1, plan.per_block // _STAT_BLOCK_DIVISOR)
-    acc_t = plan.acc_t
-    g, ov, xv = _grad_contiguous(grad, plan), plan.view(out), [plan.view(x) for x in ts]
-    rows = plan.rows
     order = _order(plan)
     full = _mask_of(plan)
-    if rows is not None and full is not None:  # exact zeros for absent entries (nan placeholders)
-        xv = [plan.view(torch.where(_column(full, i), x, 0)) for i, x in enumerate(ts)]
-    m = _presence(plan, acc_t) if rows is not None else None
-    n = m.sum(-1, keepdim=True) if m is not None else float(len(plan.present))
-    dof = (n - correction).clamp(min=0) if isinstance(n, Tensor) else max(0.0, n - correction)
-    bufs, views = _grad_buffers(plan, order, needs)
-    mean, h, dev = plan.scratch(acc_t, per), plan.scratch(acc_t, per), plan.scratch(acc_t, per)
-    for a, b in plan.blocks(per):
-        size = b - a
-        mu, hb, d = mean[:size], h[:size], dev[:size]
-        _block_mean(plan, xv, a, b, m, mu, n)
+    if plan.rows is not None and full is not None:  # exact zeros for absent entries (nan)
+        ts = [torch.where(_column(full, i), x, 0) for i, x in enumerate(ts)]
+    m, n, dof = _counts(plan, correction)
+    mean, h, dev = (plan.scratch(plan.acc_t, per) for _ in range(3))
+
+    def step(block: _Block, gb: Tensor, dst: dict[int, Tensor]) -> None:
+        mu, hb, d = mean[: block.n], h[: block.n], dev[: block.n]
+        _block_mean(order, block, m, n, mu)
         hb.zero_()  # the mean's correction Σ(xᵢ − μ')/n, as in the forward
         for i in order:
-            torch.sub(xv[i][a:b], mu, out=d)
+            torch.sub(block.xs[i], mu, out=d)
             if m is not None:
-                d.mul_(m[a:b, i : i + 1])
+                d.mul_(m[block.a : block.b, i : i + 1])
             hb.add_(d)
-        mu.add_(hb.div_(n[a:b] if isinstance(n, Tensor) else n))
-        hb.copy_(g[a:b]).div_(dof[a:b] if isinstance(dof, Tensor) else dof)
+        mu.add_(hb.div_(_rows(n, block)))
+        hb.copy_(gb).div_(_rows(dof, block))
         if root:
-            std = ov[a:b]
-            hb.div_(std).masked_fill_(std == 0, 0)
+            hb.div_(block.out).masked_fill_(block.out == 0, 0)
         else:
             hb.mul_(2)
-        for i in order:
-            if i in views:
-                dst = views[i][a:b]
-                torch.mul(torch.sub(xv[i][a:b], mu), hb, out=dst)
-                if rows is not None:
-                    dst.masked_fill_(~rows[a:b, i : i + 1], 0)
-    return [bufs.get(i) for i in range(plan.k)]
+        for i, gi in dst.items():
+            torch.mul(torch.sub(block.xs[i], mu), hb, out=gi)
+            if block.rows is not None:
+                gi.masked_fill_(~block.rows[:, i : i + 1], 0)
+
+    return _blocked_backward(plan, ts, g.out, g.grad, g.needs, step, per_block=per)
 
 
 def _var_op(root: bool) -> _Op:
@@ -353,9 +325,7 @@ def _var_op(root: bool) -> _Op:
         lambda ts, mask, c: _var_plain(ts, mask, c, root),
         lambda ts, mask, c: _var_reference(ts, mask, c, root),
         lambda plan, ts, c: _var_forward(plan, ts, c, root),
-        lambda plan, ts, out, grad, needs, state, c: _var_backward(
-            plan, ts, out, grad, needs, state, c, root
-        ),
+        lambda plan, ts, g, c: _var_backward(plan, ts, g, c, root),
     )
 
 
@@ -368,10 +338,7 @@ _VAR_OP, _STD_OP = _var_op(False), _var_op(True)
 # is not finite is redone with the reference formula).
 # =============================================================================================
 def _lse_plain(ts: Sequence[Tensor], mask: Tensor | None) -> Tensor:
-    stacked = torch.stack(list(ts))
-    if mask is not None:
-        stacked = torch.where(_along_stack(mask, stacked.ndim), stacked, -math.inf)
-    return torch.logsumexp(stacked, 0)
+    return torch.logsumexp(_stacked(ts, mask, -math.inf), 0)
 
 
 def _lse_reference(ts: Sequence[Tensor], mask: Tensor | None) -> Tensor:
@@ -398,68 +365,57 @@ def _absent_bias(plan: _Plan) -> Tensor | None:
 
 def _lse_forward(plan: _Plan, ts: Sequence[Tensor]) -> tuple[Tensor, Any]:
     per = max(1, plan.per_block // _STAT_BLOCK_DIVISOR)
-    out = torch.empty(plan.shape, dtype=plan.dtype, device=plan.device)
-    ov, xv = plan.view(out), [plan.view(x) for x in ts]
     bias = _absent_bias(plan)
     order = _order(plan)
-    top_s, acc_s, tmp_s = (plan.scratch(plan.acc_t, per) for _ in range(3))
-    flags = _Checks(plan, per) if bias is not None else None
-    spans = list(plan.blocks(per))
-    for a, b in spans:
-        size = b - a
-        top, acc, t = top_s[:size], acc_s[:size], tmp_s[:size]
+    top_s, tmp_s = (plan.scratch(plan.acc_t, per) for _ in range(2))
+
+    def step(block: _Block, acc: Tensor) -> Tensor:
+        a, b = block.a, block.b
+        top, t = top_s[: block.n], tmp_s[: block.n]
         for pos, i in enumerate(order):
             dst = top if pos == 0 else t
             if bias is None:
-                dst.copy_(xv[i][a:b])
+                dst.copy_(block.xs[i])
             else:
-                torch.add(xv[i][a:b], bias[a:b, i : i + 1], out=dst)
+                torch.add(block.xs[i], bias[a:b, i : i + 1], out=dst)
             if pos:
                 torch.maximum(top, t, out=top)
         top.copy_(torch.where(torch.isfinite(top), top, 0))
         acc.zero_()
         for i in order:
-            torch.sub(xv[i][a:b], top, out=t)
+            torch.sub(block.xs[i], top, out=t)
             if bias is not None:
                 t.add_(bias[a:b, i : i + 1])
             acc.add_(t.exp_())
-        acc.log_().add_(top)
-        if flags is not None:
-            flags.add(acc)
-        ov[a:b].copy_(acc)
-    rows = plan.rows
-    if flags is not None and rows is not None:
-        for j in flags.failed():
-            a, b = spans[j]
-            ov[a:b].copy_(_lse_reference([x[a:b] for x in xv], rows[a:b]))
-    return out, None
+        return acc.log_().add_(top)
+
+    def redo(block: _Block, mask: Tensor | None) -> Tensor:
+        return _lse_reference(block.xs, mask)
+
+    return _blocked_forward(plan, ts, step, redo if bias is not None else None, per_block=per)[
+        0
+    ], None
 
 
-def _lse_backward(
-    plan: _Plan,
-    ts: Sequence[Tensor],
-    out: Tensor,
-    grad: Tensor,
-    needs: Sequence[bool],
-    state: Any,
-) -> list[Tensor | None]:
+def _lse_backward(plan: _Plan, ts: Sequence[Tensor], g: _Grad) -> list[Tensor | None]:
     """``∂/∂xᵢ = exp(xᵢ − out)``, the softmax of the present inputs; exactly 0 for absent ones."""
     per = max(1, plan.per_block // _STAT_BLOCK_DIVISOR)
-    g, ov, xv = _grad_contiguous(grad, plan), plan.view(out), [plan.view(x) for x in ts]
-    order = _order(plan)
-    bufs, views = _grad_buffers(plan, order, needs)
     tmp = plan.scratch(plan.acc_t, per)
-    rows = plan.rows
-    for a, b in plan.blocks(per):
-        t = tmp[: b - a]
-        for i in order:
-            if i in views:
-                torch.sub(xv[i][a:b], ov[a:b], out=t)
-                dst = views[i][a:b]
-                torch.mul(t.exp_(), g[a:b], out=dst)
-                if rows is not None:
-                    dst.masked_fill_(~rows[a:b, i : i + 1], 0)
-    return [bufs.get(i) for i in range(plan.k)]
+
+    def step(block: _Block, gb: Tensor, dst: dict[int, Tensor]) -> None:
+        t = tmp[: block.n]
+        for i, gi in dst.items():
+            torch.sub(block.xs[i], block.out, out=t)
+            torch.mul(t.exp_(), gb, out=gi)
+            if block.rows is not None:
+                gi.masked_fill_(~block.rows[:, i : i + 1], 0)
+
+    return _blocked_backward(plan, ts, g.out, g.grad, g.needs, step, per_block=per)
 
 
 _LSE_OP = _Op("fused_logsumexp", _lse_plain, _lse_reference, _lse_forward, _lse_backward)
+
+# The kernels without their checks, for modules that ran the same ones (Fusion.check_inputs).
+_fused_var = partial(_run, _VAR_OP)
+_fused_std = partial(_run, _STD_OP)
+_fused_logsumexp = partial(_run, _LSE_OP)

@@ -1,0 +1,75 @@
+"""The block drivers every blocked kernel runs on: blocks cover every unit once, low-precision
+results accumulate in float32 scratch, failed blocks (and only they) are redone with their own
+mask, and the backward driver writes one gradient per visited input that needs one."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import Tensor
+
+from interfuse.functional import _blocks
+from interfuse.functional._blocks import _Block, _blocked_backward, _blocked_forward, _plan
+
+
+@pytest.fixture(autouse=True)
+def _small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_blocks, "BLOCK_BYTES", 64)  # 16 float32 units per block
+
+
+def test_forward_visits_every_unit_once_and_accumulates_low_precision_in_float32() -> None:
+    xs = [torch.arange(50, dtype=torch.float16).view(5, 10) for _ in range(3)]
+    plan = _plan(xs, None)
+    assert plan is not None
+    seen: list[tuple[int, int]] = []
+
+    def step(block: _Block, acc: Tensor) -> None:
+        assert acc.dtype == torch.float32 and acc.shape == block.out.shape
+        seen.append((block.a, block.b))
+        torch.add(block.xs[0], block.xs[2], out=acc)
+
+    out, redone = _blocked_forward(plan, xs, step)
+    assert seen == [(0, 16), (16, 32), (32, 48), (48, 50)] and redone == []
+    assert out.dtype == torch.float16
+    torch.testing.assert_close(out, xs[0] + xs[2])
+
+
+def test_forward_redoes_only_failed_blocks_with_their_rows_of_the_mask() -> None:
+    xs = [torch.ones(8, 4), torch.full((8, 4), 2.0)]
+    xs[1][5, 0] = math.nan  # rows 4-7 form the second block (16 units of width 4)
+    mask = torch.ones(8, 2, dtype=torch.bool)
+    mask[5, 1] = False
+    plan = _plan(xs, mask)
+    assert plan is not None and plan.by_row
+    masks: list[Tensor | None] = []
+
+    def step(block: _Block, acc: Tensor) -> Tensor:
+        return torch.add(block.xs[0], block.xs[1], out=acc)
+
+    def redo(block: _Block, mask: Tensor | None) -> Tensor:
+        masks.append(mask)
+        return torch.full_like(block.out, -1.0)
+
+    out, redone = _blocked_forward(plan, xs, step, redo)
+    assert redone == [(4, 8)]
+    assert len(masks) == 1 and masks[0] is not None and torch.equal(masks[0], mask[4:8])
+    assert (out[:4] == 3).all() and (out[4:] == -1).all()
+
+
+def test_backward_writes_a_gradient_for_each_present_input_that_needs_one() -> None:
+    xs = [torch.full((3, 7), float(i)) for i in range(4)]
+    plan = _plan(xs, torch.tensor([True, False, True, True]))
+    assert plan is not None
+    out, grad = torch.zeros(3, 7), torch.ones(3, 7)
+
+    def step(block: _Block, gb: Tensor, dst: dict[int, Tensor]) -> None:
+        assert sorted(dst) == [0, 2]  # present and needing a gradient
+        for i, d in dst.items():
+            torch.mul(gb, block.xs[i], out=d)
+
+    grads = _blocked_backward(plan, xs, out, grad, [True, True, True, False], step)
+    assert grads[1] is None and grads[3] is None
+    assert grads[0] is not None and (grads[0] == 0).all()
+    assert grads[2] is not None and (grads[2] == 2).all()
