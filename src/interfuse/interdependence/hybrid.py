@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from interfuse._validation import autocast_dtype, check_factory_dtype, resolve_choice
+from interfuse._validation import check_factory_dtype, check_operand, resolve_choice
 from interfuse.fusion import Fusion, fusion_class, resolve_fusion
 from interfuse.interdependence.base import Interdependence
 
@@ -256,17 +256,7 @@ class HybridInterdependence(Interdependence):
             )
         # Parts that ignore the data never see it, so no part has checked it.
         name = "x" if data is None else "data"
-        if d.device != a.device:
-            raise ValueError(
-                f"{name} is on {d.device} but the fused A of this HybridInterdependence is on "
-                f"{a.device}; move the input or the module (.to(device))"
-            )
-        if d.dtype != a.dtype and autocast_dtype(d.device.type) is None:
-            raise TypeError(
-                f"{name} has dtype {d.dtype} but the fused A of this HybridInterdependence has "
-                f"dtype {a.dtype}; convert the input ({name}.to({a.dtype})) or the module "
-                f"(.to({d.dtype}))"
-            )
+        check_operand(name, d, a, "the fused A of this HybridInterdependence")
         return self.apply_matrix(a, d)
 
     @staticmethod
