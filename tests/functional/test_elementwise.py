@@ -213,6 +213,17 @@ def test_masks_on_meta_tensors_and_under_vmap() -> None:
     torch.testing.assert_close(out[1], xs[0] + xs[1])
 
 
+def test_product_of_three_without_readable_values_is_float64_exact() -> None:
+    # The small product's overflow check reads a value; on meta tensors and under vmap it
+    # cannot, and the product is then taken in float64.
+    meta = [torch.empty(4, 3, device="meta") for _ in range(3)]
+    assert fn.fused_prod(meta).shape == (4, 3)
+    big = [torch.full((2, 3), 1e30), torch.full((2, 3), 1e30), torch.full((2, 3), 1e-30)]
+    batched = [torch.stack([x, x]) for x in big]
+    out = torch.func.vmap(lambda a, b, c: fn.fused_prod([a, b, c]))(*batched)
+    torch.testing.assert_close(out, torch.full((2, 2, 3), 1e30))
+
+
 def test_l2_norm_overflowing_float32_is_recomputed(path: str) -> None:
     xs = [torch.full((4, 8), 3e20), torch.full((4, 8), 4e20)]
     torch.testing.assert_close(fn.fused_norm(xs, 2.0), torch.full((4, 8), 5e20))
