@@ -224,6 +224,19 @@ def test_product_of_three_without_readable_values_is_float64_exact() -> None:
     torch.testing.assert_close(out, torch.full((2, 2, 3), 1e30))
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_median_of_three_values_only_equals_torch_median(dtype: torch.dtype) -> None:
+    gen = torch.Generator().manual_seed(5)
+    xs = [torch.randn(6, 5, generator=gen).to(dtype) for _ in range(3)]
+    xs[0][0, 0] = math.nan
+    xs[2][1, 1] = math.nan
+    xs[1][2, 2] = xs[2][2, 2]  # a tie
+    xs[0][3, 3] = xs[1][3, 3] = xs[2][3, 3]  # all equal
+    wanted = torch.stack(xs).median(0).values
+    for mode in ("lower", "mean"):  # the same for three values
+        torch.testing.assert_close(fn.fused_median(xs, mode=mode), wanted, equal_nan=True)
+
+
 def test_l2_norm_overflowing_float32_is_recomputed(path: str) -> None:
     xs = [torch.full((4, 8), 3e20), torch.full((4, 8), 4e20)]
     torch.testing.assert_close(fn.fused_norm(xs, 2.0), torch.full((4, 8), 5e20))

@@ -1200,6 +1200,12 @@ def fused_median(xs: Sequence[Tensor], mask: Tensor | None = None, mode: str = "
 
 
 def _fused_median(xs: Sequence[Tensor], mask: Tensor | None, mode: str) -> Tensor:
+    if mask is None and len(xs) == 3 and not _needs_autograd(*xs):
+        # The middle of three values (either mode) by four min/max ops, nan propagating as in
+        # median: about 10x faster than sorting a stack at (32, 64). The gradient needs the
+        # index median(dim) returns, so autograd takes the general path.
+        a, b, c = xs
+        return torch.maximum(torch.minimum(a, b), torch.minimum(torch.maximum(a, b), c))
     stacked = torch.stack(list(xs), dim=-1)  # (..., n, k): selection needs all k values
     k = len(xs)
     if mask is None:
