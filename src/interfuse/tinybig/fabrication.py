@@ -156,6 +156,10 @@ class Fabrication:
 
     def flat(self, w: Tensor | None, n: int, D: int) -> Tensor:
         """``w`` as a 1-D view of length ``l``."""
+        return self.check_w(w, n, D).reshape(-1)
+
+    def check_w(self, w: Tensor | None, n: int, D: int) -> Tensor:
+        """``w``, if it holds the ``l`` floating parameters of an ``n × D`` matrix."""
         if w is None:
             raise ValueAttributeError(
                 f"w is required: this {self.kind!r} fabrication needs l={self.calculate_l(n, D)} "
@@ -174,7 +178,7 @@ class Fabrication:
                 f"w has dtype {w.dtype}; the {self.kind!r} fabrication needs floating parameters "
                 "(convert with .float())"
             )
-        return w.reshape(-1)
+        return w
 
     def __call__(
         self,
@@ -227,12 +231,13 @@ class Fabrication:
     ) -> Tensor:
         """``x @ Wᵀ`` (fusion) or, with ``transpose=True``, ``x @ W`` (interdependence), factored
         except for the compat hm family's reshaped outer product (no cheaper exact form)."""
-        f = self.flat(w, n, D)
-        check_operands(x, f, name=name)
-        r = self.r or 0
-        if self.kind == "reshape":
-            W = f.view(n, D)
+        w = self.check_w(w, n, D)
+        check_operands(x, w, name=name)
+        if self.kind == "reshape":  # one view op less than through flat: each costs ~0.5 µs
+            W = w.reshape(n, D)
             return dense_linear(x, W.t() if transpose else W)
+        f = w.reshape(-1)
+        r = self.r or 0
         if self.kind == "lowrank":
             U, V = f[: r * n].view(n, r), f[r * n :].view(r, D)
             return lowrank_linear(x, V.t(), U.t()) if transpose else lowrank_linear(x, U, V)
