@@ -57,7 +57,7 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -288,7 +288,11 @@ _SUM, _MEAN, _WEIGHTED = _Kind.SUM, _Kind.MEAN, _Kind.WEIGHTED
 
 
 def _fold(
-    xb: Sequence[Tensor], order: Sequence[int], acc: Tensor, same: bool, binary: Any
+    xb: Sequence[Tensor],
+    order: Sequence[int],
+    acc: Tensor,
+    same: bool,
+    binary: Callable[..., Tensor],
 ) -> Tensor:
     """``acc = x₀ ∘ x₁ ∘ …`` over ``order`` with ``binary(a, b, out=)`` (add, mul, maximum, ...);
     ``same``: ``acc`` has the inputs' dtype, so the first two inputs go straight into it."""
