@@ -242,14 +242,8 @@ def test_l2_norm_overflowing_float32_is_recomputed(path: str) -> None:
     torch.testing.assert_close(fn.fused_norm(xs, 2.0), torch.full((4, 8), 5e20))
 
 
-@pytest.mark.parametrize("p", [1.0, math.inf])
-def test_unchecked_norms_keep_infinities_and_float32_neighbours(p: float, path: str) -> None:
+def test_unchecked_infinity_norm_keeps_infinities_and_exact_neighbours(path: str) -> None:
     gen = torch.Generator().manual_seed(3)
     xs = [torch.randn(4, 8, generator=gen) for _ in range(3)]
     xs[1][2, 3] = math.inf
-    out = fn.fused_norm(xs, p)
-    assert out[2, 3] == math.inf
-    stacked = torch.stack(xs).abs()
-    wanted = stacked.amax(0) if p == math.inf else stacked[0] + stacked[1] + stacked[2]
-    finite = torch.isfinite(wanted)
-    torch.testing.assert_close(out[finite], wanted[finite], rtol=2e-7, atol=0)
+    assert torch.equal(fn.fused_norm(xs, math.inf), torch.stack(xs).abs().amax(0))

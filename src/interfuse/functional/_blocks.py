@@ -218,10 +218,9 @@ def _blocked_forward(
         checked = step(block, acc)
         if flags is not None and checked is not None:
             flags.add(checked)
+            blocks.append(block)
         if scratch is not None:
             block.out.copy_(acc)
-        if flags is not None:
-            blocks.append(block)
     if flags is None or redo is None:
         return out, []
     failed = [blocks[j] for j in flags.failed()]
