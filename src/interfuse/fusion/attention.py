@@ -8,9 +8,12 @@ from typing import Any, Literal, overload
 import torch
 from torch import Tensor, nn
 
-from interfuse import functional as fn
 from interfuse._validation import check_dims, check_factory_dtype, check_operand, check_positive_int
 from interfuse.functional._common import plain_size
+
+# The kernels without their checks (check_inputs ran the same ones).
+from interfuse.functional.concat import _zero_absent as masked_inputs
+from interfuse.functional.elementwise import _weighted_sum as weighted_sum
 from interfuse.fusion.base import Inputs, MaskLike, _FixedWidths
 
 __all__ = ["AttentionFusion"]
@@ -145,7 +148,7 @@ class AttentionFusion(_FixedWidths):
         check_operand("xs", xs[0], self.bias, "AttentionFusion")
         # Absent inputs are zero-filled before any product: the scorer and the projections
         # must not see their placeholders (a nan would reach the parameters' gradients).
-        filled = xs if mask is None else fn.masked_inputs(xs, mask)
+        filled = xs if mask is None else masked_inputs(xs, mask)
         if self.projections is None:
             zs = xs
         else:
@@ -161,7 +164,7 @@ class AttentionFusion(_FixedWidths):
         else:
             scores = torch.cat([self.scorer(z) for z in filled], dim=-1)
             alpha = self._weights(scores, mask, z0.dtype)
-            out = fn.weighted_sum(zs, alpha, mask, renormalize=False)
+            out = weighted_sum(zs, alpha, mask, False)
         return (out, alpha) if return_weights else out
 
     def _weights(self, scores: Tensor, mask: Tensor | None, dtype: torch.dtype) -> Tensor:

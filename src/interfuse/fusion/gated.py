@@ -17,6 +17,9 @@ from interfuse._validation import (
     resolve_choice,
 )
 from interfuse.functional._common import plain_size
+
+# The kernels without their checks (check_inputs ran the same ones).
+from interfuse.functional.concat import _zero_absent as masked_inputs
 from interfuse.fusion.base import Inputs, MaskLike, _FixedWidths
 
 __all__ = ["GatedFusion"]
@@ -103,7 +106,7 @@ class GatedFusion(_FixedWidths):
         self._check_widths(xs)
         check_operand("xs", xs[0], self.gate.weight, "GatedFusion")
         if mask is not None:
-            xs = fn.masked_inputs(xs, mask)
+            xs = masked_inputs(xs, mask)
         k = len(xs)
         if plain_size(sum(x.numel() for x in xs) * xs[0].element_size()):
             logits = self.gate(torch.cat(xs, dim=-1))  # small: one GEMM beats k
