@@ -249,7 +249,11 @@ def elementwise_case(spec: dict[str, Any]) -> Case:
     targets = []
     if r.name != "median" and spec.get("headline"):
         limit = MASKED_TARGET if masked else ELEMENTWISE_TARGET
-        targets.append(_target("interfuse", "bandwidth", limit, f"≤ {limit}× the bandwidth"))
+        if r.compute_bound:
+            text = f"≤ {limit}× the stacked reduction (compute-bound)"
+            targets.append(_target("interfuse", "reference", limit, text))
+        else:
+            targets.append(_target("interfuse", "bandwidth", limit, f"≤ {limit}× the bandwidth"))
     stacked, masked_form, kernel = r.stacked, r.masked, r.kernel
 
     def make() -> dict[str, Thunk]:

@@ -147,6 +147,10 @@ class FusionRow:
     grad: str = "each_read"
     #: In the large-size tables (element-wise fusions with a bandwidth floor).
     large: bool = True
+    #: Arithmetic per element (exp, log, square roots, a scorer) bounds the op, not reading the
+    #: inputs: its large-size target is the native reduction on the stacked inputs (the
+    #: issue's "stacked reduction"), not the one-add-per-element floor.
+    compute_bound: bool = False
     #: ``False``: written for a class another branch adds; the lead enables it after merging.
     enabled: bool = True
 
@@ -311,6 +315,7 @@ FUSION_ROWS: tuple[FusionRow, ...] = (
         masked=lambda S, m, w: _masked_var(S, m),
         kernel=lambda xs, w, mask: _functional("fused_var")(xs, mask),
         pyg="var",
+        compute_bound=True,
     ),
     FusionRow(
         "std",
@@ -320,6 +325,7 @@ FUSION_ROWS: tuple[FusionRow, ...] = (
         masked=lambda S, m, w: _masked_var(S, m).sqrt(),
         kernel=lambda xs, w, mask: _functional("fused_std")(xs, mask),
         pyg="std",
+        compute_bound=True,
     ),
     FusionRow(
         "logsumexp",
@@ -329,6 +335,7 @@ FUSION_ROWS: tuple[FusionRow, ...] = (
         masked=lambda S, m, w: torch.logsumexp(torch.where(m, S, -math.inf), 0),
         kernel=lambda xs, w, mask: _functional("fused_logsumexp")(xs, mask),
         pyg="logsumexp",
+        compute_bound=True,
     ),
     # Issue 12's data-dependent fusions (branch fusion12): the modern module is the
     # `interfuse` variant (no functional kernel of their own); small sizes and, for attention,
@@ -341,6 +348,7 @@ FUSION_ROWS: tuple[FusionRow, ...] = (
         weights=lambda module: (module.scorer.weight, module.bias),
         plain=lambda module: PlainAttention(module),
         grad="each",
+        compute_bound=True,
     ),
     FusionRow(
         "gated",
