@@ -88,6 +88,7 @@ from interfuse.functional._common import (
     _under_transform,
     _wide_dtype,
     check_mask,
+    onnx_exporting,
 )
 
 __all__ = [
@@ -841,9 +842,7 @@ def _prod_plain(xs: Sequence[Tensor], mask: Tensor | None) -> Tensor:
 def _eager() -> bool:
     """Whether no compiler, tracer or exporter is recording (the plain formulas then need
     not be made of native ops only)."""
-    return not (
-        torch.compiler.is_compiling() or torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
-    )
+    return not (torch.compiler.is_compiling() or torch.jit.is_tracing() or onnx_exporting())
 
 
 def _norm_plain(xs: Sequence[Tensor], p: float, mask: Tensor | None) -> Tensor:

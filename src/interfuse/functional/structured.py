@@ -244,6 +244,11 @@ def dense_linear(x: Inputs, weight: Tensor, bias: Tensor | None = None) -> Tenso
         (torch.Size([5, 4]), True)
     """
     _check_linear("dense_linear", x, weight.shape[-1], weight.shape[0], bias, weight=weight)
+    return _dense_linear(x, weight, bias)
+
+
+def _dense_linear(x: Inputs, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """:func:`dense_linear` for arguments its caller has checked."""
     if isinstance(x, Tensor) or len(x) == 1:  # one fused GEMM + bias, autocast's own dtype
         return F.linear(x if isinstance(x, Tensor) else x[0], weight, bias)
     return _add_bias(_split_linear(x, weight), bias)

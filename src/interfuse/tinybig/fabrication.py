@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -39,6 +39,7 @@ from torch import Tensor
 from interfuse._validation import check_operand, check_positive_int
 from interfuse.functional.structured import (
     Inputs,
+    _dense_linear,
     as_tensor_input,
     dense_linear,
     dual_lowrank_kron_linear,
@@ -81,6 +82,14 @@ def check_operands(x: Inputs, ref: Tensor, *, name: str = "x", ref_name: str = "
     """``x`` (a tensor or a list of them) must be floating and pass the core's
     :func:`~interfuse._validation.check_operand` against ``ref``, else a ``ValueRuntimeError``
     (tinyBIG's matmul failed)."""
+    # the common case, on every call: one floating dtype, one device
+    if (
+        isinstance(x, Tensor)
+        and x.dtype == ref.dtype
+        and ref.is_floating_point()
+        and ((x.is_cpu and ref.is_cpu) or x.device == ref.device)
+    ):
+        return
     for i, t in enumerate([x] if isinstance(x, Tensor) else x):
         label = name if isinstance(x, Tensor) else f"{name}[{i}]"
         try:
@@ -111,6 +120,12 @@ class Fabrication:
     p: int | None = None
     q: int | None = None
     kronecker: bool = False
+
+    #: ``calculate_l``'s answers by ``(n, D)``: it runs on every call, and hashing the
+    #: dataclass for a shared cache costs more than the product it would save.
+    _counts: dict[tuple[int, int], int] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -146,8 +161,12 @@ class Fabrication:
         self, n: int, D: int, *, names: tuple[str, str] = ("n", "D"), owner: str | None = None
     ) -> int:
         """Length of the flat ``w`` for an ``n × D`` matrix: the family's parameter count."""
+        l = self._counts.get((n, D))
+        if l is not None:
+            return l
         try:
-            return _family_count(self, n, D)
+            l = self._counts[(n, D)] = _family_count(self, n, D)
+            return l
         except ValueError as err:
             rows, cols = names
             prefix = f"{owner}: " if owner else ""
@@ -228,14 +247,20 @@ class Fabrication:
         transpose: bool = False,
         random_factors: tuple[Tensor, Tensor] | None = None,
         name: str = "x",
+        widths_checked: bool = False,
     ) -> Tensor:
         """``x @ Wᵀ`` (fusion) or, with ``transpose=True``, ``x @ W`` (interdependence), factored
-        except for the compat hm family's reshaped outer product (no cheaper exact form)."""
+        except for the compat hm family's reshaped outer product (no cheaper exact form).
+        ``widths_checked``: the caller has checked that ``x``'s widths add up to the matrix's."""
         w = self.check_w(w, n, D)
         check_operands(x, w, name=name)
         if self.kind == "reshape":  # one view op less than through flat: each costs ~0.5 µs
             W = w.reshape(n, D)
-            return dense_linear(x, W.t() if transpose else W)
+            if not transpose:
+                return _dense_linear(x, W) if widths_checked else dense_linear(x, W)
+            if widths_checked and isinstance(x, Tensor):
+                return torch.matmul(x, W)  # tinyBIG's product; F.linear on Wᵀ costs ~1 µs more
+            return dense_linear(x, W.t())
         f = w.reshape(-1)
         r = self.r or 0
         if self.kind == "lowrank":

@@ -136,7 +136,15 @@ class parameterized_concatenation_fusion(Fabricated, fusion):
                 f"w must hold l=n*D={self.n}*{D}={self.n * D} parameters "
                 f"(shape (1, {self.n * D})), got shape {tuple(w.shape)}"
             )
-        return self._fab.apply(xs, w, self.n, D, random_factors=self._random_factors())
+        return self._fab.apply(
+            xs,
+            w,
+            self.n,
+            D,
+            random_factors=self._random_factors(),
+            # forward checked the widths; pre-processing may have changed them since
+            widths_checked=not self.preprocess_functions,
+        )
 
     def matrix(self, w: Tensor) -> Tensor:
         """Materialize ``W`` of shape ``(n, D)`` from ``w`` (for inspection and tests)."""

@@ -142,14 +142,24 @@ class parameterized_interdependence(Fabricated, _PrimesMixin, interdependence):
     def _rows_times_A(
         self, rows: Tensor, x_in: Tensor | None, w: Tensor | None, device: Device, data: str
     ) -> Tensor:
-        if self._cacheable or self._has_postprocess() or rows.is_sparse:
+        # Attributes read directly (not through _cacheable, _has_postprocess): on every call.
+        cacheable = not self.require_data and not self.require_parameters
+        if cacheable or self.postprocess_functions or rows.is_sparse:
             return super()._rows_times_A(rows, x_in, w, device, data)
         d, d_prime = self._dims()
         if w is None or not self.require_parameters:  # else forward checked w already
             w = self._require_w(w)
-        self._check_rows(rows, d)
+        if rows.size(-1) != d:
+            self._check_rows(rows, d)
         return self._fab.apply(
-            rows, w, d, d_prime, transpose=True, random_factors=self._random_factors(), name=data
+            rows,
+            w,
+            d,
+            d_prime,
+            transpose=True,
+            random_factors=self._random_factors(),
+            name=data,
+            widths_checked=True,
         )
 
     def _shape_changed(self) -> None:
