@@ -1027,3 +1027,14 @@ def test_given_random_factors_take_the_default_dtype() -> None:
         b=5, m=4, m_prime=3, r=2, random_factors=(ra[:, :2].repeat(2, 1)[:4], rb[:3])
     )
     assert i(torch.randn(5, 4), w=torch.randn(1, i.calculate_l())).shape == (5, 3)
+
+
+def test_preprocessing_that_changes_widths_is_checked_after_it() -> None:
+    """forward checks the widths before pre-processing; a hook that changes them must still
+    fail naming the widths, not inside the product."""
+    f = tb.parameterized_concatenation_fusion(
+        n=2, dims=[2, 2], preprocess_functions=[lambda t: t[..., :1]]
+    )
+    w = torch.ones(1, f.calculate_l())
+    with pytest.raises(ValueError, match=r"width 2 but the matrix expects in_features=4"):
+        f([torch.ones(3, 2), torch.ones(3, 2)], w=w)

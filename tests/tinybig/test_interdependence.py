@@ -1073,3 +1073,24 @@ def test_hybrid_without_parameters_caches_per_w() -> None:
         for p in parts:
             p.calculate_A(w=torch.eye(2).view(1, 4))
     torch.testing.assert_close(f.calculate_A(), 2 * torch.eye(2))
+
+
+def test_fabrication_counts_cache_keeps_equality_and_hash() -> None:
+    """calculate_l's per-instance cache is no part of a Fabrication's identity."""
+    a, b = Fabrication("lowrank", r=2), Fabrication("lowrank", r=2)
+    assert a.calculate_l(3, 5) == 16 and a.calculate_l(3, 5) == 16
+    assert a == b and hash(a) == hash(b) and repr(a) == repr(b)
+
+
+@pytest.mark.parametrize("kind", ["attribute", "instance"])
+def test_plain_reshape_interdependence_is_tinybigs_product(kind: str) -> None:
+    """The reshape layout multiplies as tinyBIG did: x @ A (attribute) or Aᵀ @ x (instance)."""
+    b, m = 4, 3
+    f = tb.parameterized_interdependence(b=b, m=m, interdependence_type=kind)
+    w = torch.randn(1, f.calculate_l(), dtype=torch.float64, requires_grad=True)
+    x = torch.randn(b, m, dtype=torch.float64)
+    d = m if kind == "attribute" else b
+    A = w.reshape(d, d)
+    expected = x @ A if kind == "attribute" else A.t() @ x
+    torch.testing.assert_close(f(x=x, w=w), expected)
+    assert torch.autograd.gradcheck(lambda w_: f(x=x, w=w_), (w,))
