@@ -75,6 +75,6 @@ def concat(xs: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
 
 def _concat(xs: Sequence[Tensor], mask: Tensor | None) -> Tensor:
     if mask is None and len(xs) > 1:
-        return torch.cat(xs, dim=-1)
+        return torch.cat(list(xs), dim=-1)
     pieces = _zero_absent(xs, mask)
     return pieces[0].clone() if len(pieces) == 1 else torch.cat(pieces, dim=-1)
