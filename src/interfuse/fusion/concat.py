@@ -21,7 +21,7 @@ from interfuse.functional._common import plain_size
 # The kernels without their checks (check_inputs ran the same ones).
 from interfuse.functional.concat import _concat as concat
 from interfuse.functional.concat import _zero_absent as masked_inputs
-from interfuse.functional.structured import dense_linear
+from interfuse.functional.structured import _dense_linear
 from interfuse.fusion.base import Fusion, Inputs, MaskLike
 from interfuse.matrices import MATRICES, DenseMatrix, StructuredMatrix
 from interfuse.matrices.registry import build_owned_matrix
@@ -51,7 +51,7 @@ class _Concatenation(Fusion):
     ) -> tuple[list[Tensor], Tensor | None]:
         tensors, checked = super().check_inputs(xs, mask)
         if self.in_dims is not None:
-            widths = tuple(x.shape[-1] for x in tensors)
+            widths = tuple([x.shape[-1] for x in tensors])  # a list first: faster than a genexpr
             if widths != self.in_dims:
                 raise ValueError(
                     f"xs have widths {list(widths)} but {type(self).__name__} was built for "
@@ -215,7 +215,8 @@ class ProjectedConcatFusion(_Concatenation):
         if type(matrix) is DenseMatrix and self._small(pieces):
             weight: Tensor = matrix._parameters["weight"]  # type: ignore[assignment]
             check_operand("x", pieces[0], weight, "DenseMatrix")  # as the matrix would say
-            return dense_linear(torch.cat(pieces, -1), weight, bias)
+            # widths (in_dims) and the bias are this module's own: nothing left to check
+            return _dense_linear(torch.cat(pieces, -1), weight, bias)
         return matrix(pieces, bias=bias)
 
     def _small(self, pieces: list[Tensor]) -> bool:

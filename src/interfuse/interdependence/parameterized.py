@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from interfuse._validation import check_positive_int
-from interfuse.functional.structured import dense_linear
+from interfuse.functional.structured import _dense_linear
 from interfuse.interdependence.base import _MatrixOwner, identity_options
 from interfuse.matrices import DenseMatrix, StructuredMatrix, matrix_class
 
@@ -126,8 +126,8 @@ class ParameterizedInterdependence(_MatrixOwner):
         matrix = self._check_like_module("x", x)
         if self.axis == "attribute":
             self._check_size("x", x.shape[-1], self.in_dim, "in_dim")
-            if type(matrix) is DenseMatrix:  # the matrix's own kernel, without its module call
-                return dense_linear(x, matrix._parameters["weight"])  # type: ignore[arg-type]
+            if type(matrix) is DenseMatrix:  # the matrix's kernel, without its call and checks
+                return _dense_linear(x, matrix._parameters["weight"])  # type: ignore[arg-type]
             return matrix(x)
         self._check_size("x", x.shape[-2], self.in_dim, "in_dim")
         return self._apply_columns(x)
