@@ -190,7 +190,7 @@ def _extreme_ref(xs: Sequence[Tensor], mask: Tensor | None, pick_max: bool) -> T
     # blocked kernels (torch.maximum would split it); nan wins, as there.
     def pick(acc: Tensor, x: Tensor) -> Tensor:
         wins = (x > acc) if pick_max else (x < acc)
-        return torch.where(wins | x.isnan(), x, acc)
+        return torch.where(wins | (x != x), x, acc)  # x != x: nan (isnan is 4x slower compiled)
 
     if mask is None:
         acc = xs[0]
