@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
-from interfuse.functional._common import _acc_dtype, _plain, _under_transform
+from interfuse.functional._common import _acc_dtype, _plain, _under_transform, compiling_to_run
 
 #: Bytes of accumulator per cache block on the CPU (4 MiB: measured best on a 2-core EPYC with
 #: 1 MiB L2 per core and a 32 MiB L3; 1-8 MiB are within noise of each other, 256 KiB and less
@@ -359,16 +359,11 @@ class _Blocked(torch.autograd.Function):
         return (None, None, None, *grads[:w], *_fill_absent(grads[w:], plan, needs[w:]))
 
 
-#: ``torch.compiler.is_exporting`` (torch >= 2.5); older versions export through the
-#: reference formulas too.
-_is_exporting: Callable[[], bool] = getattr(torch.compiler, "is_exporting", lambda: False)
-
-
 def _run(op: _Op, tensors: Sequence[Tensor], mask: Tensor | None, *args: Any) -> Tensor:
     """The one dispatcher: plain formula, blocked kernel (with or without autograd), or
     reference formula, for checked inputs."""
     xs = tensors[1:] if op.weighted else tensors
-    if torch.compiler.is_compiling() and not _is_exporting():
+    if compiling_to_run():
         # Inductor fuses the stack-free reference formulas into one loop per fusion; the
         # plain ones would materialize the (k, ...) stack (and ran 12x the bandwidth at
         # k = 8, 4096x1024). Exports keep the plain formulas (one native reduction each).

@@ -163,6 +163,16 @@ def plain_size(nbytes: int) -> bool:
     )
 
 
+def compiling_to_run() -> bool:
+    """Whether ``torch.compile`` (not ``torch.export``) is tracing: inductor then fuses the
+    stack-free formulas into one loop, while a stacked copy would be materialized."""
+    return torch.compiler.is_compiling() and not _is_exporting()
+
+
+#: ``torch.compiler.is_exporting`` (torch >= 2.5); older versions treat exports as compiling.
+_is_exporting: Callable[[], bool] = getattr(torch.compiler, "is_exporting", lambda: False)
+
+
 def onnx_exporting() -> bool:
     """``torch.onnx.is_in_onnx_export()``, without the two imports it runs on every call
     (~0.9 µs; the flags it reads are looked up once)."""
