@@ -112,3 +112,20 @@ def test_torch_compile_traces_the_stack_free_formulas(name: str, masked: bool) -
     torch.testing.assert_close(compiled(xs, mask), kernel(xs, mask))
     targets = {str(node.target) for gm in graphs for node in gm.graph.nodes}
     assert not any("stack" in t or "cat" in t for t in targets), sorted(targets)
+
+
+@pytest.mark.parametrize("pick_max", [True, False])
+def test_compiled_extrema_equal_eager_values_nan_included(pick_max: bool) -> None:
+    """Under torch.compile max/min are torch.maximum/minimum chains: the same values (nan
+    propagates, absent inputs skipped); a gradient at an exact tie is split, as torch does."""
+    kernel = fn.fused_max if pick_max else fn.fused_min
+    xs = [torch.tensor([[1.0, math.nan, 2.0]]), torch.tensor([[3.0, 0.0, -math.inf]])]
+    mask = torch.tensor([[True, False]])
+    compiled = torch.compile(kernel, backend="aot_eager", fullgraph=True)
+    torch.testing.assert_close(compiled(xs), kernel(xs), equal_nan=True)
+    torch.testing.assert_close(compiled(xs, mask), kernel(xs, mask), equal_nan=True)
+    a = torch.tensor([2.0], requires_grad=True)
+    b = torch.tensor([2.0], requires_grad=True)
+    compiled([a, b]).backward()
+    assert a.grad is not None and b.grad is not None
+    torch.testing.assert_close(a.grad + b.grad, torch.tensor([1.0]))

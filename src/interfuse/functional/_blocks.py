@@ -322,6 +322,9 @@ class _Op:
     #: Where the plain formula's backward is slow (max/min: ``max(dim)``'s index scatter), the
     #: plain path under autograd only up to this many bytes of input.
     plain_grad_bytes: int | None = None
+    #: ``compiled(tensors, mask, *args)``: what ``torch.compile`` traces, where inductor does
+    #: better with another stack-free formula than ``reference`` (``None``: the reference).
+    compiled: Callable[..., Tensor] | None = None
 
 
 class _Blocked(torch.autograd.Function):
@@ -367,7 +370,7 @@ def _run(op: _Op, tensors: Sequence[Tensor], mask: Tensor | None, *args: Any) ->
         # Inductor fuses the stack-free reference formulas into one loop per fusion; the
         # plain ones would materialize the (k, ...) stack (and ran 12x the bandwidth at
         # k = 8, 4096x1024). Exports keep the plain formulas (one native reduction each).
-        return op.reference(tensors, mask, *args)
+        return (op.compiled or op.reference)(tensors, mask, *args)
     # The size is compared last: under torch.compile/export it may be symbolic, and comparing
     # it would guard on the batch size.
     if _plain(xs) and (

@@ -84,6 +84,7 @@ from interfuse.functional._common import (
     _column,
     _count,
     _finish,
+    _is_exporting,
     _overflow_safe,
     _under_transform,
     _wide_dtype,
@@ -202,6 +203,22 @@ def _extreme_ref(xs: Sequence[Tensor], mask: Tensor | None, pick_max: bool) -> T
     for i in range(1, len(xs)):
         acc = pick(acc, torch.where(_column(mask, i), xs[i], fill))
     return acc
+
+
+def _extreme_compiled(xs: Sequence[Tensor], mask: Tensor | None, pick_max: bool) -> Tensor:
+    """The max/min under ``torch.compile``: ``torch.maximum``/``minimum`` chains, whose
+    training graphs inductor compiles into one loop (the strict-comparison chain of
+    :func:`_extreme_ref` compiles to 8-9x the bandwidth with autograd at k = 8, 4096x1024).
+    Values are the same, nan included; a gradient at an exact tie is split between the tied
+    inputs, as ``torch.maximum`` splits it."""
+    op = torch.maximum if pick_max else torch.minimum
+    if mask is not None:
+        fill = -math.inf if pick_max else math.inf
+        xs = [torch.where(_column(mask, i), x, fill) for i, x in enumerate(xs)]
+    acc = xs[0]
+    for x in xs[1:]:
+        acc = op(acc, x)
+    return acc.clone() if len(xs) == 1 else acc
 
 
 def _pow_sum(xs: Sequence[Tensor], p: float, acc_t: torch.dtype) -> Tensor:
@@ -904,6 +921,7 @@ def _extreme_op(pick_max: bool) -> _Op:
         lambda plan, ts: (_extreme_forward(plan, ts, pick_max), None),
         _first_hit_grads,
         plain_grad_bytes=_EXTREME_PLAIN_GRAD_BYTES,
+        compiled=lambda ts, mask: _extreme_compiled(ts, mask, pick_max),
     )
 
 
@@ -1213,7 +1231,7 @@ def _fused_median(xs: Sequence[Tensor], mask: Tensor | None, mode: str) -> Tenso
     k = len(xs)
     if mask is None:
         # ONNX has no median over a dim (either exporter): sort when exporting.
-        exporting = torch.jit.is_tracing() or torch.compiler.is_exporting()
+        exporting = torch.jit.is_tracing() or _is_exporting()
         if mode == "lower" and not exporting:
             return stacked.median(dim=-1).values  # propagates nan itself
         ordered = stacked.sort(dim=-1).values

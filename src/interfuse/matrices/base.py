@@ -23,6 +23,7 @@ from interfuse._validation import (
     resolve_choice,
 )
 from interfuse.config import Configurable
+from interfuse.functional._common import _is_exporting
 from interfuse.functional.structured import Inputs, as_tensor_input
 
 __all__ = ["StructureWarning", "StructuredMatrix"]
@@ -348,7 +349,7 @@ class StructuredMatrix(Configurable, nn.Module, abc.ABC):
         """Whether :meth:`forward` takes the factored path for ``rows`` input rows."""
         if self.mode != "auto":
             return self.mode == "factored"
-        if isinstance(rows, torch.SymInt) and torch.compiler.is_exporting():
+        if isinstance(rows, torch.SymInt) and _is_exporting():
             # A dynamic batch in torch.export (and the dynamo ONNX exporter): comparing at it
             # would constrain the batch to one side of the crossover. Decide for large batches.
             per_row = self.factored_flops(2) - self.factored_flops(1)
