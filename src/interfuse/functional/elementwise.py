@@ -796,12 +796,20 @@ def _mean_plain(xs: Sequence[Tensor], mask: Tensor | None) -> Tensor:
     return _finish(total / _count(mask, total.dtype), xs[0].dtype)
 
 
+#: Up to this many stacked elements a product and a sum beat the one GEMV, forward and with
+#: autograd (k = 3 of (32, 64): 6.1 against 7.0 µs, 39 against 42 µs with the backward; from
+#: k = 8 of (64, 64) the GEMV wins, 2x at k = 4 of (256, 256)).
+_WEIGHTED_MULSUM_ELEMENTS = 8192
+
+
 def _weighted_sum_plain(
     xs: Sequence[Tensor], weights: Tensor, mask: Tensor | None, renormalize: bool
 ) -> Tensor:
     stacked = torch.stack(list(xs))
     dtype = stacked.dtype
     if mask is None and weights.ndim == 1 and weights.dtype == dtype == _acc_dtype(dtype):
+        if stacked.numel() <= _WEIGHTED_MULSUM_ELEMENTS:  # the GEMV's call costs more there
+            return (stacked * _along_stack(weights, stacked.ndim)).sum(0)
         return (weights @ stacked.flatten(1)).view(stacked.shape[1:])  # one GEMV
     acc_t = _acc_dtype(dtype)
     w = weights.to(acc_t)
