@@ -41,10 +41,18 @@ def count_kernels() -> Iterator[Counter[str]]:
     calls: Counter[str] = Counter()
     patched: list[tuple[Any, str, Any]] = []
 
+    depth = 0  # only the outermost kernel call counts (a public kernel calls its unchecked self)
+
     def wrap(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
         def counted(*args: Any, **kwargs: Any) -> Any:
-            calls[name] += 1
-            return original(*args, **kwargs)
+            nonlocal depth
+            if depth == 0:
+                calls[name] += 1
+            depth += 1
+            try:
+                return original(*args, **kwargs)
+            finally:
+                depth -= 1
 
         return counted
 
@@ -57,13 +65,16 @@ def count_kernels() -> Iterator[Counter[str]]:
     ]
     for mod in modules:
         for name in KERNELS:
-            original = getattr(mod, name, None)
-            if original is None or not callable(original):
-                continue
-            if id(original) not in wrappers:
-                wrappers[id(original)] = wrap(name, original)
-            patched.append((mod, name, original))
-            setattr(mod, name, wrappers[id(original)])
+            # the unchecked variant (``_dense_linear``) a module calls after its own checks
+            # is the same kernel
+            for attr in (name, "_" + name):
+                original = getattr(mod, attr, None)
+                if original is None or not callable(original):
+                    continue
+                if id(original) not in wrappers:
+                    wrappers[id(original)] = wrap(name, original)
+                patched.append((mod, attr, original))
+                setattr(mod, attr, wrappers[id(original)])
     # Tables of kernels held by reference (e.g. tinybig's METRICS) are patched entry by entry.
     patched_items: list[tuple[dict[Any, Any], Any, Any]] = []
     for mod in modules:

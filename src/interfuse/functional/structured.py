@@ -247,8 +247,16 @@ def dense_linear(x: Inputs, weight: Tensor, bias: Tensor | None = None) -> Tenso
     return _dense_linear(x, weight, bias)
 
 
-def _dense_linear(x: Inputs, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """:func:`dense_linear` for arguments its caller has checked."""
+def _dense_linear(
+    x: Inputs, weight: Tensor, bias: Tensor | None = None, *, in_out: bool = False
+) -> Tensor:
+    """:func:`dense_linear` for arguments its caller has checked. ``in_out``: ``weight`` is
+    ``Wᵀ``, ``(in, out)`` (an interdependence's ``A``), multiplied as ``x @ Wᵀ``: one GEMM
+    without the transposed view ``F.linear`` would need (~1 µs under autograd at (32, 64))."""
+    if in_out:
+        if isinstance(x, Tensor) and bias is None:
+            return torch.matmul(x, weight)
+        weight = weight.t()
     if isinstance(x, Tensor) or len(x) == 1:  # one fused GEMM + bias, autocast's own dtype
         return F.linear(x if isinstance(x, Tensor) else x[0], weight, bias)
     return _add_bias(_split_linear(x, weight), bias)

@@ -256,11 +256,9 @@ class Fabrication:
         check_operands(x, w, name=name)
         if self.kind == "reshape":  # one view op less than through flat: each costs ~0.5 µs
             W = w.reshape(n, D)
-            if not transpose:
-                return _dense_linear(x, W) if widths_checked else dense_linear(x, W)
-            if widths_checked and isinstance(x, Tensor):
-                return torch.matmul(x, W)  # tinyBIG's product; F.linear on Wᵀ costs ~1 µs more
-            return dense_linear(x, W.t())
+            if widths_checked:
+                return _dense_linear(x, W, in_out=transpose)  # transposed: tinyBIG's x @ A
+            return dense_linear(x, W.t() if transpose else W)
         f = w.reshape(-1)
         r = self.r or 0
         if self.kind == "lowrank":
