@@ -808,7 +808,14 @@ def _weighted_sum_plain(
     stacked = torch.stack(list(xs))
     dtype = stacked.dtype
     if mask is None and weights.ndim == 1 and weights.dtype == dtype == _acc_dtype(dtype):
-        if stacked.numel() <= _WEIGHTED_MULSUM_ELEMENTS:  # the GEMV's call costs more there
+        # The GEMV's call costs more on few elements. Not while tracing or exporting (the size
+        # may be symbolic: comparing it would guard on the batch size), nor for weights on
+        # another device (the GEMV takes meta inputs with CPU weights, a product does not).
+        if (
+            not (torch.compiler.is_compiling() or torch.jit.is_tracing())  # the exporters too
+            and ((weights.is_cpu and stacked.is_cpu) or weights.device == stacked.device)
+            and stacked.numel() <= _WEIGHTED_MULSUM_ELEMENTS
+        ):
             return (stacked * _along_stack(weights, stacked.ndim)).sum(0)
         return (weights @ stacked.flatten(1)).view(stacked.shape[1:])  # one GEMV
     acc_t = _acc_dtype(dtype)
