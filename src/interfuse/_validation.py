@@ -101,38 +101,63 @@ def check_dims(name: str, dims: object) -> tuple[int, ...]:
     return tuple(check_positive_int(f"{name}[{i}]", d) for i, d in enumerate(dims))
 
 
-def check_tensor_list(name: str, xs: object, *, same_shape: bool = False) -> list[Tensor]:
+def check_tensor_list(
+    name: str,
+    xs: object,
+    *,
+    same_shape: bool = False,
+    widths: tuple[int, ...] | None = None,
+    owner: str = "",
+) -> list[Tensor]:
     """Validate a non-empty list/tuple of floating tensors with equal leading shapes on one
     device; return it as a list, promoted to one dtype.
 
     Leading shapes are everything but the last (feature) dimension; ``same_shape`` also
-    demands equal last dimensions. Inputs of different floating dtypes are promoted with
-    torch's rules (:func:`promote_floating`), as ``torch.stack``/``torch.cat`` do. Every call
-    runs this (validation is on every call), so the common case is one cheap pass; the
-    detailed messages come from a second pass that runs only when the first fails.
+    demands equal last dimensions, ``widths`` (for ``owner``, a name for the message) these
+    last dimensions (checked when the count matches: a count differing is the caller's error
+    to name). Inputs of different floating dtypes are promoted with torch's rules
+    (:func:`promote_floating`), as ``torch.stack``/``torch.cat`` do. Every call runs this
+    (validation is on every call), so the common case is one cheap pass; the detailed
+    messages come from a second pass that runs only when the first fails.
     """
     if (type(xs) is list or type(xs) is tuple) and xs and isinstance(xs[0], Tensor):
-        if _fast_check(xs, same_shape):
+        if _fast_check(xs, same_shape, widths=widths):
             return list(xs)
-        if _fast_check(xs, same_shape, mixed_ok=True):
+        if _fast_check(xs, same_shape, mixed_ok=True, widths=widths):
             return promote_floating(xs)
     _explain_tensor_list(name, xs, same_shape)
-    return promote_floating(xs)  # type: ignore[arg-type]  # pragma: no cover - raised above
+    tensors = promote_floating(xs)  # type: ignore[arg-type]
+    if widths is not None and len(tensors) == len(widths):
+        found = tuple([t.shape[-1] for t in tensors])
+        if found != widths:
+            raise ValueError(
+                f"{name} have widths {list(found)} but {owner} was built for in_dims={list(widths)}"
+            )
+    return tensors
 
 
-def _fast_check(xs: Sequence[Tensor], same_shape: bool, mixed_ok: bool = False) -> bool:
+def _fast_check(
+    xs: Sequence[Tensor],
+    same_shape: bool,
+    mixed_ok: bool = False,
+    widths: tuple[int, ...] | None = None,
+) -> bool:
     """The common case in one pass of attribute reads that cost tens of nanoseconds each (no
     ``torch.Size`` slicing, no ``torch.device`` objects on the CPU): floating tensors of one
-    dtype (any floating dtypes with ``mixed_ok``), shapes and device as the first's."""
+    dtype (any floating dtypes with ``mixed_ok``), shapes and device as the first's, last
+    dimensions ``widths``."""
     first = xs[0]
     shape, dtype = first.shape, first.dtype
     nd = len(shape)
     if not dtype.is_floating_point or nd == 0:
         return False
+    if widths is not None and (len(xs) != len(widths) or shape[-1] != widths[0]):
+        return False
     cpu = first.is_cpu
     device = None if cpu else first.device
     lead = shape[:-1] if not same_shape and nd != 2 else None
-    for t in xs:
+    for i in range(1, len(xs)):  # the first is the reference: its checks above are all it needs
+        t = xs[i]
         if not isinstance(t, Tensor):
             return False
         ts = t.shape
@@ -143,6 +168,8 @@ def _fast_check(xs: Sequence[Tensor], same_shape: bool, mixed_ok: bool = False) 
             if len(ts) != 2 or ts[0] != shape[0]:
                 return False
         elif len(ts) == 0 or ts[:-1] != lead:
+            return False
+        if widths is not None and ts[-1] != widths[i]:
             return False
         if not t.is_cpu if cpu else t.device != device:
             return False
@@ -248,7 +275,7 @@ def check_operand(
         Traceback (most recent call last):
         TypeError: x has dtype torch.float64 but Dense has dtype torch.float32; convert ...
     """
-    if x.device != ref.device:
+    if not (x.is_cpu and ref.is_cpu) and x.device != ref.device:  # no device objects on CPU
         raise ValueError(
             f"{name} is on {x.device} but {owner} is on {ref.device}; "
             f"move the input or {holder} (.to(device))"

@@ -11,7 +11,13 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
-from interfuse.functional._common import _acc_dtype, _plain, _under_transform, compiling_to_run
+from interfuse.functional import _common
+from interfuse.functional._common import (
+    _acc_dtype,
+    _is_exporting,
+    _under_transform,
+    onnx_exporting,
+)
 
 #: Bytes of accumulator per cache block on the CPU (4 MiB: measured best on a 2-core EPYC with
 #: 1 MiB L2 per core and a 32 MiB L3; 1-8 MiB are within noise of each other, 256 KiB and less
@@ -130,7 +136,12 @@ def _plan(xs: Sequence[Tensor], mask: Tensor | None, by_row: bool = False) -> _P
 
 
 def _needs_autograd(*tensors: Tensor | None) -> bool:
-    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+    if not torch.is_grad_enabled():
+        return False
+    for t in tensors:  # noqa: SIM110 - a loop, not any(generator): this runs on every call
+        if t is not None and t.requires_grad:
+            return True
+    return False
 
 
 def _differentiable_grads(
@@ -366,20 +377,22 @@ def _run(op: _Op, tensors: Sequence[Tensor], mask: Tensor | None, *args: Any) ->
     """The one dispatcher: plain formula, blocked kernel (with or without autograd), or
     reference formula, for checked inputs."""
     xs = tensors[1:] if op.weighted else tensors
-    if compiling_to_run():
+    if torch.compiler.is_compiling():
+        if _is_exporting():  # torch.export: one native reduction each, as in ONNX
+            return op.plain(tensors, mask, *args)
         # Inductor fuses the stack-free reference formulas into one loop per fusion; the
         # plain ones would materialize the (k, ...) stack (and ran 12x the bandwidth at
-        # k = 8, 4096x1024). Exports keep the plain formulas (one native reduction each).
+        # k = 8, 4096x1024).
         return (op.compiled or op.reference)(tensors, mask, *args)
-    # The size is compared last: under torch.compile/export it may be symbolic, and comparing
-    # it would guard on the batch size.
-    if _plain(xs) and (
-        op.plain_grad_bytes is None
-        or torch.compiler.is_compiling()
-        or torch.jit.is_tracing()
-        or not _needs_autograd(*xs)
-        or xs[0].numel() * xs[0].element_size() * len(xs) <= op.plain_grad_bytes
+    # The common case first (a small input: a few microseconds in all, so every flag read
+    # counts); tracers and exporters take the plain formulas at any size.
+    x0 = xs[0]
+    nbytes = x0.numel() * x0.element_size() * len(xs)
+    if nbytes <= _common.SMALL_BYTES and (
+        op.plain_grad_bytes is None or nbytes <= op.plain_grad_bytes or not _needs_autograd(*xs)
     ):
+        return op.plain(tensors, mask, *args)
+    if torch.jit.is_tracing() or onnx_exporting():
         return op.plain(tensors, mask, *args)
     weights = tensors[0] if op.weighted else None
     plan = _plan(xs, mask, by_row=weights is not None and weights.ndim > 1)

@@ -143,22 +143,17 @@ def _has_values(t: Tensor) -> bool:
     )
 
 
-def _plain(xs: Sequence[Tensor]) -> bool:
-    """Whether the plain formulas run on ``k`` equally shaped inputs (see :func:`plain_size`)."""
-    x0 = xs[0]
-    return plain_size(x0.numel() * x0.element_size() * len(xs))
-
-
 def plain_size(nbytes: int) -> bool:
     """Whether the plain formulas run for ``nbytes`` of input: small inputs
     (:data:`SMALL_BYTES`), or code being traced or exported, where the blocked kernels' Python
     loop would be frozen into a constant graph. The compiler flags are read first: under
     ``torch.compile``/``torch.export`` ``nbytes`` may be symbolic, and comparing it would put a
-    guard on the batch size (``torch.export`` with a dynamic batch then fails)."""
+    guard on the batch size (``torch.export`` with a dynamic batch then fails); the
+    TorchScript tracer and the ONNX exporters see plain ints, so the size goes before them."""
     return (
         torch.compiler.is_compiling()
-        or torch.jit.is_tracing()
         or nbytes <= SMALL_BYTES
+        or torch.jit.is_tracing()
         or onnx_exporting()
     )
 

@@ -144,7 +144,6 @@ class AttentionFusion(_FixedWidths):
         """Fuse ``xs``; with ``return_weights=True`` return ``(output, weights)``, the weights
         ``(..., k)`` the inputs got (0 for the absent ones)."""
         xs, mask = self.check_inputs(xs, mask)
-        self._check_widths(xs)
         check_operand("xs", xs[0], self.bias, "AttentionFusion")
         # Absent inputs are zero-filled before any product: the scorer and the projections
         # must not see their placeholders (a nan would reach the parameters' gradients).

@@ -92,6 +92,9 @@ class Fusion(Configurable, nn.Module, abc.ABC):
     #: leading dimensions (concatenations).
     same_shape: ClassVar[bool] = True
 
+    #: The input widths a fusion was built for (checked with the inputs), or ``None``.
+    in_dims: tuple[int, ...] | None = None
+
     #: Whether the fusion, without input dropout, commutes with a left matrix product (see
     #: :attr:`is_linear`); a class-level fact, refined per instance by :attr:`is_linear`.
     linear: ClassVar[bool] = False
@@ -190,13 +193,19 @@ class Fusion(Configurable, nn.Module, abc.ABC):
         # a small fusion's whole forward costs a few microseconds.
         if not (isinstance(xs, (list, tuple)) and (mask is None or isinstance(mask, Tensor))):
             xs, mask = self._order_inputs(xs, mask)
-        tensors = check_tensor_list("xs", xs, same_shape=self.same_shape)
+        tensors = check_tensor_list(
+            "xs", xs, same_shape=self.same_shape, widths=self.in_dims, owner=type(self).__name__
+        )
         if self.num_inputs is not None and len(tensors) != self.num_inputs:
             self._check_count("xs", len(tensors), "tensors")
         checked = None if mask is None else check_mask(mask, tensors)
         if self._parameters or self._buffers or self._modules:
             ref = self._state_ref()
-            if ref is not None and ref.device != tensors[0].device:
+            if (
+                ref is not None
+                and not (ref.is_cpu and tensors[0].is_cpu)
+                and (ref.device != tensors[0].device)
+            ):
                 raise ValueError(
                     f"xs are on {tensors[0].device} but {type(self).__name__} is on "
                     f"{ref.device}; move the inputs or the module (.to(device))"
@@ -384,14 +393,6 @@ class _FixedWidths(Fusion):
 
     def expected_width(self, i: int) -> int:
         return self.in_dims[i]
-
-    def _check_widths(self, xs: Sequence[Tensor]) -> None:
-        widths = tuple(x.shape[-1] for x in xs)
-        if widths != self.in_dims:
-            raise ValueError(
-                f"xs have widths {list(widths)} but {type(self).__name__} was built for "
-                f"in_dims={list(self.in_dims)}"
-            )
 
     def _check_built_dims(self, in_dims: Sequence[int]) -> None:
         """``in_dims`` (for :meth:`out_features`) must be the widths built for."""

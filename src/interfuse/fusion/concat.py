@@ -46,19 +46,6 @@ class _Concatenation(Fusion):
         )
         self.in_dims = dims
 
-    def check_inputs(
-        self, xs: Inputs, mask: MaskLike | None = None
-    ) -> tuple[list[Tensor], Tensor | None]:
-        tensors, checked = super().check_inputs(xs, mask)
-        if self.in_dims is not None:
-            widths = tuple([x.shape[-1] for x in tensors])  # a list first: faster than a genexpr
-            if widths != self.in_dims:
-                raise ValueError(
-                    f"xs have widths {list(widths)} but {type(self).__name__} was built for "
-                    f"in_dims={list(self.in_dims)}"
-                )
-        return tensors, checked
-
     def expected_width(self, i: int) -> int | None:
         return None if self.in_dims is None else self.in_dims[i]
 
@@ -177,13 +164,14 @@ class ProjectedConcatFusion(_Concatenation):
         input_dropout: float = 0.0,
     ) -> None:
         super().__init__(check_dims("in_dims", in_dims), names, input_dropout)
+        self._total_width = sum(self.in_dims)
         self.out_dim = check_positive_int("out_dim", out_dim)
         if not isinstance(bias, bool):
             raise TypeError(f"bias must be a bool, got {bias!r}")
         self.matrix = build_owned_matrix(
             "ProjectedConcatFusion",
             matrix,
-            sum(self.in_dims),
+            self._total_width,
             self.out_dim,
             matrix_options,
             device,
@@ -203,29 +191,33 @@ class ProjectedConcatFusion(_Concatenation):
 
     def _reset_bias(self) -> None:
         if self.bias is not None:
-            bound = 1 / math.sqrt(sum(self.in_dims))
+            bound = 1 / math.sqrt(self._total_width)
             nn.init.uniform_(self.bias, -bound, bound)
 
     def forward(self, xs: Inputs, mask: MaskLike | None = None) -> Tensor:
         xs, mask = self.check_inputs(xs, mask)
-        pieces = masked_inputs(xs, mask)
+        pieces = xs if mask is None else masked_inputs(xs, mask)
         # Read from the dicts: nn.Module.__getattr__ costs about half a microsecond a name.
         matrix: StructuredMatrix = self._modules["matrix"]  # type: ignore[assignment]
         bias = self._parameters.get("bias")
-        if type(matrix) is DenseMatrix and self._small(pieces):
+        if type(matrix) is DenseMatrix and self._small(pieces[0]):
             weight: Tensor = matrix._parameters["weight"]  # type: ignore[assignment]
-            check_operand("x", pieces[0], weight, "DenseMatrix")  # as the matrix would say
-            # widths (in_dims) and the bias are this module's own: nothing left to check
-            return _dense_linear(torch.cat(pieces, -1), weight, bias)
+            # Widths (in_dims), device (the module's) and the bias are checked: only a dtype
+            # can differ, which the product refuses; the matrix's own message then says why.
+            try:
+                return _dense_linear(torch.cat(pieces, -1), weight, bias)
+            except RuntimeError:
+                check_operand("x", pieces[0], weight, "DenseMatrix")
+                raise
         return matrix(pieces, bias=bias)
 
-    def _small(self, pieces: list[Tensor]) -> bool:
+    def _small(self, first: Tensor) -> bool:
         """Whether a plain dense matrix (not parametrized) multiplies the concatenation: it
         holds at most ``SMALL_BYTES``, or code is being traced or exported. Otherwise the
-        matrix projects piece by piece, never concatenating."""
-        first = pieces[0]
-        rows = first.numel() // first.shape[-1]
-        return plain_size(rows * sum(self.in_dims) * first.element_size())
+        matrix projects piece by piece, never concatenating. (``first`` has the checked
+        width ``in_dims[0]``.)"""
+        rows = first.numel() // self.in_dims[0]
+        return plain_size(rows * self._total_width * first.element_size())
 
     def out_features(self, in_dims: Sequence[int]) -> int:
         self.check_in_dims(in_dims)

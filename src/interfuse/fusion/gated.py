@@ -103,7 +103,6 @@ class GatedFusion(_FixedWidths):
 
     def forward(self, xs: Inputs, mask: MaskLike | None = None) -> Tensor:
         xs, mask = self.check_inputs(xs, mask)
-        self._check_widths(xs)
         check_operand("xs", xs[0], self.gate.weight, "GatedFusion")
         if mask is not None:
             xs = masked_inputs(xs, mask)
