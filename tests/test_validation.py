@@ -45,3 +45,17 @@ def test_seed_range_is_the_generators(seed: object) -> None:
 def test_seed_outside_names_seed(seed: int) -> None:
     with pytest.raises(ValueError, match=r"^seed must be in \[-2\*\*63, 2\*\*64 - 1\]"):
         check_seed(seed)
+
+
+def test_tensor_list_widths_are_checked_in_the_one_pass() -> None:
+    from interfuse._validation import check_tensor_list
+
+    ok = [torch.ones(2, 3), torch.ones(2, 1)]
+    assert check_tensor_list("xs", ok, widths=(3, 1), owner="F") == ok
+    with pytest.raises(ValueError, match=r"xs have widths \[3, 1\] but F was built for in_dims"):
+        check_tensor_list("xs", ok, widths=(3, 2), owner="F")
+    mixed = [torch.ones(2, 3), torch.ones(2, 1, dtype=torch.float64)]
+    with pytest.raises(ValueError, match=r"xs have widths \[3, 1\] but F was built for"):
+        check_tensor_list("xs", mixed, widths=(1, 3), owner="F")
+    # A count differing is the caller's to name (e.g. "xs has 2 tensors but ... num_inputs=3").
+    assert len(check_tensor_list("xs", ok, widths=(3, 1, 2), owner="F")) == 2

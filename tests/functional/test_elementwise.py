@@ -247,3 +247,15 @@ def test_unchecked_infinity_norm_keeps_infinities_and_exact_neighbours(path: str
     xs = [torch.randn(4, 8, generator=gen) for _ in range(3)]
     xs[1][2, 3] = math.inf
     assert torch.equal(fn.fused_norm(xs, math.inf), torch.stack(xs).abs().amax(0))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_small_mean_divides_by_the_count_exactly(dtype: torch.dtype) -> None:
+    # The few-input mean divides by a cached 0-d count of the inputs' dtype: a division, not
+    # a product with a rounded reciprocal, in float64 as in float32.
+    gen = torch.Generator().manual_seed(0)
+    xs = [torch.randn(5, 7, generator=gen, dtype=dtype) for _ in range(3)]
+    assert torch.equal(fn.fused_mean(xs), (xs[0] + xs[1] + xs[2]) / 3)
+    xg = [x.clone().requires_grad_() for x in xs]
+    fn.fused_mean(xg).sum().backward()
+    assert all(torch.equal(x.grad, torch.full_like(x, 1 / 3)) for x in xg)

@@ -161,3 +161,17 @@ def test_bad_arguments_raise() -> None:
         fused_logsumexp(xs, torch.tensor([True]))
     with pytest.raises(ValueError, match="xs\\[1\\] has shape"):
         fused_var([torch.zeros(2), torch.zeros(3)])
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_logsumexp_of_few_inputs_matches_torch_and_traces_to_logsumexp(k: int) -> None:
+    # Few unmasked inputs take a chain of logaddexp in eager mode; a tracer must see
+    # logsumexp (the op the exporters know), with the same values.
+    gen = torch.Generator().manual_seed(k)
+    xs = [torch.randn(4, 3, generator=gen, dtype=torch.float64) * 30 for _ in range(k)]
+    expected = torch.logsumexp(torch.stack(xs), 0)
+    torch.testing.assert_close(fused_logsumexp(xs), expected, rtol=1e-12, atol=0)
+    traced = torch.jit.trace(lambda *ts: fused_logsumexp(list(ts)), tuple(xs))
+    graph = str(traced.graph)
+    assert "logsumexp" in graph and "logaddexp" not in graph
+    torch.testing.assert_close(traced(*xs), expected, rtol=1e-12, atol=0)

