@@ -129,7 +129,7 @@ def check_tensor_list(
     tensors = promote_floating(xs)  # type: ignore[arg-type]
     if widths is not None and len(tensors) == len(widths):
         found = tuple([t.shape[-1] for t in tensors])
-        if found != widths:
+        if found != tuple(widths):
             raise ValueError(
                 f"{name} have widths {list(found)} but {owner} was built for in_dims={list(widths)}"
             )
