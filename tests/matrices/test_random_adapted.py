@@ -1,5 +1,6 @@
-"""Random-adaption factors: one pair of functions draws and checks them for both faces, and
-their seed travels in the state_dict."""
+"""Random-matrix adaption (``interfuse/matrices/random_adapted.py``): seeded factor buffers,
+given factors, one pair of functions that draws and checks them for both faces, and the seed
+travelling in the state_dict."""
 
 from __future__ import annotations
 
@@ -108,3 +109,39 @@ def test_seed_outside_the_64_bit_range_names_seed() -> None:
     ):
         with pytest.raises(ValueError, match=r"seed must be in \[-2\*\*63, 2\*\*64 - 1\]"):
             make()
+
+
+def test_random_factors_are_seeded_buffers() -> None:
+    a = RandomAdaptedMatrix(8, 5, rank=3, seed=7)
+    b = RandomAdaptedMatrix(8, 5, rank=3, seed=7)
+    c = RandomAdaptedMatrix(8, 5, rank=3, seed=8)
+    assert torch.equal(a.random_out, b.random_out) and torch.equal(a.random_in, b.random_in)
+    assert not torch.equal(a.random_out, c.random_out)
+    state = a.state_dict()
+    assert {"random_out", "random_in"} <= set(state)
+    assert {n for n, _ in a.named_parameters()} == {"scale_out", "scale_rank"}
+    assert a.num_parameters == 5 + 3
+    torch.manual_seed(123)  # the global RNG plays no part
+    d = RandomAdaptedMatrix(8, 5, rank=3, seed=7)
+    assert torch.equal(d.random_in, a.random_in)
+    moved = a.to(torch.float64)
+    assert moved.random_out.dtype == torch.float64
+    # loading a state_dict replaces the random factors too
+    c.load_state_dict(b.state_dict())
+    assert torch.equal(c.random_in, b.random_in)
+
+
+def test_given_random_factors_are_used() -> None:
+    r_out, r_in = torch.randn(3, 2), torch.randn(4, 2)
+    m = RandomAdaptedMatrix(4, 3, rank=2, random_factors=(r_out, r_in))
+    assert torch.equal(m.random_out, r_out) and torch.equal(m.random_in, r_in)
+    expected = (m.scale_out[:, None] * r_out * m.scale_rank) @ r_in.T
+    torch.testing.assert_close(m.materialize(), expected)
+
+
+def test_given_random_factors_take_the_parameters_dtype() -> None:
+    r_out, r_in = torch.randn(3, 2, dtype=torch.float64), torch.randn(4, 2, dtype=torch.float64)
+    m = RandomAdaptedMatrix(4, 3, rank=2, random_factors=(r_out, r_in))
+    assert m.random_out.dtype == m.scale_out.dtype == torch.float32
+    assert m(torch.randn(5, 4)).shape == (5, 3)
+    torch.testing.assert_close(m.random_in, r_in.float())

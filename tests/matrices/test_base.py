@@ -1,8 +1,10 @@
-"""Structured matrices: factored products, Kronecker structure, parameter counts, identity,
-auto-chosen factors, random buffers and the (deprecated) parametrization hook.
+"""The structured-matrix contract (:class:`interfuse.matrices.StructuredMatrix`): factored
+products equal the materialized matrix, parameter counts (the class's, the instance's, the
+paper's and tinyBIG's), identity, errors, gradients.
 
-The contract tests iterate the registry (:data:`interfuse.matrices.MATRICES`): a new family is
-tested with its default options, without editing this file."""
+The tests iterate the registry (:data:`interfuse.matrices.MATRICES`): a new family is tested
+with its default options, without editing this file. What one family alone does is tested in
+its own file (``test_kronecker.py``, ``test_random_adapted.py``, ``test_monarch.py``)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from torch import Tensor, nn
+from torch import Tensor
 
 from interfuse.matrices import (
     MATRICES,
@@ -24,8 +26,6 @@ from interfuse.matrices import (
     LowRankMatrix,
     RandomAdaptedMatrix,
     StructuredMatrix,
-    choose_kronecker_factors,
-    register_structured_weight,
 )
 from interfuse.tinybig.fabrication import Fabrication
 
@@ -126,43 +126,6 @@ def test_list_of_pieces_equals_concatenated_input(
     torch.testing.assert_close(m.forward_factored(pieces), m.forward_factored(x))
 
 
-def test_kronecker_materializes_torch_kron_of_its_factors() -> None:
-    torch.manual_seed(0)
-    m = KroneckerMatrix(12, 6, p=2, q=3)
-    torch.testing.assert_close(m.materialize(), torch.kron(m.a, m.b))
-    lp = LowRankKroneckerMatrix(12, 6, rank=2, p=3, q=2)
-    torch.testing.assert_close(lp.materialize(), torch.kron(lp.a, lp.b_left @ lp.b_right))
-    d = DualLowRankKroneckerMatrix(12, 6, rank=2, p=2, q=4)
-    torch.testing.assert_close(
-        d.materialize(), torch.kron(d.a_left @ d.a_right, d.b_left @ d.b_right)
-    )
-
-
-@FEW
-@given(shapes)
-def test_kronecker_equals_torch_kron_for_random_shapes(dims: tuple[int, ...]) -> None:
-    p, q, s, t, _ = dims
-    m = KroneckerMatrix(q * t, p * s, p=p, q=q, dtype=torch.float64)
-    kron = torch.kron(m.a, m.b)
-    torch.testing.assert_close(m.materialize(), kron)
-    x = torch.randn(3, q * t, dtype=torch.float64)
-    torch.testing.assert_close(m(x), x @ kron.T)
-    # the rank of a Kronecker product is the product of the ranks
-    ranks = torch.linalg.matrix_rank(m.a) * torch.linalg.matrix_rank(m.b)
-    assert int(torch.linalg.matrix_rank(kron)) == int(ranks)
-
-
-def test_kronecker_known_values() -> None:
-    """The spec's example (§4): A = [[1,2],[3,4]], B = [[5,6],[7,8]]."""
-    m = KroneckerMatrix(4, 4, p=2, q=2)
-    with torch.no_grad():
-        m.a.copy_(torch.tensor([[1.0, 2.0], [3.0, 4.0]]))
-        m.b.copy_(torch.tensor([[5.0, 6.0], [7.0, 8.0]]))
-    expected = [[5, 6, 10, 12], [7, 8, 14, 16], [15, 18, 20, 24], [21, 24, 28, 32]]
-    assert m.materialize().tolist() == expected
-    assert m(torch.tensor([[1.0, 2.0, 3.0, 4.0]])).tolist() == [[95.0, 129.0, 207.0, 281.0]]
-
-
 # ---------------------------------------------------------------------------------------------
 # Parameter counts
 # ---------------------------------------------------------------------------------------------
@@ -257,29 +220,6 @@ def test_reset_to_identity_errors(m: StructuredMatrix, match: str) -> None:
         m.reset_to_identity()
 
 
-@FEW
-@given(st.integers(1, 48), st.integers(1, 48))
-def test_auto_chosen_factors_minimize_parameters(in_f: int, out_f: int) -> None:
-    def divisors(n: int) -> list[int]:
-        return [d for d in range(1, n + 1) if n % d == 0]
-
-    m = KroneckerMatrix(in_f, out_f)
-    best = min(p * q + (out_f // p) * (in_f // q) for p in divisors(out_f) for q in divisors(in_f))
-    assert m.num_parameters == best
-    assert (m.p, m.q) == choose_kronecker_factors(in_f, out_f)
-    r = 2
-    lp = LowRankKroneckerMatrix(in_f, out_f, rank=r)
-    best_lp = min(
-        p * q + r * (out_f // p + in_f // q) for p in divisors(out_f) for q in divisors(in_f)
-    )
-    assert lp.num_parameters == best_lp
-    dual = DualLowRankKroneckerMatrix(in_f, out_f, rank=r)
-    best_dual = min(
-        r * (p + q + out_f // p + in_f // q) for p in divisors(out_f) for q in divisors(in_f)
-    )
-    assert dual.num_parameters == best_dual
-
-
 @pytest.mark.parametrize(
     ("build", "error", "match"),
     [
@@ -348,45 +288,6 @@ def test_input_errors() -> None:
         m(torch.ones(2, 6, dtype=torch.long))
 
 
-# ---------------------------------------------------------------------------------------------
-# Random-matrix adaption: seeded buffers, saved and moved
-# ---------------------------------------------------------------------------------------------
-def test_random_factors_are_seeded_buffers() -> None:
-    a = RandomAdaptedMatrix(8, 5, rank=3, seed=7)
-    b = RandomAdaptedMatrix(8, 5, rank=3, seed=7)
-    c = RandomAdaptedMatrix(8, 5, rank=3, seed=8)
-    assert torch.equal(a.random_out, b.random_out) and torch.equal(a.random_in, b.random_in)
-    assert not torch.equal(a.random_out, c.random_out)
-    state = a.state_dict()
-    assert {"random_out", "random_in"} <= set(state)
-    assert {n for n, _ in a.named_parameters()} == {"scale_out", "scale_rank"}
-    assert a.num_parameters == 5 + 3
-    torch.manual_seed(123)  # the global RNG plays no part
-    d = RandomAdaptedMatrix(8, 5, rank=3, seed=7)
-    assert torch.equal(d.random_in, a.random_in)
-    moved = a.to(torch.float64)
-    assert moved.random_out.dtype == torch.float64
-    # loading a state_dict replaces the random factors too
-    c.load_state_dict(b.state_dict())
-    assert torch.equal(c.random_in, b.random_in)
-
-
-def test_given_random_factors_are_used() -> None:
-    r_out, r_in = torch.randn(3, 2), torch.randn(4, 2)
-    m = RandomAdaptedMatrix(4, 3, rank=2, random_factors=(r_out, r_in))
-    assert torch.equal(m.random_out, r_out) and torch.equal(m.random_in, r_in)
-    expected = (m.scale_out[:, None] * r_out * m.scale_rank) @ r_in.T
-    torch.testing.assert_close(m.materialize(), expected)
-
-
-def test_given_random_factors_take_the_parameters_dtype() -> None:
-    r_out, r_in = torch.randn(3, 2, dtype=torch.float64), torch.randn(4, 2, dtype=torch.float64)
-    m = RandomAdaptedMatrix(4, 3, rank=2, random_factors=(r_out, r_in))
-    assert m.random_out.dtype == m.scale_out.dtype == torch.float32
-    assert m(torch.randn(5, 4)).shape == (5, 3)
-    torch.testing.assert_close(m.random_in, r_in.float())
-
-
 @pytest.mark.parametrize(
     ("cls", "options", "error", "match"),
     [
@@ -404,56 +305,6 @@ def test_count_parameters_checks_arguments_as_the_constructor(
         cls.count_parameters(8, 4, **options)
     with pytest.raises(error):
         cls(8, 4, **options)
-
-
-@pytest.mark.parametrize(
-    ("cls", "dim", "options", "expected"),
-    [
-        (KroneckerMatrix, 128, {}, 8),
-        (KroneckerMatrix, 8, {}, 2),
-        (LowRankKroneckerMatrix, 64, {"rank": 4}, 16),
-        (DualLowRankKroneckerMatrix, 64, {"rank": 8}, 8),
-    ],
-)
-def test_identity_factors_are_square_and_can_hold_the_identity(
-    cls: type[KroneckerMatrix], dim: int, options: dict[str, Any], expected: int
-) -> None:
-    p, q = cls.identity_factors(dim, **options)
-    assert p == q == expected
-    m = cls(dim, dim, p=p, q=q, **options)
-    m.reset_to_identity()
-    torch.testing.assert_close(m.materialize(), torch.eye(dim))
-
-
-# ---------------------------------------------------------------------------------------------
-# register_structured_weight
-# ---------------------------------------------------------------------------------------------
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")
-def test_register_structured_weight_on_linear() -> None:
-    lin = nn.Linear(12, 6)
-    matrix = LowRankMatrix(12, 6, rank=2)
-    assert register_structured_weight(lin, matrix) is lin
-    x = torch.randn(5, 12)
-    torch.testing.assert_close(
-        lin(x), torch.nn.functional.linear(x, matrix.materialize(), lin.bias)
-    )
-    lin(x).sum().backward()
-    assert matrix.left.grad is not None and matrix.right.grad is not None
-    names = {n for n, _ in lin.named_parameters()}
-    assert "parametrizations.weight.0.matrix.left" in names
-
-
-def test_register_structured_weight_is_deprecated() -> None:
-    with pytest.warns(DeprecationWarning, match=r"use interfuse.replace_linear"):
-        register_structured_weight(nn.Linear(12, 6), LowRankMatrix(12, 6, rank=2))
-
-
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")
-def test_register_structured_weight_shape_mismatch() -> None:
-    with pytest.raises(
-        ValueError, match=r"weight of Linear has shape \(6, 12\) but the matrix has shape \(12, 6\)"
-    ):
-        register_structured_weight(nn.Linear(12, 6), DenseMatrix(6, 12))
 
 
 def _grad_of_factors(m: StructuredMatrix, x: Tensor) -> None:
