@@ -238,19 +238,28 @@ _is_wrapped: Callable[[Tensor], bool] | None = getattr(
 )
 
 
+def reads_cheaply(t: Tensor) -> bool:
+    """Whether a value of ``t`` can be read on the host without stalling anything: on the CPU
+    a read costs about a microsecond; on an accelerator it waits for every queued kernel (a
+    synchronization per call in a training step). The small-size overflow checks run only
+    where this holds and take float64 from the start elsewhere."""
+    return t.is_cpu
+
+
 def _overflow_safe(
-    compute: Callable[[torch.dtype], Tensor], acc_t: torch.dtype, device: torch.device
+    compute: Callable[[torch.dtype], Tensor], acc_t: torch.dtype, like: Tensor
 ) -> Tensor:
     """``compute(acc_t)``, recomputed in float64 if a float32 accumulator overflowed.
 
-    The check is one cheap reduction (a finite sum proves every entry finite). Under
-    :func:`torch.compile` there is no check (it would be a data-dependent branch): float64 is
-    used throughout, fused into one kernel it adds no memory traffic and no host sync.
+    The check is one cheap reduction (a finite sum proves every entry finite), read on the
+    host: on the CPU only (:func:`reads_cheaply`). Under :func:`torch.compile` (it would be a
+    data-dependent branch) and on accelerators (it would synchronize the stream on every call)
+    there is no check: float64 is used throughout, with the same results.
     """
-    wide = _wide_dtype(acc_t, device)
+    wide = _wide_dtype(acc_t, like.device)
     if wide is None:
         return compute(acc_t)
-    if torch.compiler.is_compiling() or torch.jit.is_tracing():
+    if torch.compiler.is_compiling() or torch.jit.is_tracing() or not reads_cheaply(like):
         return compute(wide)
     acc = compute(acc_t)
     if acc.device.type == "meta" or _under_transform((acc,)):  # no values to branch on

@@ -91,6 +91,7 @@ from interfuse.functional._common import (
     _wide_dtype,
     check_mask,
     onnx_exporting,
+    reads_cheaply,
 )
 
 __all__ = [
@@ -183,7 +184,7 @@ def _prod_chain(xs: Sequence[Tensor], mask: Tensor | None, acc_t: torch.dtype) -
 
 def _prod_ref(xs: Sequence[Tensor], mask: Tensor | None) -> Tensor:
     dtype = xs[0].dtype
-    acc = _overflow_safe(lambda t: _prod_chain(xs, mask, t), _acc_dtype(dtype), xs[0].device)
+    acc = _overflow_safe(lambda t: _prod_chain(xs, mask, t), _acc_dtype(dtype), xs[0])
     return _finish(acc, dtype)
 
 
@@ -242,7 +243,7 @@ def _norm_value(xs: Sequence[Tensor], p: float) -> Tensor:
         for x in xs[1:]:
             acc = torch.maximum(acc, x.abs().to(acc_t))
     else:
-        acc = _overflow_safe(lambda t: _pow_sum(xs, p, t), acc_t, xs[0].device)
+        acc = _overflow_safe(lambda t: _pow_sum(xs, p, t), acc_t, xs[0])
         acc = acc if p == 1 else acc.sqrt() if p == 2 else acc.pow(1.0 / p)
     return _finish(acc, dtype)
 
@@ -857,14 +858,15 @@ def _extreme_plain(xs: Sequence[Tensor], mask: Tensor | None, pick_max: bool) ->
 def _prod_plain(xs: Sequence[Tensor], mask: Tensor | None) -> Tensor:
     """A chain of products in the accumulation dtype, redone in float64 where that overflowed
     (one sum tells: a finite sum proves every entry finite); float64 from the start where
-    values cannot be read (compile, tracing; meta tensors and vmap fail the read)."""
+    values cannot be read (compile, tracing; meta tensors and vmap fail the read) or should not
+    be (an accelerator: :func:`reads_cheaply`)."""
     x0 = xs[0]
     dtype = x0.dtype
     acc_t = _acc_dtype(dtype)
     # Only a running product of three or more float32 factors can overflow where float64's
     # does not (two factors overflow float32 only if the result does). Not on MPS (no float64).
     widen = len(xs) > 2 and acc_t == torch.float32 and not x0.is_mps
-    if widen and (torch.compiler.is_compiling() or torch.jit.is_tracing()):
+    if widen and (torch.compiler.is_compiling() or torch.jit.is_tracing() or not reads_cheaply(x0)):
         return _finish(_stacked(xs, mask, 1).prod(0, dtype=torch.float64), dtype)
     if mask is None and len(xs) <= _CHAIN and acc_t == dtype:
         out = x0.clone() if len(xs) == 1 else x0 * xs[1]
