@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 import torch
 from torch.func import functional_call
+from torch.utils.checkpoint import checkpoint
 
 from interfuse.config import Configurable
+from interfuse.functional import _common
 from tests.registry import ALL_ENTRIES, ModuleEntry
 
 yaml = pytest.importorskip("yaml")
@@ -171,3 +173,39 @@ def test_dtype_move(entry: ModuleEntry) -> None:
     assert out.dtype == torch.float64
     ref = _run(module.to(torch.float32), entry, torch.float32)
     torch.testing.assert_close(out.float(), ref, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("path", ["plain", "blocked"])
+def test_activation_checkpointing_and_inference_mode(
+    entry: ModuleEntry, path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A training loop's memory savers: recomputing the forward inside the backward
+    (``torch.utils.checkpoint``) gives the gradients of the plain step, and
+    ``torch.inference_mode`` the same output, on the small-size formulas and on the blocked
+    kernels alike."""
+    if path == "blocked":
+        monkeypatch.setattr(_common, "SMALL_BYTES", 0)
+    module = entry.factory().to(torch.float64).eval()  # eval: no dropout draws between runs
+    torch.manual_seed(1234)
+    args, kwargs = entry.sample(torch.float64)
+    tensors: list[torch.Tensor] = []
+    template = _flatten((args, kwargs), tensors)
+
+    def f(*flat: torch.Tensor) -> torch.Tensor:
+        a, kw = _rebuild(template, flat)
+        return module(*a, **kw)
+
+    leaves = [t.detach().requires_grad_(entry.gradcheck) for t in tensors]
+    wrt = [*[t for t in leaves if t.requires_grad], *module.parameters()]
+    out = f(*leaves)
+    if wrt and out.requires_grad:
+        want = torch.autograd.grad(out.sum(), wrt, allow_unused=True)
+        again = checkpoint(f, *leaves, use_reentrant=False)
+        got = torch.autograd.grad(again.sum(), wrt, allow_unused=True)
+        for w, g in zip(want, got, strict=True):
+            assert (w is None) == (g is None)
+            if w is not None and g is not None:
+                torch.testing.assert_close(g, w)
+    with torch.inference_mode():
+        fresh = f(*[t.detach() for t in tensors])
+    torch.testing.assert_close(fresh, out.detach())
